@@ -1,0 +1,216 @@
+"""Value types and protocols that cross the plugin boundary.
+
+Hook implementations receive and return these; a third-party spawner, PR provider or
+sink only has to satisfy the protocols here. Nothing in this module does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from pytest_chump.config import Settings
+    from pytest_chump.model import Gap
+
+PICKER_ORDERS: tuple[str, ...] = ("critical-path", "declared", "effort")
+KIND_FILTERS: tuple[str, ...] = ("user", "system", "any")
+
+
+@dataclass(frozen=True, slots=True)
+class PickRequest:
+    """What the picker knows besides the backlog.
+
+    ``slots`` is how many gaps may start now (capacity minus those in flight);
+    ``done_ids`` counts as done for ``depends_on`` (backlog ``done`` plus shipped this run);
+    ``busy_ids`` are leased or in flight and never picked again.
+    """
+
+    slots: int
+    done_ids: frozenset[str] = frozenset()
+    busy_ids: frozenset[str] = frozenset()
+    kind: str = "any"
+    order: str = "critical-path"
+    statuses: frozenset[str] = frozenset({"open"})
+    bias_threshold: float = 0.8
+    bias_window: int = 10
+    recently_done: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Arm:
+    """A routing choice: which spawner runs a gap, with which model (None = its default)."""
+
+    spawner: str
+    model: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.spawner if self.model is None else f"{self.spawner}:{self.model}"
+
+
+@dataclass(frozen=True, slots=True)
+class ArmStats:
+    """Stored outcomes of one arm for a class of gaps."""
+
+    successes: int = 0
+    failures: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SpawnRequest:
+    """Everything a spawner needs to start one agent for one gap."""
+
+    gap: Gap
+    prompt: str
+    worktree: Path
+    branch: str
+    log_path: Path
+    env: Mapping[str, str]
+    model: str | None = None
+    prompt_file: Path | None = None
+    notify: Callable[[], None] | None = None
+    """Call (from any thread) whenever the agent exits or emits output: wakes the loop."""
+
+
+@runtime_checkable
+class SpawnHandle(Protocol):
+    """A running agent. Must not assume a local process: a remote engine implements the same."""
+
+    pid: int | None
+    log_path: Path | None
+
+    def poll(self) -> int | None:
+        """Exit status when the agent has finished, else None."""
+
+    def terminate(self) -> None:
+        """Ask the agent (and everything it started) to stop."""
+
+    def kill(self) -> None:
+        """Stop the agent (and everything it started) now."""
+
+    def stderr_tail(self) -> list[str]:
+        """The last WARN/ERROR/FAIL/PANIC lines the agent wrote, oldest first."""
+
+    def last_activity(self) -> float:
+        """Monotonic time of the agent's last output or stream event."""
+
+    def report(self) -> Mapping[str, object]:
+        """Structured facts the agent reported (e.g. claude's result event: ``is_error``,
+        ``num_turns``, ``total_cost_usd``, ``session_id``, ``subtype``, ``model``); {} if none."""
+
+    def close(self) -> None:
+        """Release threads, pipes and files once the agent has finished or was killed."""
+
+
+@runtime_checkable
+class Spawner(Protocol):
+    """Starts agents. ``name`` is the label recorded on dispatches and reflections."""
+
+    name: str
+
+    def spawn(self, request: SpawnRequest) -> SpawnHandle:
+        """Start the agent; raise ``ChumpError`` with a one-line reason when it cannot start."""
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """A branch in flight, as a PR provider is asked about it."""
+
+    branch: str
+    gap_id: str
+    base_sha: str = ""
+    """The commit the branch started from: a branch still there has no work to ship."""
+    worktree: Path | None = None
+    agent_finished: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PrStatus:
+    """What a PR provider knows about the pull request of one branch.
+
+    ``number`` is None for forges without numbers (the offline git provider).
+    """
+
+    number: int | None
+    state: str  # OPEN / CLOSED / MERGED
+    merge_state_status: str = ""
+    checks: str = "pending"  # pending / passing / failing
+    failing_checks: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class PrProvider(Protocol):
+    """Reports pull-request state for many branches in one call per poll."""
+
+    name: str
+
+    def poll(self, watches: Sequence[Watch]) -> Mapping[str, PrStatus]:
+        """State per branch that has a PR, in one batched call; branches without one are absent.
+
+        Raise ``ChumpError`` for a transient failure: the loop logs it and polls again later.
+        """
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A terminal outcome: one of ``model.OUTCOMES``, with its PR number and reason."""
+
+    name: str
+    pr_number: int | None = None
+    reason: str = ""
+    cause: str = ""
+
+
+@dataclass(slots=True)
+class Dispatch:
+    """One gap handed to one agent: the unit that gets exactly one reflection."""
+
+    gap: Gap
+    branch: str
+    worktree: Path
+    backend: str
+    started_at: float
+    model: str | None = None
+    handle: SpawnHandle | None = None
+    dispatch_id: int | None = None
+    meta: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Reflection:
+    """The record written once per terminal outcome (reference fields plus ours)."""
+
+    gap_id: str
+    effort: str
+    gap_domain: str
+    outcome: str
+    duration_s: int
+    parallel_siblings: int
+    pr_number: int | None
+    notes: str
+    backend: str = ""
+    model: str | None = None
+    cost_usd: float | None = None
+    turns: int | None = None
+    exit_code: int | None = None
+    kill_reason: str = ""
+    failing_checks: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Stores reflections."""
+
+    name: str
+
+    def write(self, reflection: Reflection) -> None:
+        """Persist one reflection; raising is logged by the caller and never stops the loop."""
+
+
+SpawnerFactory = Callable[["Settings"], Spawner]
+PrProviderFactory = Callable[["Settings"], PrProvider]
+SinkFactory = Callable[["Settings"], Sink]
+Register = Callable[[str, Callable[["Settings"], object]], None]

@@ -1,0 +1,107 @@
+"""Ends dispatches: the one reflection per outcome, the outcome hooks, and the teardown.
+
+Order matters for crash safety: the outcome and its reflection are committed together
+first (so a restart never writes a second one), then plugins hear of it, then the agent's
+process group, worktree and lease are cleaned up — committing leftover work first.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pytest_chump import reflection
+from pytest_chump.app import App
+from pytest_chump.contracts import Outcome
+from pytest_chump.dispatcher import Flight, remove_worktree
+from pytest_chump.model import Gap
+from pytest_chump.progress import Progress
+from pytest_chump.store import Store
+
+
+@dataclass
+class Finisher:
+    app: App
+    store: Store
+    progress: Progress
+    owner: str
+    now: Callable[[], float]
+    counts: Counter[str] = field(default_factory=Counter)
+    shipped: set[str] = field(default_factory=set)
+    rows: list[tuple[str, str, Outcome]] = field(default_factory=list)
+    reflect: bool = True
+
+    def finish(
+        self, flight: Flight, outcome: Outcome, exit_code: int | None, siblings: int
+    ) -> None:
+        """Record ``outcome`` for ``flight`` exactly once, tell plugins, tear down."""
+        d, handle = flight.dispatch, flight.dispatch.handle
+        record = reflection.build(
+            gap_id=d.gap.id,
+            effort=d.gap.effort,
+            backend=d.backend,
+            outcome=outcome,
+            duration_s=self.now() - d.started_at,
+            parallel_siblings=siblings,
+            tail=handle.stderr_tail() if handle else (),
+            report=handle.report() if handle else {},
+            model=d.model,
+            exit_code=exit_code,
+        )
+        assert d.dispatch_id is not None
+        fields = {"pr_number": outcome.pr_number, "reason": outcome.reason, "cause": outcome.cause}
+        if not self.reflect:
+            self.store.finish_dispatch(d.dispatch_id, outcome.name, exit_code=exit_code, **fields)
+        elif self.store.finish_with_reflection(
+            d.dispatch_id, record, reflection.directive(record), exit_code=exit_code, **fields
+        ):
+            self._tell_plugins(flight, outcome, record)
+        self._teardown(flight)
+        self._count(d.gap.id, d.branch, outcome)
+        self.progress.finished(flight, outcome)
+
+    def spawn_failed(self, gap: Gap, backend: str, reason: str, dispatch_id: int | None) -> None:
+        """A dispatch that never started: count it; if it was recorded, end it as killed."""
+        self.counts["spawn_failures"] += 1
+        if dispatch_id is None:
+            return
+        outcome = Outcome("killed", reason=reason, cause="spawn-failed")
+        record = reflection.build(
+            gap_id=gap.id,
+            effort=gap.effort,
+            backend=backend,
+            outcome=outcome,
+            duration_s=0,
+            parallel_siblings=0,
+        )
+        self.store.finish_with_reflection(
+            dispatch_id, record, reflection.directive(record), reason=reason, cause="spawn-failed"
+        )
+
+    def _tell_plugins(self, flight: Flight, outcome: Outcome, record: object) -> None:
+        hook = self.app.pm.hook
+        for call, kwargs in (
+            (hook.chump_outcome, {"dispatch": flight.dispatch, "outcome": outcome}),
+            (hook.chump_reflect, {"reflection": record}),
+        ):
+            try:
+                call(**kwargs)
+            except Exception as exc:  # a plugin's failure must never stop the loop
+                self.progress.warn(f"plugin error in {call.name}: {type(exc).__name__}: {exc}")
+
+    def _teardown(self, flight: Flight) -> None:
+        handle = flight.dispatch.handle
+        if handle is not None:
+            handle.kill()  # stragglers left in the agent's process group
+            handle.close()
+        problem = remove_worktree(self.app.settings, flight)
+        if problem:
+            self.progress.warn(f"kept worktree {flight.dispatch.worktree}: {problem}")
+        self.store.release_lease(flight.dispatch.gap.id, self.owner)
+
+    def _count(self, gap_id: str, branch: str, outcome: Outcome) -> None:
+        self.counts[outcome.name] += 1
+        self.rows.append((gap_id, branch, outcome))
+        if outcome.name == "shipped":
+            self.shipped.add(gap_id)

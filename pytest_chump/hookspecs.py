@@ -1,0 +1,136 @@
+"""Every hook chump calls: the one place that says what a plugin can change.
+
+Roles with a single answer (picker, prompt builder, router) are ``firstresult`` hooks:
+the first non-None result wins and the built-ins are ``trylast``, so any plugin or
+``conftest.py`` overrides them. Registration hooks take a ``register`` callback so chump
+validates names, rejects duplicates and can list the valid choices. Event hooks are
+broadcast to every implementation and return nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import pluggy
+
+from pytest_chump import PROJECT_NAME
+
+if TYPE_CHECKING:
+    from pytest_chump.config import Settings
+    from pytest_chump.contracts import (
+        Arm,
+        ArmStats,
+        Dispatch,
+        Outcome,
+        PickRequest,
+        Reflection,
+        Register,
+    )
+    from pytest_chump.model import Gap
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+
+# --- registration -------------------------------------------------------------------
+
+
+@hookspec
+def chump_register_spawners(register: Register) -> None:
+    """Called once when chump starts, to collect the spawners plugins offer.
+
+    :param register: call ``register(name, factory)`` for each spawner; ``factory`` takes
+        the resolved :class:`~pytest_chump.config.Settings` and returns an object satisfying
+        :class:`~pytest_chump.contracts.Spawner`. Names are what ``--spawner NAME`` selects;
+        a name registered twice is an error.
+    """
+
+
+@hookspec
+def chump_register_pr_providers(register: Register) -> None:
+    """Called once when chump starts, to collect the pull-request providers plugins offer.
+
+    :param register: call ``register(name, factory)``; ``factory(settings)`` returns an object
+        satisfying :class:`~pytest_chump.contracts.PrProvider`, selected by ``--pr-provider NAME``.
+    """
+
+
+@hookspec
+def chump_register_sinks(register: Register) -> None:
+    """Called once when chump starts, to collect the reflection sinks plugins offer.
+
+    :param register: call ``register(name, factory)``; ``factory(settings)`` returns an object
+        satisfying :class:`~pytest_chump.contracts.Sink`, enabled by the ``sinks`` setting.
+    """
+
+
+# --- policy (first non-None result wins) --------------------------------------------
+
+
+@hookspec(firstresult=True)
+def chump_pick(gaps: Sequence[Gap], request: PickRequest) -> list[Gap] | None:
+    """Called whenever slots are free, to choose the gaps to start now, in start order.
+
+    :param gaps: the whole validated backlog, in declared order.
+    :param request: free slots, ids that count as done, ids leased or in flight, filters.
+    :return: at most ``request.slots`` gaps, or None to defer to the next implementation.
+        Stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def chump_build_prompt(gap: Gap, dispatch: Dispatch, settings: Settings) -> str | None:
+    """Called once per dispatch, before the agent starts, to write the prompt it gets on stdin.
+
+    :param gap: the gap being dispatched.
+    :param dispatch: its branch, worktree and backend.
+    :param settings: the resolved configuration.
+    :return: the prompt text, or None to defer. Stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def chump_route(gap: Gap, candidates: Sequence[Arm], stats: Mapping[Arm, ArmStats]) -> Arm | None:
+    """Called once per dispatch to choose which spawner (and model) runs the gap.
+
+    :param gap: the gap about to be dispatched.
+    :param candidates: the arms the routing table allows for this gap, in preference order.
+    :param stats: stored successes and failures per arm for gaps like this one.
+    :return: one of ``candidates``, or None to defer. Stops at the first non-None result.
+    """
+
+
+# --- events (every implementation is called) -----------------------------------------
+
+
+@hookspec
+def chump_dispatched(dispatch: Dispatch) -> None:
+    """Called after an agent was started for a gap and its dispatch was recorded.
+
+    :param dispatch: the new dispatch (gap, branch, worktree, backend, handle).
+    """
+
+
+@hookspec
+def chump_outcome(dispatch: Dispatch, outcome: Outcome) -> None:
+    """Called once when a dispatch reaches its terminal outcome, before its reflection is written.
+
+    :param dispatch: the finished dispatch.
+    :param outcome: ``shipped``, ``ci_failed``, ``stalled``, ``killed`` or ``race_abandoned``.
+    """
+
+
+@hookspec
+def chump_reflect(reflection: Reflection) -> None:
+    """Called once per terminal outcome with the reflection record, after the sinks stored it.
+
+    :param reflection: the record (secrets already redacted from its notes).
+    """
+
+
+@hookspec
+def chump_configure(settings: Settings) -> None:
+    """Called once after the configuration is resolved and before anything is dispatched.
+
+    :param settings: the resolved configuration (read-only).
+    """

@@ -1,0 +1,205 @@
+"""The orchestrator loop: keep slots full, watch agents and PRs, finish each dispatch once.
+
+Continuous, not in rounds: when a dispatch ends, the gaps it unblocked and the freed slot
+are filled at once. The loop sleeps on an event that agents' handles set when they exit or
+print, with a timeout that is the next provider poll or deadline — never a fixed tick.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from pytest_chump.app import App
+from pytest_chump.backlog import Backlog
+from pytest_chump.contracts import Outcome, PrProvider, PrStatus, Spawner, Watch
+from pytest_chump.decide import FINISH, STOP, Observation, decide, next_due
+from pytest_chump.dispatcher import Dispatcher, DispatchFailed, Flight
+from pytest_chump.errors import ChumpError
+from pytest_chump.finisher import Finisher
+from pytest_chump.model import Gap
+from pytest_chump.progress import Progress
+from pytest_chump.store import Store, make_owner
+
+
+class Clock:
+    """Wall-clock time and waiting; tests inject one that does not sleep."""
+
+    def now(self) -> float:
+        return time.time()
+
+    def wait(self, event: threading.Event, timeout: float) -> None:
+        event.wait(max(0.0, timeout))
+        event.clear()
+
+
+@dataclass
+class Orchestrator:
+    """Drives one repository's backlog with one spawner factory and one PR provider."""
+
+    app: App
+    store: Store
+    spawner: Callable[[str], Spawner]
+    provider: PrProvider
+    progress: Progress
+    clock: Clock = field(default_factory=Clock)
+    watch: bool = True
+    owner: str = field(default_factory=make_owner)
+    flights: list[Flight] = field(default_factory=list)
+    attempted: set[str] = field(default_factory=set)
+    stopping: str = ""
+    wake: threading.Event = field(default_factory=threading.Event)
+    _next_poll: float = 0.0
+    _prs: dict[str, PrStatus] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.store.register_owner(self.owner)
+        self.dispatcher = Dispatcher(
+            self.app.settings,
+            self.store,
+            self.app.pm,
+            self.owner,
+            self.spawner,
+            self.clock.now,
+            self.wake.set,
+        )
+        self.finisher = Finisher(self.app, self.store, self.progress, self.owner, self.clock.now)
+        self.backlog: Backlog | None = None
+
+    # --- the loop -------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Dispatch and (with ``watch``) watch until nothing is in flight and nothing is ready."""
+        self.backlog = self.app.load_backlog()
+        while True:
+            if not self.stopping:
+                self.refill()
+            if not self.flights or not self.watch:
+                return
+            self.poll_provider()
+            finished = sum(self.step(flight) for flight in list(self.flights))
+            if not finished:
+                self.clock.wait(self.wake, self._timeout())
+
+    def stop(self, reason: str) -> None:
+        """Stop dispatching and stop every agent (TERM, grace, KILL); called on SIGINT/SIGTERM."""
+        self.stopping = reason
+        for flight in self.flights:
+            if flight.stop_outcome is None:
+                flight.stop_outcome = Outcome("killed", reason=reason, cause="interrupted")
+        self.wake.set()
+
+    def refill(self) -> None:
+        """Start ready gaps while slots are free; a dispatch that fails to start is reported."""
+        assert self.backlog is not None
+        while (slots := self.app.settings.max_parallel - len(self.flights)) > 0:
+            busy = frozenset(self.attempted) | frozenset(self.store.live_leases())
+            shipped = self.store.shipped_ids() | self.finisher.shipped
+            picks = self.app.pick(self.backlog, slots, busy, shipped)
+            if not picks:
+                return
+            for gap in picks:
+                self.attempted.add(gap.id)
+                self._start(gap)
+
+    def _start(self, gap: Gap) -> None:
+        backend = self.app.settings.spawner
+        try:
+            flight = self.dispatcher.start(gap, backend)
+        except DispatchFailed as exc:
+            self.progress.dispatch_failed(gap.id, str(exc))
+            self.finisher.spawn_failed(gap, backend, str(exc), exc.dispatch_id)
+            return
+        if flight is not None:
+            self.flights.append(flight)
+            self._next_poll = self.clock.now()  # look for its PR promptly
+            self.progress.dispatched(flight)
+
+    # --- watching -------------------------------------------------------------------
+
+    def poll_provider(self) -> None:
+        now = self.clock.now()
+        if now < self._next_poll or not self.flights:
+            return
+        self._next_poll = now + self.app.settings.poll_interval
+        watches = [self._watch_of(f) for f in self.flights]
+        try:
+            self._prs = dict(self.provider.poll(watches))
+        except ChumpError as exc:
+            self.progress.provider_error(str(exc))
+
+    def _watch_of(self, flight: Flight) -> Watch:
+        d = flight.dispatch
+        return Watch(d.branch, d.gap.id, flight.base_sha, d.worktree, flight.exited_at is not None)
+
+    def observe(self, flight: Flight) -> Observation:
+        d, now, settings = flight.dispatch, self.clock.now(), self.app.settings
+        exit_code = d.handle.poll() if d.handle else 0
+        if exit_code is not None and flight.exited_at is None:
+            flight.exited_at = now
+            self._next_poll = now  # an agent finished: its PR is worth a look now
+        report = d.handle.report() if d.handle else {}
+        return Observation(
+            elapsed=now - d.started_at,
+            soft_deadline=settings.soft_deadline(d.gap.effort),
+            exit_code=exit_code,
+            exited_for=now - flight.exited_at if flight.exited_at is not None else 0.0,
+            exit_grace=settings.exit_grace,
+            agent_error=str(report.get("subtype") or "error") if report.get("is_error") else "",
+            pr=self._prs.get(d.branch),
+        )
+
+    def step(self, flight: Flight) -> bool:
+        """Advance one flight; True when it finished."""
+        observation = self.observe(flight)
+        if flight.stop_outcome is not None:
+            return self._ladder(flight, observation)
+        decision = decide(observation)
+        if decision.action == FINISH and decision.outcome is not None:
+            return self._finish(flight, decision.outcome, observation)
+        if decision.action == STOP and decision.outcome is not None:
+            flight.stop_outcome = decision.outcome
+            return self._ladder(flight, observation)
+        self.progress.flag(flight, stalled=decision.stalled, silent=self._silent(flight))
+        return False
+
+    def _silent(self, flight: Flight) -> bool:
+        handle = flight.dispatch.handle
+        if handle is None or flight.exited_at is not None:
+            return False
+        return time.monotonic() - handle.last_activity() > self.app.settings.silence_alert
+
+    def _ladder(self, flight: Flight, observation: Observation) -> bool:
+        """SIGTERM to the agent's group, ``kill_grace`` later SIGKILL; finish once it exited."""
+        handle, now = flight.dispatch.handle, self.clock.now()
+        assert flight.stop_outcome is not None
+        if observation.exit_code is not None or handle is None:
+            return self._finish(flight, flight.stop_outcome, observation)
+        if flight.term_sent_at is None:
+            handle.terminate()
+            flight.term_sent_at = now
+        elif not flight.kill_sent and now - flight.term_sent_at >= self.app.settings.kill_grace:
+            handle.kill()
+            flight.kill_sent = True
+        return False
+
+    def _finish(self, flight: Flight, outcome: Outcome, observation: Observation) -> bool:
+        self.flights.remove(flight)
+        self.finisher.finish(flight, outcome, observation.exit_code, len(self.flights))
+        return True
+
+    def _timeout(self) -> float:
+        now, settings = self.clock.now(), self.app.settings
+        waits = [self._next_poll - now]
+        for flight in self.flights:
+            if flight.term_sent_at is not None and not flight.kill_sent:
+                waits.append(flight.term_sent_at + settings.kill_grace - now)
+            due = next_due(self.observe(flight))
+            if due is not None:
+                waits.append(due + 0.001)
+        return max(0.0, min(waits))
+
+    def in_flight_ids(self) -> Sequence[str]:
+        return [f.dispatch.gap.id for f in self.flights]

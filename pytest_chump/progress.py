@@ -1,0 +1,92 @@
+"""What the orchestrator prints: dispatch lines, outcomes, flags, the summary and totals.
+
+Plain lines always (logs and pipes stay readable); on a terminal a one-line status of the
+in-flight dispatches (gap, backend, elapsed, state) is redrawn in place.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TextIO
+
+from pytest_chump.contracts import Outcome
+
+if TYPE_CHECKING:
+    from pytest_chump.dispatcher import Flight
+
+TOTALS = ("shipped", "ci_failed", "stalled", "killed", "race_abandoned", "spawn_failures")
+
+
+@dataclass
+class Progress:
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+    live: bool = False
+    _flags: dict[str, str] = field(default_factory=dict)
+    _errors: set[str] = field(default_factory=set)
+    _status: str = ""
+
+    def line(self, text: str, stream: TextIO | None = None) -> None:
+        if self._status:
+            self.out.write("\r\033[K")
+            self._status = ""
+        print(text, file=stream or self.out, flush=True)
+
+    def dispatched(self, flight: Flight) -> None:
+        d = flight.dispatch
+        pid = d.handle.pid if d.handle and d.handle.pid is not None else "<no-pid>"
+        self.line(f"DISPATCHED: {d.gap.id} in {d.worktree} as PID {pid}")
+
+    def dispatch_failed(self, gap_id: str, reason: str) -> None:
+        self.line(f"DISPATCH-FAILED: {gap_id}: {reason}", self.err)
+
+    def finished(self, flight: Flight, outcome: Outcome) -> None:
+        d = flight.dispatch
+        pr = f" PR #{outcome.pr_number}" if outcome.pr_number is not None else ""
+        why = f" ({outcome.reason})" if outcome.reason else ""
+        self.line(f"OUTCOME: {d.gap.id} {outcome.name}{pr}{why}")
+
+    def flag(self, flight: Flight, *, stalled: bool, silent: bool) -> None:
+        """Report a change of a running dispatch's state (stalled / silent), once."""
+        state = "stalled" if stalled else "silent" if silent else "running"
+        gap_id = flight.dispatch.gap.id
+        flight.stalled, flight.silent = stalled, silent
+        if self._flags.get(gap_id, "running") != state:
+            self._flags[gap_id] = state
+            self.line(f"STATE: {gap_id} {state}")
+
+    def provider_error(self, message: str) -> None:
+        """Transient provider trouble: said once per distinct message, then retried quietly."""
+        if message not in self._errors:
+            self._errors.add(message)
+            self.line(f"chump: warning: PR provider: {message} (will retry)", self.err)
+
+    def warn(self, message: str) -> None:
+        self.line(f"chump: warning: {message}", self.err)
+
+    def status(self, flights: Sequence[Flight]) -> None:
+        """Redraw the one-line live status (terminals only)."""
+        if not self.live:
+            return
+        now = time.time()
+        parts = [
+            f"{f.dispatch.gap.id}({f.dispatch.backend} {int(now - f.dispatch.started_at)}s "
+            f"{self._flags.get(f.dispatch.gap.id, 'running')})"
+            for f in flights
+        ]
+        self._status = "in flight: " + " ".join(parts)
+        self.out.write("\r\033[K" + self._status[:200])
+        self.out.flush()
+
+    def summary(self, rows: Sequence[tuple[str, str, Outcome]], counts: Counter[str]) -> None:
+        self.line(f"\n=== monitor summary ({len(rows)} entries) ===")
+        for _gap_id, branch, outcome in rows:
+            label = outcome.name.upper().replace("_", "-")
+            pr = f"PR #{outcome.pr_number}" if outcome.pr_number is not None else ""
+            detail = pr if outcome.name in ("shipped", "ci_failed") else outcome.reason
+            self.line(f"  {label:<14} {branch}  {detail}".rstrip())
+        self.line("  ".join(f"{name}={counts.get(name, 0)}" for name in TOTALS))

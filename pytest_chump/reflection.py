@@ -1,0 +1,77 @@
+"""Builds the one reflection record a dispatch gets when it ends, and its directive string.
+
+The directive is a contract downstream tools parse (reference format); notes start with
+``backend=<label>``, then `` cause:<class>`` for failures, then the agent's stderr tail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from pytest_chump.contracts import Outcome, Reflection
+from pytest_chump.model import domain_for
+from pytest_chump.redact import redact
+
+SUCCESS_OUTCOMES = frozenset({"shipped", "race_abandoned"})
+ERROR_PATTERN = "orchestrator_dispatch"
+
+
+def outcome_class(outcome: str) -> str:
+    return "success" if outcome in SUCCESS_OUTCOMES else "failure"
+
+
+def build_notes(backend: str, outcome: Outcome, tail: Sequence[str]) -> str:
+    notes = f"backend={backend}"
+    if outcome_class(outcome.name) == "failure":
+        notes += f" cause:{outcome.cause or 'unknown'}"
+    if outcome.reason:
+        notes += f" reason: {outcome.reason}"
+    if tail:
+        notes += "\n" + "\n".join(tail)
+    return redact(notes)
+
+
+def build(
+    *,
+    gap_id: str,
+    effort: str,
+    backend: str,
+    outcome: Outcome,
+    duration_s: float,
+    parallel_siblings: int,
+    tail: Sequence[str] = (),
+    report: Mapping[str, object] | None = None,
+    model: str | None = None,
+    exit_code: int | None = None,
+) -> Reflection:
+    """The reflection for a finished dispatch (secrets redacted from its notes)."""
+    report = report or {}
+    cost, turns = report.get("total_cost_usd"), report.get("num_turns")
+    return Reflection(
+        gap_id=gap_id,
+        effort=effort,
+        gap_domain=domain_for(gap_id),
+        outcome=outcome.name,
+        duration_s=int(duration_s),
+        parallel_siblings=parallel_siblings,
+        pr_number=outcome.pr_number,
+        notes=build_notes(backend, outcome, tail),
+        backend=backend,
+        model=model or (str(report["model"]) if report.get("model") else None),
+        cost_usd=float(cost) if isinstance(cost, int | float) else None,
+        turns=int(turns) if isinstance(turns, int) else None,
+        exit_code=exit_code,
+        kill_reason=outcome.reason if outcome.name == "killed" else "",
+    )
+
+
+def directive(r: Reflection) -> str:
+    """``dispatched gap=… effort=… domain=… outcome=… duration_s=… parallel_siblings=…
+    pr_number=Some(n)|None notes=<first line of notes>``."""
+    pr = f"Some({r.pr_number})" if r.pr_number is not None else "None"
+    first = r.notes.splitlines()[0] if r.notes else ""
+    return (
+        f"dispatched gap={r.gap_id} effort={r.effort} domain={r.gap_domain} outcome={r.outcome} "
+        f"duration_s={r.duration_s} parallel_siblings={r.parallel_siblings} pr_number={pr} "
+        f"notes={first}"
+    )

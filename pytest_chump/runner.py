@@ -1,0 +1,266 @@
+"""The one process runner every local spawner shares: start an agent, feed it, watch it, stop it.
+
+Keeping this in one place gives every backend the same guarantees: an argv list (never a shell),
+its own process group so stop signals reach grandchildren, a prompt fed on stdin without
+deadlock, one log per dispatch, a ring of stderr problem lines, and no leaked threads or fds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from pytest_chump.errors import ChumpError
+from pytest_chump.proc import clean_env
+
+if TYPE_CHECKING:
+    from pytest_chump.config import Settings
+
+RING_SIZE = 64
+JOIN_TIMEOUT = 5.0
+DEPTH_VAR = "CHUMP_DISPATCH_DEPTH"
+_PROBLEM_RE = re.compile(r"\b(warn|error|fail|panic)", re.IGNORECASE)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class _Log:
+    """The append-only log of one process, shared by its reader threads under one lock."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._file = path.open("a", encoding="utf-8", errors="replace")
+        self._lock = threading.Lock()
+
+    def write(self, line: str) -> None:
+        with self._lock, contextlib.suppress(OSError):
+            if not self._file.closed:
+                self._file.write(line + "\n")
+                self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
+class ProcessHandle:
+    """A running local agent; satisfies :class:`~pytest_chump.contracts.SpawnHandle`.
+
+    ``facts`` is filled by the spawner's stream parser; ``report()`` returns a copy of it.
+    """
+
+    def __init__(self, proc: subprocess.Popen[bytes], log: _Log, notify: Callable[[], None] | None):
+        self.pid: int | None = proc.pid
+        self.log_path: Path | None = log.path
+        self.facts: dict[str, object] = {}
+        self._proc, self._log, self._notify = proc, log, notify
+        self._ring: deque[str] = deque(maxlen=RING_SIZE)
+        self._ring_lock = threading.Lock()
+        self._activity = time.monotonic()
+        self._status: int | None = None
+        self._done = threading.Event()
+        self._closed = False
+        self._released = False  # after close() the group id may be reused: never signal it
+        self._close_lock = threading.Lock()
+        self._pipes: list[tuple[IO[bytes], threading.Thread | None]] = []
+        self._waiter: threading.Thread | None = None
+
+    def poll(self) -> int | None:
+        return self._status if self._done.is_set() else None
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Block until the process exited and its output drained (or ``timeout``); the status."""
+        self._done.wait(timeout)
+        return self.poll()
+
+    def terminate(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def stderr_tail(self) -> list[str]:
+        with self._ring_lock:
+            return list(self._ring)
+
+    def last_activity(self) -> float:
+        return self._activity
+
+    def report(self) -> dict[str, object]:
+        return dict(self.facts)
+
+    def close(self) -> None:
+        """Join threads and close pipes and the log; kills the agent first if it still runs."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        if self._proc.returncode is None:
+            self.kill()
+        _join(self._waiter)
+        if any(t is not None and t.is_alive() for _, t in self._pipes[1:]):
+            self.kill()  # stragglers of the group still hold our output pipes
+        for stream, thread in self._pipes:
+            _join(thread)
+            if thread is None or not thread.is_alive():
+                _close_quietly(stream)
+        self._log.close()
+        self._released = True
+
+    def _signal(self, sig: signal.Signals) -> None:
+        if self.pid is not None and not self._released:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, sig)
+
+    def _launch(self, stdin_text: str | None, on_line: Callable[[str], None] | None) -> None:
+        proc = self._proc
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        writer = None if stdin_text is None else _thread(_feed, proc.stdin, stdin_text)
+        if writer is None:
+            _close_quietly(proc.stdin)
+        self._pipes = [
+            (proc.stdin, writer),
+            (proc.stdout, _thread(self._read, proc.stdout, "", on_line)),
+            (proc.stderr, _thread(self._read, proc.stderr, "[stderr] ", None)),
+        ]
+        self._waiter = _thread(self._wait_exit)
+
+    def _read(self, stream: IO[bytes], prefix: str, on_line: Callable[[str], None] | None) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            for raw in iter(stream.readline, b""):
+                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                self._activity = time.monotonic()
+                self._log.write(prefix + line)
+                if prefix and _PROBLEM_RE.search(line):
+                    with self._ring_lock:
+                        self._ring.append(line.strip())
+                if on_line is not None:
+                    self._call(on_line, line)
+                self._ping()
+
+    def _call(self, on_line: Callable[[str], None], line: str) -> None:
+        try:
+            on_line(line)
+        except Exception as exc:  # a parser bug must not stop the reader
+            self._log.write(f"[chump] stdout callback failed: {type(exc).__name__}: {exc}")
+
+    def _ping(self) -> None:
+        if self._notify is not None:
+            with contextlib.suppress(Exception):
+                self._notify()
+
+    def _wait_exit(self) -> None:
+        status = self._proc.wait()
+        for _, reader in self._pipes[1:]:
+            _join(reader)
+        self._log.write(f"=== {_now()} exit: status {status} ===")
+        self._status = status
+        self._done.set()
+        self._ping()
+
+
+def _thread(target: Callable[..., None], *args: object) -> threading.Thread:
+    thread = threading.Thread(target=target, args=args, name="chump-agent-io", daemon=True)
+    thread.start()
+    return thread
+
+
+def _join(thread: threading.Thread | None) -> None:
+    if thread is not None:
+        thread.join(JOIN_TIMEOUT)
+
+
+def _feed(stream: IO[bytes], text: str) -> None:
+    """Write the prompt and close stdin; an agent that exits without reading it is fine."""
+    with contextlib.suppress(OSError, ValueError):
+        stream.write(text.encode("utf-8"))
+    _close_quietly(stream)
+
+
+def _close_quietly(stream: IO[bytes]) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        stream.close()
+
+
+def start(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    stdin_text: str | None,
+    log_path: Path,
+    on_stdout_line: Callable[[str], None] | None = None,
+    notify: Callable[[], None] | None = None,
+) -> ProcessHandle:
+    """Start ``argv`` in its own session with exactly ``env``; raise ChumpError if it cannot run."""
+    if not argv:
+        raise ChumpError("cannot start an agent: empty command")
+    log = _Log(log_path)
+    try:
+        proc = _popen(argv, cwd, env)
+    except BaseException as exc:  # the log must not leak, whatever went wrong
+        log.write(f"=== {_now()} cannot start: {exc} ===")
+        log.close()
+        raise
+    log.write(f"=== {_now()} start: {argv[0]} pid {proc.pid} ===")
+    handle = ProcessHandle(proc, log, notify)
+    handle._launch(stdin_text, on_stdout_line)
+    return handle
+
+
+def _popen(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            close_fds=True,
+            start_new_session=True,
+        )
+    except FileNotFoundError as exc:
+        if exc.filename is not None and str(exc.filename) == str(cwd):
+            raise ChumpError(f"{cwd}: working directory does not exist") from None
+        raise ChumpError(f"{argv[0]}: command not found") from None
+    except PermissionError:
+        raise ChumpError(f"{argv[0]}: not executable") from None
+    except OSError as exc:
+        raise ChumpError(f"{argv[0]}: cannot run: {exc.strerror or exc}") from None
+
+
+def check_depth(env: Mapping[str, str]) -> None:
+    """Refuse to dispatch from inside a dispatched agent (``CHUMP_DISPATCH_DEPTH`` >= 1)."""
+    value = env.get(DEPTH_VAR, "").strip()
+    depth = int(value) if re.fullmatch(r"[+-]?\d+", value) else int(bool(value))
+    if depth >= 1:
+        raise ChumpError(
+            f"refusing to dispatch from inside a dispatched agent ({DEPTH_VAR}={value})"
+        )
+
+
+def agent_env(
+    base: Mapping[str, str], settings: Settings, gap_id: str, branch: str, worktree: Path
+) -> dict[str, str]:
+    """``base`` without hook git variables, plus the dispatch markers and the bot identity."""
+    markers = {DEPTH_VAR: "1", "CHUMP_GAP_ID": gap_id, "CHUMP_BRANCH": branch}
+    name, email = settings.bot_name, settings.bot_email
+    identity = {"GIT_AUTHOR_NAME": name, "GIT_COMMITTER_NAME": name}
+    identity |= {"GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_EMAIL": email}
+    return clean_env(base, **markers, **identity, CHUMP_WORKTREE=str(worktree))

@@ -1,0 +1,403 @@
+"""Durable state in ``.chump/chump.db`` (SQLite, WAL): dispatches, leases, reflections, routing.
+
+Leases are taken inside ``BEGIN IMMEDIATE`` so two orchestrators (or a hook and an
+orchestrator) racing on one repository can never both dispatch a gap. A lease whose owner
+process is gone is stale and may be taken over. The schema is versioned by ``user_version``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_chump.contracts import Reflection
+from pytest_chump.errors import ChumpError
+from pytest_chump.reflection import outcome_class
+
+STATE_DIR = ".chump"
+DB_NAME = "chump.db"
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE dispatches (
+        id INTEGER PRIMARY KEY,
+        gap_id TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        worktree TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        model TEXT,
+        owner TEXT NOT NULL,
+        pid INTEGER,
+        log_path TEXT,
+        effort TEXT NOT NULL DEFAULT '',
+        priority TEXT NOT NULL DEFAULT '',
+        started_at REAL NOT NULL,
+        ended_at REAL,
+        state TEXT NOT NULL DEFAULT 'starting',
+        outcome TEXT,
+        pr_number INTEGER,
+        reason TEXT NOT NULL DEFAULT '',
+        cause TEXT NOT NULL DEFAULT '',
+        exit_code INTEGER,
+        meta TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX dispatches_gap ON dispatches(gap_id);
+    CREATE INDEX dispatches_state ON dispatches(state);
+    CREATE TABLE leases (
+        gap_id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        dispatch_id INTEGER,
+        acquired_at REAL NOT NULL
+    );
+    CREATE TABLE owners (
+        owner TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at REAL NOT NULL
+    );
+    CREATE TABLE reflections (
+        id INTEGER PRIMARY KEY,
+        dispatch_id INTEGER UNIQUE,
+        gap_id TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        outcome_class TEXT NOT NULL,
+        backend TEXT NOT NULL DEFAULT '',
+        directive TEXT NOT NULL,
+        error_pattern TEXT NOT NULL DEFAULT 'orchestrator_dispatch',
+        created_at REAL NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX reflections_gap ON reflections(gap_id);
+    CREATE TABLE routing_outcomes (
+        id INTEGER PRIMARY KEY,
+        dispatch_id INTEGER UNIQUE,
+        task_class TEXT NOT NULL DEFAULT '',
+        priority TEXT NOT NULL DEFAULT '',
+        effort TEXT NOT NULL DEFAULT '',
+        backend TEXT NOT NULL,
+        model TEXT NOT NULL DEFAULT '',
+        provider TEXT NOT NULL DEFAULT '',
+        outcome TEXT NOT NULL,
+        pr_number INTEGER,
+        duration_s REAL,
+        cost_usd REAL,
+        created_at REAL NOT NULL
+    );
+    """,
+)
+
+
+def _proc_start_ticks(pid: int) -> str:
+    """Kernel start time of ``pid`` (Linux), so a recycled pid is not mistaken for its owner."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def make_owner(pid: int | None = None) -> str:
+    """An id for this orchestrator process: host, pid and process start time."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{_proc_start_ticks(pid)}"
+
+
+def owner_alive(owner: str) -> bool:
+    """Whether the process named by ``owner`` still runs (other hosts are assumed alive)."""
+    host, _, rest = owner.partition(":")
+    pid_text, _, ticks = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True
+    pid = int(pid_text)
+    return pid_alive(pid) and (not ticks or _proc_start_ticks(pid) == ticks)
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchRow:
+    """One row of ``dispatches``."""
+
+    id: int
+    gap_id: str
+    branch: str
+    worktree: str
+    backend: str
+    model: str | None
+    owner: str
+    pid: int | None
+    log_path: str | None
+    effort: str
+    priority: str
+    started_at: float
+    ended_at: float | None
+    state: str
+    outcome: str | None
+    pr_number: int | None
+    reason: str
+    cause: str
+    exit_code: int | None
+    meta: str
+
+    @property
+    def meta_dict(self) -> dict[str, object]:
+        data = json.loads(self.meta or "{}")
+        return data if isinstance(data, dict) else {}
+
+
+def _encode(fields: dict[str, object]) -> dict[str, object]:
+    """Column values ready for SQLite: ``meta`` is stored as JSON text."""
+    meta = fields.get("meta")
+    if meta is not None and not isinstance(meta, str):
+        return {**fields, "meta": json.dumps(meta, sort_keys=True)}
+    return fields
+
+
+def _dispatch_row(cursor: sqlite3.Cursor, row: tuple[object, ...]) -> DispatchRow:
+    return DispatchRow(*row)  # type: ignore[arg-type]
+
+
+class Store:
+    """A connection to one repository's state database."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA busy_timeout=30000")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise ChumpError(f"{path}: cannot open the state database: {exc}") from None
+
+    @classmethod
+    def for_repo(cls, repo_root: Path) -> Store:
+        """Open ``<repo_root>/.chump/chump.db``, writing ``.chump/.gitignore`` on first use."""
+        state = repo_root / STATE_DIR
+        state.mkdir(parents=True, exist_ok=True)
+        ignore = state / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# chump's state: never commit it\n*\n")
+        return cls(state / DB_NAME)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``: one writer at a time, rolled back on error."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self.transaction() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise ChumpError(
+                    f"{self.path}: schema version {version} is newer than this chump knows "
+                    f"({len(MIGRATIONS)}); upgrade pytest-chump"
+                )
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in filter(str.strip, script.split(";")):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={number}")
+
+    # --- owners and leases ----------------------------------------------------------
+
+    def register_owner(self, owner: str) -> None:
+        host, _, rest = owner.partition(":")
+        pid = int(rest.partition(":")[0] or 0)
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO owners(owner, host, pid, started_at) VALUES (?,?,?,?)",
+                (owner, host, pid, time.time()),
+            )
+
+    def acquire_lease(self, gap_id: str, owner: str) -> bool:
+        """Take the lease of ``gap_id`` for ``owner``; False when a live owner holds it."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT owner FROM leases WHERE gap_id=?", (gap_id,)).fetchone()
+            if row is not None and row[0] != owner and owner_alive(row[0]):
+                return False
+            conn.execute(
+                "INSERT OR REPLACE INTO leases(gap_id, owner, dispatch_id, acquired_at) "
+                "VALUES (?,?,NULL,?)",
+                (gap_id, owner, time.time()),
+            )
+            return True
+
+    def release_lease(self, gap_id: str, owner: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM leases WHERE gap_id=? AND owner=?", (gap_id, owner))
+
+    def live_leases(self) -> dict[str, str]:
+        """gap id -> owner, for leases whose owner still runs."""
+        rows = self.conn.execute("SELECT gap_id, owner FROM leases").fetchall()
+        return {gap: owner for gap, owner in rows if owner_alive(owner)}
+
+    def prune_stale_leases(self) -> list[str]:
+        """Drop leases of owners that are gone; return their gap ids."""
+        with self.transaction() as conn:
+            rows = conn.execute("SELECT gap_id, owner FROM leases").fetchall()
+            stale = [gap for gap, owner in rows if not owner_alive(owner)]
+            conn.executemany("DELETE FROM leases WHERE gap_id=?", [(g,) for g in stale])
+        return stale
+
+    # --- dispatches -----------------------------------------------------------------
+
+    def add_dispatch(
+        self, gap_id: str, branch: str, worktree: str, backend: str, owner: str, **fields: object
+    ) -> int:
+        """Record a dispatch in state ``starting`` and link it to the gap's lease."""
+        fields = _encode(fields)
+        columns = ["gap_id", "branch", "worktree", "backend", "owner", "started_at", *fields]
+        values = [gap_id, branch, worktree, backend, owner, time.time(), *fields.values()]
+        marks = ",".join("?" * len(columns))
+        with self.transaction() as conn:
+            cur = conn.execute(
+                f"INSERT INTO dispatches({','.join(columns)}) VALUES ({marks})",  # noqa: S608
+                values,
+            )
+            dispatch_id = int(cur.lastrowid or 0)
+            conn.execute(
+                "UPDATE leases SET dispatch_id=? WHERE gap_id=? AND owner=?",
+                (dispatch_id, gap_id, owner),
+            )
+        return dispatch_id
+
+    def update_dispatch(self, dispatch_id: int, **fields: object) -> None:
+        fields = _encode(fields)
+        sets = ", ".join(f"{name}=?" for name in fields)
+        with self.transaction() as conn:
+            conn.execute(
+                f"UPDATE dispatches SET {sets} WHERE id=?",  # noqa: S608
+                [*fields.values(), dispatch_id],
+            )
+
+    def finish_dispatch(self, dispatch_id: int, outcome: str, **fields: object) -> bool:
+        """Record the terminal outcome once; False when the dispatch had already ended."""
+        fields = {"state": "ended", "outcome": outcome, "ended_at": time.time(), **fields}
+        fields = _encode(fields)
+        sets = ", ".join(f"{name}=?" for name in fields)
+        with self.transaction() as conn:
+            cur = conn.execute(
+                f"UPDATE dispatches SET {sets} WHERE id=? AND outcome IS NULL",  # noqa: S608
+                [*fields.values(), dispatch_id],
+            )
+            return cur.rowcount == 1
+
+    def finish_with_reflection(
+        self, dispatch_id: int, reflection: Reflection, directive: str, **fields: object
+    ) -> bool:
+        """End the dispatch, store its reflection and routing row in one transaction.
+
+        Returns False (and writes nothing) when the dispatch already ended: one reflection
+        per dispatch, ever, even when two processes finish the same dispatch after a crash.
+        """
+        now = time.time()
+        fields = {"state": "ended", "outcome": reflection.outcome, "ended_at": now, **fields}
+        sets = ", ".join(f"{name}=?" for name in fields)
+        record = json.dumps(dataclasses.asdict(reflection), sort_keys=True)
+        with self.transaction() as conn:
+            cur = conn.execute(
+                f"UPDATE dispatches SET {sets} WHERE id=? AND outcome IS NULL",  # noqa: S608
+                [*fields.values(), dispatch_id],
+            )
+            if cur.rowcount != 1:
+                return False
+            conn.execute(
+                "INSERT INTO reflections(dispatch_id, gap_id, outcome, outcome_class, backend, "
+                "directive, created_at, record) VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    dispatch_id,
+                    reflection.gap_id,
+                    reflection.outcome,
+                    outcome_class(reflection.outcome),
+                    reflection.backend,
+                    directive,
+                    now,
+                    record,
+                ),
+            )
+            self._routing_row(conn, dispatch_id, reflection, now)
+        return True
+
+    def _routing_row(
+        self, conn: sqlite3.Connection, dispatch_id: int, r: Reflection, now: float
+    ) -> None:
+        row = conn.execute(
+            "SELECT priority, effort FROM dispatches WHERE id=?", (dispatch_id,)
+        ).fetchone()
+        conn.execute(
+            "INSERT INTO routing_outcomes(dispatch_id, task_class, priority, effort, backend, "
+            "model, outcome, pr_number, duration_s, cost_usd, created_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                dispatch_id,
+                r.gap_domain,
+                row[0],
+                row[1],
+                r.backend,
+                r.model or "",
+                r.outcome,
+                r.pr_number,
+                r.duration_s,
+                r.cost_usd,
+                now,
+            ),
+        )
+
+    def reflections(self, limit: int = 100) -> list[dict[str, object]]:
+        """Stored reflection records, newest first."""
+        rows = self.conn.execute(
+            "SELECT record FROM reflections ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def dispatch(self, dispatch_id: int) -> DispatchRow | None:
+        cur = self.conn.cursor()
+        cur.row_factory = _dispatch_row
+        return cur.execute("SELECT * FROM dispatches WHERE id=?", (dispatch_id,)).fetchone()
+
+    def dispatches(self, where: str = "1", params: tuple[object, ...] = ()) -> list[DispatchRow]:
+        cur = self.conn.cursor()
+        cur.row_factory = _dispatch_row
+        sql = f"SELECT * FROM dispatches WHERE {where} ORDER BY id"  # noqa: S608
+        return cur.execute(sql, params).fetchall()
+
+    def unfinished(self) -> list[DispatchRow]:
+        """Dispatches without a terminal outcome (in flight, or orphaned by a crash)."""
+        return self.dispatches("outcome IS NULL")
+
+    def shipped_ids(self) -> frozenset[str]:
+        rows = self.conn.execute("SELECT gap_id FROM dispatches WHERE outcome='shipped'")
+        return frozenset(r[0] for r in rows)

@@ -1,0 +1,58 @@
+"""A scripted agent for end-to-end tests: does its gap's work, commits, and lands it on main.
+
+Reads the prompt on stdin (and checks it names the gap), writes ``<GAP-ID>.txt`` in its
+worktree, commits on its branch, then rebases onto origin/main and pushes to main, retrying
+when another agent pushed first. Behaviour switches come from ``AGENT_MODE``:
+``ship`` (default), ``sleep`` (never finishes; starts a grandchild that sleeps too),
+``fail`` (exits 3 with an ERROR line on stderr), ``noop`` (exits 0 without committing).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+
+def git(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], capture_output=True, text=True, check=False)
+
+
+def land(gap_id: str) -> None:
+    with open(f"{gap_id}.txt", "w", encoding="utf-8") as fh:
+        fh.write(f"work for {gap_id}\n")
+    git("add", f"{gap_id}.txt")
+    git("commit", "--quiet", "-m", f"{gap_id}: do the work")
+    for _ in range(50):
+        git("fetch", "--quiet", "origin", "main")
+        if git("rebase", "--quiet", "origin/main").returncode != 0:
+            git("rebase", "--abort")
+            continue
+        if git("push", "--quiet", "origin", "HEAD:main").returncode == 0:
+            print(f"shipped {gap_id}", flush=True)
+            return
+    print(f"ERROR: could not push {gap_id}", file=sys.stderr)
+    sys.exit(4)
+
+
+def main() -> None:
+    gap_id = os.environ["CHUMP_GAP_ID"]
+    prompt = sys.stdin.read()
+    if gap_id not in prompt:
+        print("ERROR: prompt does not name my gap", file=sys.stderr)
+        sys.exit(5)
+    mode = os.environ.get("AGENT_MODE", "ship")
+    if mode == "sleep":
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+        print(f"grandchild {child.pid}", flush=True)
+        time.sleep(3600)
+    elif mode == "fail":
+        print("ERROR: the build is broken beyond repair", file=sys.stderr)
+        sys.exit(3)
+    elif mode == "ship":
+        land(gap_id)
+
+
+if __name__ == "__main__":
+    main()
