@@ -15,7 +15,7 @@ import pluggy
 
 from pytest_chump import config
 from pytest_chump.backlog import Backlog, load_backlog
-from pytest_chump.contracts import PickRequest, PrProvider, Spawner
+from pytest_chump.contracts import PickRequest, PrProvider, Sink, Spawner
 from pytest_chump.errors import PluginError
 from pytest_chump.model import Gap
 from pytest_chump.picker import recently_done_ids
@@ -37,6 +37,7 @@ class App:
 
     settings: config.Settings
     pm: pluggy.PluginManager
+    _sinks: dict[str, Sink] | None = None
 
     @classmethod
     def create(
@@ -82,6 +83,16 @@ class App:
     def provider(self) -> PrProvider:
         factory = collect(self.pm, "pr_providers").factory(self.settings.pr_provider)
         return factory(self.settings)  # type: ignore[return-value]
+
+    def sinks(self) -> dict[str, Sink]:
+        """The configured sinks, by name (created once per App)."""
+        if self._sinks is None:
+            registry = collect(self.pm, "sinks")
+            self._sinks = {
+                name: registry.factory(name)(self.settings)  # type: ignore[misc]
+                for name in self.settings.sinks
+            }
+        return self._sinks
 
     def load_backlog(self) -> Backlog:
         path = self.settings.backlog_path

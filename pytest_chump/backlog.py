@@ -20,7 +20,7 @@ from pytest_chump.model import EFFORTS, KINDS, PRIORITIES, STATUSES, Gap, id_pro
 
 _TAG = "tag:yaml.org,2002:"
 _STR, _NULL, _DATE = _TAG + "str", _TAG + "null", _TAG + "timestamp"
-_LIST, _MAP = " list", " mapping"  # not valid YAML tags, so they cannot collide
+_LIST, _MAP = " list", " mapping"  # markers for collections; no YAML tag contains a space
 _KINDS = {"str": "string", "int": "int", "float": "float", "bool": "bool", "timestamp": "date"}
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _EMPTY = "file: is empty (expected a mapping with a 'gaps:' list)"
@@ -28,8 +28,9 @@ _WANTED = frozenset(("id", "title", "description", "priority", "effort", "status
 _WANTED |= {"depends_on", "closed_date"}
 
 Node = Any  # a yaml.nodes node: .id is "scalar", "sequence" or "mapping"
-Value = tuple[str, Any, int]  # (tag or _LIST/_MAP, text or items, 1-based line)
+Value = tuple[str, Any, int]  # (tag, or _LIST/_MAP; text, items or fields; 1-based line)
 Problem = tuple[int, str]  # (1-based line, "field: message")
+Emit = Callable[[Value], None]  # receives each entry of the gaps list, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +71,9 @@ def check_bytes(data: bytes, display: str) -> tuple[list[Gap], list[str]]:
         bad = f"byte 0x{data[exc.start]:02x} at offset {exc.start}"
         return [], [f"{display}:{line}: file: not valid UTF-8 ({bad})"]
     collecting = gc.isenabled()
-    gc.disable()  # only acyclic garbage here: generational passes would just cost time
+    gc.disable()  # everything built here is acyclic: collector passes would only cost time
     try:
-        gaps, found = _Checker().run(text)
+        gaps, found = _check(text)
     finally:
         if collecting:
             gc.enable()
@@ -83,26 +84,15 @@ def _line(problem: Problem) -> int:
     return problem[0]
 
 
-# -- Reading: a regex fast path for the usual layout, else PyYAML's composed node tree. --
+def _check(text: str) -> tuple[list[Gap], list[Problem]]:
+    checker = _Checker()
+    if not _read_fast(text, checker.entry):
+        checker = _Checker()
+        checker.problems.extend(_read_tree(text, checker.entry))
+    return checker.finish()
 
-_U = r"\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff"
-_CH = rf"\x21-\x7e{_U}"  # printable, not space: YAML forbids others, \x85 \u2028 \u2029 break lines
-_FIRST = rf"(?![-?:,\[\]{{}}#&*!|>'\"%@`])[{_CH}]"  # what a plain scalar may start with
-_PLAIN = rf"{_FIRST}(?:[\x21-\x39\x3b-\x7e{_U}]++|:(?=[{_CH}])|[ ]++(?=[^\s#]))*+"
-_QUOTED = rf"'(?:[ \x21-\x26\x28-\x7e{_U}]++|'')*+'|\"[ \x21\x23-\x5b\x5d-\x7e{_U}]*+\""
-_ITEM = rf"{_FIRST}[\x21-\x2b\x2d-\x39\x3b-\x5a\x5c\x5e-\x7a\x7c\x7e{_U}]*+"  # no , : [ ] { }
-_FLOW = rf"\[[ ]*+(?:{_ITEM}(?:[ ]*+,[ ]*+{_ITEM})*+)?[ ]*+\]"
-_VALUE = rf"(?:{_FLOW}|{_QUOTED}|{_PLAIN})"
-_COMMENT = rf"#[\t {_CH}]*+"
-_TAIL = rf"(?:[ ]++(?:{_COMMENT})?)?\n"
-_ROW = re.compile(  # one whole line; possessive quantifiers keep failures linear
-    rf"(?<![^\n])(?:[ ]*+(?:{_COMMENT})?\n|(?P<ind>[ ]*+)(?P<dash>-[ ]++)?"
-    rf"(?:(?P<key>[A-Za-z_][A-Za-z0-9_-]*+):(?:[ ]++(?P<val>{_VALUE}))?|(?P<item>{_VALUE})){_TAIL})"
-)
-_GAPS_LINE = re.compile(rf"^gaps:{_TAIL}", re.M)
-_BLOCK_END = re.compile(r"^[^ \n#-]", re.M)
-_ODD_BREAK = re.compile("[\r\x85\u2028\u2029]")  # line breaks other than \n
-_FLOW_ITEMS = re.compile(_ITEM)
+
+# -- Reading, slow and general: PyYAML's C composer gives a node tree to walk. --
 
 
 @cache
@@ -133,7 +123,7 @@ def _implicit_tags() -> dict[str, list[tuple[str, re.Pattern[str]]]]:
 
 
 def _plain_tag(text: str) -> str:
-    """The tag PyYAML's safe loader gives an unquoted scalar (``str`` unless it looks typed)."""
+    """The tag the safe loader gives an unquoted scalar: ``str`` unless it looks typed."""
     for tag, pattern in _implicit_tags().get(text[:1], ()):
         if pattern.match(text):
             return tag
@@ -161,31 +151,24 @@ def _compose(text: str) -> tuple[Node | None, Problem | None]:
         return None, (1, f"yaml: {' '.join(str(exc).split())}")
 
 
-def _read(text: str) -> tuple[list[Value], list[Problem]]:
-    """The ``gaps:`` entries, or the problems that prevent reading them."""
-    fast = _read_fast(text)
-    if fast is not None:
-        return fast, []
+def _read_tree(text: str, emit: Emit) -> list[Problem]:
+    """Emit every entry of the composed ``gaps:`` list; return problems that prevent it."""
     root, error = _compose(text)
-    if error is not None:
-        return [], [error]
-    if root is None:
-        return [], [(1, _EMPTY)]
-    return _read_tree(root)
-
-
-def _read_tree(root: Node) -> tuple[list[Value], list[Problem]]:
+    if error is not None or root is None:
+        return [error or (1, _EMPTY)]
     line = root.start_mark.line + 1
     if root.id != "mapping":
         got = _describe(_leaf(root))
-        return [], [(line, f"gaps: top level must be a mapping with a 'gaps:' list, got {got}")]
+        return [(line, f"gaps: top level must be a mapping with a 'gaps:' list, got {got}")]
     found = [value for key, value in root.value if _is_str_node(key) and key.value == "gaps"]
     if not found:
-        return [], [(line, "gaps: missing (the top level needs a 'gaps:' list)")]
+        return [(line, "gaps: missing (the top level needs a 'gaps:' list)")]
     if found[-1].id != "sequence":
         gaps = _leaf(found[-1])
-        return [], [(gaps[2], f"gaps: must be a list, got {_describe(gaps)}")]
-    return [_entry_value(node) for node in found[-1].value], []
+        return [(gaps[2], f"gaps: must be a list, got {_describe(gaps)}")]
+    for node in found[-1].value:
+        emit(_entry_value(node))
+    return []
 
 
 def _is_str_node(node: Node) -> bool:
@@ -199,39 +182,65 @@ def _leaf(node: Node, line: int = 0) -> Value:
     return (_LIST if node.id == "sequence" else _MAP, None, line)
 
 
-def _field_value(key: Node, node: Node) -> Value:
-    line = key.start_mark.line + 1
-    if node.id == "sequence":
-        return (_LIST, [_leaf(item) for item in node.value], line)
-    return _leaf(node, line)
-
-
 def _entry_value(node: Node) -> Value:
     if node.id != "mapping":
         return _leaf(node)
-    pairs = [(key, value) for key, value in node.value if key.id == "scalar"]
-    fields = {key.value: _field_value(key, value) for key, value in pairs if key.value in _WANTED}
+    fields = {}
+    for key, value in node.value:
+        if key.id == "scalar" and key.value in _WANTED:
+            line = key.start_mark.line + 1
+            items = [_leaf(item) for item in value.value] if value.id == "sequence" else None
+            fields[key.value] = _leaf(value, line) if items is None else (_LIST, items, line)
     return (_MAP, fields, node.start_mark.line + 1)
 
 
-def _read_fast(text: str) -> list[Value] | None:
-    """Entries of a backlog in the usual layout (one-line values), else None: compose instead."""
+# -- Reading, fast: the usual layout (one-line values under "gaps:") via one regex per line. --
+# Anything else makes _read_fast give up, and the composer reads the file instead.
+
+_U = r"\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff"
+_CH = rf"\x21-\x7e{_U}"  # printable, not blank (YAML refuses the rest; \x85 \u2028 \u2029 break)
+_FIRST = rf"(?![-?:,\[\]{{}}#&*!|>'\"%@`])[{_CH}]"  # how a plain scalar may start
+_PLAIN = rf"{_FIRST}(?:[\x21-\x39\x3b-\x7e{_U}]++|:(?=[{_CH}])|[ ]++(?=[^\s#]))*+"
+_QUOTED = rf"'(?:[ \x21-\x26\x28-\x7e{_U}]++|'')*+'|\"[ \x21\x23-\x5b\x5d-\x7e{_U}]*+\""
+_ITEM = rf"{_FIRST}[\x21-\x2b\x2d-\x39\x3b-\x5a\x5c\x5e-\x7a\x7c\x7e{_U}]*+"  # no , : [ ] { }
+_FLOW = rf"\[[ ]*+(?:{_ITEM}(?:[ ]*+,[ ]*+{_ITEM})*+)?[ ]*+\]"
+_VALUE = rf"(?:{_FLOW}|{_QUOTED}|{_PLAIN})"
+_COMMENT = rf"#[\t {_CH}]*+"
+_TAIL = rf"(?:[ ]++(?:{_COMMENT})?)?\n"
+_ROW = re.compile(  # exactly one whole line; possessive quantifiers keep failures linear
+    rf"(?<![^\n])(?:[ ]*+(?:{_COMMENT})?\n|(?P<ind>[ ]*+)(?P<dash>-[ ]++)?"
+    rf"(?:(?P<key>[A-Za-z_][A-Za-z0-9_-]*+):(?:[ ]++(?P<val>{_VALUE}))?|(?P<item>{_VALUE})){_TAIL})"
+)
+_GAPS_LINE = re.compile(rf"^gaps:{_TAIL}", re.M)
+_BLOCK_END = re.compile(r"^[^ \n#-]", re.M)
+_ODD_BREAK = re.compile(r"[\r\x85\u2028\u2029]")  # line breaks other than \n
+_FLOW_ITEMS = re.compile(_ITEM)
+_CHUNK = 1 << 16  # characters scanned per findall: keeps the row tuples few and reused
+
+
+def _read_fast(text: str, emit: Emit) -> bool:
+    """Emit the entries of a backlog in the usual layout; False (maybe midway) if it is not."""
     head = _GAPS_LINE.search(text)
     if head is None or _ODD_BREAK.search(text):
-        return None
+        return False
     start = head.end()
-    end_match = _BLOCK_END.search(text, start)
-    end = end_match.start() if end_match else len(text)
-    block = text[start:end] if text.endswith("\n", 0, end) else text[start:end] + "\n"
-    rows = _ROW.findall(block)
-    if len(rows) != block.count("\n"):
-        return None
-    entries = _FastEntries().read(rows, text.count("\n", 0, start) + 1)
-    return entries if entries and _rest_is_plain(text, head.start(), end) else None
+    block_end = _BLOCK_END.search(text, start)
+    end = block_end.start() if block_end else len(text)
+    if not _rest_is_plain(text, head.start(), end):
+        return False
+    reader, line = _FastReader(emit), text.count("\n", 0, start) + 1
+    while start < end:
+        cut = text.find("\n", min(start + _CHUNK, end - 1), end) + 1 or end
+        chunk = text[start:cut] if text[cut - 1] == "\n" else text[start:cut] + "\n"
+        rows = _ROW.findall(chunk)
+        if len(rows) != chunk.count("\n") or not reader.read(rows, line):
+            return False
+        start, line = cut, line + len(rows)
+    return reader.finish()
 
 
 def _rest_is_plain(text: str, head: int, end: int) -> bool:
-    """Whether the text around the ``gaps:`` block is valid YAML giving a block-mapping root."""
+    """Whether the text around the ``gaps:`` block is valid YAML with a block-mapping root."""
     root, error = _compose(text[:head] + "gaps: []\n" + text[end:])
     if error is not None or root is None or root.id != "mapping" or root.flow_style:
         return False
@@ -248,39 +257,50 @@ def _scalar(text: str, line: int) -> Value:
     return (_plain_tag(text), text, line)
 
 
-class _FastEntries:
-    """Turns the rows matched by ``_ROW`` into entries, or None on any layout it does not know."""
+class _FastReader:
+    """Turns rows matched by ``_ROW`` into entries; refuses layouts it does not know."""
 
-    def __init__(self) -> None:
-        self.entries: list[Value] = []
+    def __init__(self, emit: Emit) -> None:
+        self.emit = emit
+        self.entry: Value | None = None
         self.fields: dict[str, Value] = {}
-        self.indent = -9  # of the "- " opening each entry; no row matches it before the first
+        self.indent = -1  # of the "- " opening each entry
+        self.field_ind: str | None = None  # the indent of the other keys, once known
         self.open_key = ""  # a "key:" with no value yet, which items may turn into a list
         self.items: list[Value] | None = None
         self.item_indent = -1
-        self.typed = frozenset(_implicit_tags()) | {"'", '"', "["}  # first chars needing a look
+        self.typed = frozenset(_implicit_tags()) | {"'", '"', "["}  # first chars to look at
 
-    def read(self, rows: list[tuple[str, ...]], first_line: int) -> list[Value] | None:
+    def read(self, rows: list[tuple[str, ...]], first_line: int) -> bool:
+        wanted, typed = _WANTED, self.typed
         for line, (ind, dash, key, val, item) in enumerate(rows, first_line):
-            if key and val and not dash and len(ind) == self.indent + 2:  # "    key: value"
+            if val and ind == self.field_ind and not dash:  # "    key: value", the usual row
                 self.open_key = ""
-                if key in _WANTED:
-                    typed = val[0] in self.typed
-                    self.fields[key] = self.value(val, line) if typed else (_STR, val, line)
+                if key in wanted:
+                    slow = val[0] in typed
+                    self.fields[key] = self.value(val, line) if slow else (_STR, val, line)
             elif key:
                 if not self.field(len(ind), dash, key, val, line):
-                    return None
+                    return False
             elif item and not (dash and self.item(len(ind), item, line)):
-                return None
-        return self.entries
+                return False
+        return True
+
+    def finish(self) -> bool:
+        """Emit the last entry; False when there was none."""
+        if self.entry is not None:
+            self.emit(self.entry)
+        return self.entry is not None
 
     def field(self, indent: int, dash: str, key: str, val: str, line: int) -> bool:
         if dash:
-            if dash != "- " or (self.entries and indent != self.indent):
+            if dash != "- " or (self.entry is not None and indent != self.indent):
                 return False
-            self.indent, self.fields = indent, {}
-            self.entries.append((_MAP, self.fields, line))
-        elif indent != self.indent + 2:
+            if self.entry is not None:
+                self.emit(self.entry)
+            self.indent, self.field_ind, self.fields = indent, " " * (indent + 2), {}
+            self.entry = (_MAP, self.fields, line)
+        elif self.field_ind is None or indent != self.indent + 2:
             return False
         self.open_key, self.items = ("", None) if val else (key, None)
         if key in _WANTED:
@@ -305,7 +325,7 @@ class _FastEntries:
         return (_LIST, [_scalar(item, line) for item in _FLOW_ITEMS.findall(text)], line)
 
 
-# -- Validating: per-field checks, then ids across gaps, unknown dependencies and cycles. --
+# -- Validating: each field, then ids across gaps, unknown dependencies and cycles. --
 
 
 def _describe(value: Value) -> str:
@@ -389,117 +409,116 @@ _FIELDS: dict[str, Check] = {
 
 @dataclass(slots=True, eq=False)
 class _Entry:
-    """What the cross-gap checks need to know about one gap with a string id."""
+    """What the checks across gaps need about one gap whose id is a string."""
 
     index: int
-    fields: dict[str, Any]  # keyword arguments for Gap
-    deps: Value | None  # the depends_on list, when it is one
-    id_line: int = 0
-    valid: bool = False  # a dependency-graph node: a safe id, first of its name
+    id: str
+    id_line: int
+    deps: tuple[str, ...]
+    deps_value: Value | None  # the depends_on list, for the lines of its items
+    valid: bool = False  # a node of the dependency graph: a safe id, first of its name
     pos: int = -1  # index among the valid entries
 
 
 class _Checker:
-    """Collects every problem of one backlog as (line, "field: message")."""
+    """Checks entries as they are read; collects every problem as (line, "field: message")."""
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self.gaps: list[Gap] = []  # built only while no problem is known
         self.entries: list[_Entry] = []
         self.first: dict[str, _Entry] = {}  # string id -> its first entry
         self.loose: set[str] = set()  # text of ids that are scalars but not strings
         self.slugs: dict[str, _Entry] = {}
+        self.count = 0
 
     def fail(self, line: int, where: str, message: str) -> None:
         self.problems.append((line, f"{where}: {message}"))
 
-    def run(self, text: str) -> tuple[list[Gap], list[Problem]]:
-        listing, problems = _read(text)
-        self.problems.extend(problems)
-        for i, entry in enumerate(listing):
-            self.entry(i, entry)
-        self.check_dependencies()
-        if self.problems:
-            return [], self.problems
-        return [Gap(**entry.fields) for entry in self.entries], []
-
-    def entry(self, i: int, entry: Value) -> None:
-        tag, fields, line = entry
+    def entry(self, value: Value) -> None:
+        i, self.count = self.count, self.count + 1
+        tag, fields, line = value
         if tag != _MAP:
-            return self.fail(line, f"gaps[{i}]", f"expected a mapping, got {_describe(entry)}")
+            return self.fail(line, f"gaps[{i}]", f"expected a mapping, got {_describe(value)}")
         kwargs: dict[str, Any] = {"line": line}
-        for name, value in fields.items():
+        for name, field in fields.items():
             check = _FIELDS.get(name)
-            if check is not None and value[0] != _NULL:
-                kwargs[name] = check(self, i, name, value)
-        deps = fields.get("depends_on")
-        record = _Entry(i, kwargs, deps if deps and deps[0] == _LIST else None)
+            if check is not None and field[0] != _NULL:
+                kwargs[name] = check(self, i, name, field)
         if "id" not in fields:
             return self.fail(line, f"gaps[{i}].id", "missing")
-        return self.identify(record, fields["id"])
+        kwargs["id"] = self.identify(i, fields["id"], kwargs, fields.get("depends_on"))
+        if not self.problems:
+            self.gaps.append(Gap(**kwargs))
+        return None
 
-    def identify(self, entry: _Entry, value: Value) -> None:
+    def identify(self, i: int, value: Value, kwargs: dict[str, Any], deps: Value | None) -> str:
         tag, gap_id, line = value
-        where = f"gaps[{entry.index}].id"
+        where = f"gaps[{i}].id"
         if tag != _STR:
             if tag not in (_LIST, _MAP, _NULL):
                 self.loose.add(gap_id)
-            return self.fail(line, where, f"must be a string, got {_describe(value)}")
-        entry.fields["id"], entry.id_line = gap_id, line
+            self.fail(line, where, f"must be a string, got {_describe(value)}")
+            return ""
+        deps_value = deps if deps is not None and deps[0] == _LIST else None
+        entry = _Entry(i, gap_id, line, kwargs.get("depends_on") or (), deps_value)
         self.entries.append(entry)
         first = self.first.setdefault(gap_id, entry)
-        if first is not entry:
-            return self.fail(
-                line, where, f"duplicate id {gap_id!r} (first at line {first.id_line})"
-            )
-        problem = id_problem(gap_id)
+        problem = (
+            None if first is entry else f"duplicate id {gap_id!r} (first at line {first.id_line})"
+        )
+        problem = problem or id_problem(gap_id)
         if problem is not None:
-            return self.fail(line, where, problem)
-        entry.valid = True
-        other = self.slugs.setdefault(slug_for(gap_id), entry)
+            self.fail(line, where, problem)
+        else:
+            entry.valid = True
+            self.check_slug(entry, where)
+        return gap_id
+
+    def check_slug(self, entry: _Entry, where: str) -> None:
+        other = self.slugs.setdefault(slug_for(entry.id), entry)
         if other is not entry:
-            same = f"has the same branch/worktree name as {other.fields['id']!r}"
-            self.fail(line, where, f"{gap_id!r} {same} (line {other.id_line})")
-        return None
+            same = f"has the same branch/worktree name as {other.id!r} (line {other.id_line})"
+            self.fail(entry.id_line, where, f"{entry.id!r} {same}")
+
+    def finish(self) -> tuple[list[Gap], list[Problem]]:
+        self.check_dependencies()
+        return ([], self.problems) if self.problems else (self.gaps, [])
 
     def check_dependencies(self) -> None:
         """Report unknown ids, then every dependency cycle among valid gaps."""
         nodes = [entry for entry in self.entries if entry.valid]
         for pos, entry in enumerate(nodes):
             entry.pos = pos
-        adjacency: list[list[int]] = [[]] * len(nodes)  # each slot replaced when it has edges
-        backward_only = True  # declared order is then a topological order: no cycle possible
+        adjacency: list[list[int]] = [[]] * len(nodes)  # a slot is replaced when it has edges
+        backward_only = True  # then declared order is a topological order: no cycle
         for entry in self.entries:
-            deps = entry.fields.get("depends_on")
-            if not deps:
-                continue
-            targets = [self.first.get(dep) for dep in deps]
-            if None in targets:
-                self.report_unknown(entry)
-            if entry.valid:
-                edges = [t.pos for t in targets if t is not None and t.valid]
-                adjacency[entry.pos] = edges
-                backward_only = backward_only and all(w < entry.pos for w in edges)
+            if entry.deps:
+                targets = [self.first.get(dep) for dep in entry.deps]
+                if None in targets:
+                    self.report_unknown(entry)
+                if entry.valid:
+                    edges = [t.pos for t in targets if t is not None and t.valid]
+                    adjacency[entry.pos] = edges
+                    backward_only = backward_only and all(w < entry.pos for w in edges)
         if not backward_only:
             self.report_cycles(nodes, adjacency)
 
     def report_unknown(self, entry: _Entry) -> None:
-        for k, (tag, dep, line) in enumerate(entry.deps[1] if entry.deps else ()):
+        items = entry.deps_value[1] if entry.deps_value else ()
+        for k, (tag, dep, line) in enumerate(items):
             if tag == _STR and dep not in self.first and dep not in self.loose:
                 self.fail(line, f"gaps[{entry.index}].depends_on[{k}]", f"unknown id {dep!r}")
 
     def report_cycles(self, nodes: list[_Entry], adjacency: list[list[int]]) -> None:
-        for component in _strong_components(adjacency):
+        for component in _Tarjan(adjacency).run():
             start = min(component)
             if len(component) > 1 or start in adjacency[start]:
                 path = _cycle_path(adjacency, set(component), start)
-                names = " -> ".join(nodes[pos].fields["id"] for pos in path)
+                names = " -> ".join(nodes[pos].id for pos in path)
                 entry = nodes[start]
-                line = entry.deps[2] if entry.deps else entry.fields["line"]
+                line = entry.deps_value[2] if entry.deps_value else entry.id_line
                 self.fail(line, f"gaps[{entry.index}].depends_on", f"dependency cycle {names}")
-
-
-def _strong_components(adjacency: list[list[int]]) -> list[list[int]]:
-    return _Tarjan(adjacency).run()
 
 
 class _Tarjan:

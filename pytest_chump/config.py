@@ -123,6 +123,9 @@ class Settings:
     bot_email: str = setting(
         "chump-bot@users.noreply.localhost", "git author and committer email of agents", v.text
     )
+    sinks: tuple[str, ...] = setting(
+        ("sqlite",), "reflection sinks to write to (comma-separated)", v.names, shown="sqlite"
+    )
     spawners: dict[str, dict[str, Any]] = setting(
         {},
         "per-spawner options; a table with a 'command' list defines a new spawner",

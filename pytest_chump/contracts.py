@@ -198,6 +198,8 @@ class Reflection:
     exit_code: int | None = None
     kill_reason: str = ""
     failing_checks: tuple[str, ...] = ()
+    dispatch_id: int | None = None
+    cause: str = ""
 
 
 @runtime_checkable

@@ -19,9 +19,10 @@ from pytest_chump.config import Settings
 from pytest_chump.contracts import Dispatch, Outcome, Spawner, SpawnRequest
 from pytest_chump.errors import ChumpError
 from pytest_chump.model import Gap, require_safe_id
+from pytest_chump.plugins import call_event
 from pytest_chump.proc import run
 from pytest_chump.runner import agent_env
-from pytest_chump.store import Store
+from pytest_chump.store import Store, proc_start_ticks
 
 
 class DispatchFailed(ChumpError):
@@ -58,6 +59,7 @@ class Dispatcher:
     spawner: Callable[[str], Spawner]
     clock: Callable[[], float]
     notify: Callable[[], None] | None = None
+    warn: Callable[[str], None] = print
 
     def start(self, gap: Gap, backend: str, model: str | None = None) -> Flight | None:
         """Start ``gap``; None when another orchestrator holds its lease."""
@@ -107,8 +109,9 @@ class Dispatcher:
             state="running",
             pid=handle.pid,
             log_path=str(handle.log_path) if handle.log_path else None,
+            meta={"base_sha": base_sha, "pid_start": proc_start_ticks(handle.pid or 0)},
         )
-        self.pm.hook.chump_dispatched(dispatch=dispatch)
+        call_event(self.pm, "chump_dispatched", self.warn, dispatch=dispatch)
         return Flight(dispatch, base_sha)
 
     def _request(self, gap: Gap, dispatch: Dispatch) -> SpawnRequest:

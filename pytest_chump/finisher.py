@@ -8,14 +8,15 @@ process group, worktree and lease are cleaned up — committing leftover work fi
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from pytest_chump import reflection
 from pytest_chump.app import App
-from pytest_chump.contracts import Outcome
+from pytest_chump.contracts import Outcome, Reflection
 from pytest_chump.dispatcher import Flight, remove_worktree
 from pytest_chump.model import Gap
+from pytest_chump.plugins import call_event
 from pytest_chump.progress import Progress
 from pytest_chump.store import Store
 
@@ -48,15 +49,23 @@ class Finisher:
             report=handle.report() if handle else {},
             model=d.model,
             exit_code=exit_code,
+            dispatch_id=d.dispatch_id,
         )
         assert d.dispatch_id is not None
         fields = {"pr_number": outcome.pr_number, "reason": outcome.reason, "cause": outcome.cause}
         if not self.reflect:
             self.store.finish_dispatch(d.dispatch_id, outcome.name, exit_code=exit_code, **fields)
         elif self.store.finish_with_reflection(
-            d.dispatch_id, record, reflection.directive(record), exit_code=exit_code, **fields
+            d.dispatch_id, record, exit_code=exit_code, **fields
         ):
-            self._tell_plugins(flight, outcome, record)
+            call_event(
+                self.app.pm,
+                "chump_outcome",
+                self.progress.warn,
+                dispatch=flight.dispatch,
+                outcome=outcome,
+            )
+            self.deliver(record, list(self.app.settings.sinks))
         self._teardown(flight)
         self._count(d.gap.id, d.branch, outcome)
         self.progress.finished(flight, outcome)
@@ -74,21 +83,30 @@ class Finisher:
             outcome=outcome,
             duration_s=0,
             parallel_siblings=0,
+            dispatch_id=dispatch_id,
         )
-        self.store.finish_with_reflection(
-            dispatch_id, record, reflection.directive(record), reason=reason, cause="spawn-failed"
-        )
-
-    def _tell_plugins(self, flight: Flight, outcome: Outcome, record: object) -> None:
-        hook = self.app.pm.hook
-        for call, kwargs in (
-            (hook.chump_outcome, {"dispatch": flight.dispatch, "outcome": outcome}),
-            (hook.chump_reflect, {"reflection": record}),
+        if self.store.finish_with_reflection(
+            dispatch_id, record, reason=reason, cause="spawn-failed"
         ):
+            self.deliver(record, list(self.app.settings.sinks))
+
+    def deliver(self, record: Reflection, names: Sequence[str]) -> None:
+        """Hand ``record`` to each named sink; one failing sink never stops the others."""
+        sinks = self.app.sinks()
+        for name in names:
             try:
-                call(**kwargs)
-            except Exception as exc:  # a plugin's failure must never stop the loop
-                self.progress.warn(f"plugin error in {call.name}: {type(exc).__name__}: {exc}")
+                sinks[name].write(record)
+            except Exception as exc:  # a sink's failure is logged; delivery is retried later
+                self.progress.warn(f"sink {name!r} failed: {type(exc).__name__}: {exc}")
+                continue
+            if record.dispatch_id is not None:
+                self.store.mark_delivered(record.dispatch_id, name)
+        call_event(self.app.pm, "chump_reflect", self.progress.warn, reflection=record)
+
+    def redeliver(self) -> None:
+        """Deliver reflections a sink missed (it failed, or the process died before it ran)."""
+        for record, missing in self.store.undelivered(self.app.settings.sinks):
+            self.deliver(record, missing)
 
     def _teardown(self, flight: Flight) -> None:
         handle = flight.dispatch.handle

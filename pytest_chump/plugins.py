@@ -26,6 +26,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "pytest_chump.providers.instant",
     "pytest_chump.providers.git",
     "pytest_chump.builtins.prompt",
+    "pytest_chump.sinks.sqlite",
+    "pytest_chump.sinks.memory",
     "pytest_chump.spawners.claude",
     "pytest_chump.spawners.codex",
     "pytest_chump.spawners.aider",
@@ -52,8 +54,12 @@ class ChumpPluginManager(pluggy.PluginManager):
         opts = super().parse_hookimpl_opts(plugin, name)
         if opts is None and name.startswith("chump_") and callable(getattr(plugin, name, None)):
             return pluggy.HookimplOpts(
-                wrapper=False, hookwrapper=False, optionalhook=False,
-                tryfirst=False, trylast=False, specname=None,
+                wrapper=False,
+                hookwrapper=False,
+                optionalhook=False,
+                tryfirst=False,
+                trylast=False,
+                specname=None,
             )
         return opts
 
@@ -90,6 +96,19 @@ def _load_entry_points(pm: pluggy.PluginManager, allow: set[str] | None) -> None
                 f"plugin {ep.name!r} ({ep.value}) failed to load: {type(exc).__name__}: {exc}"
             ) from exc
         pm.register(plugin, name=ep.name)
+
+
+def call_event(
+    pm: pluggy.PluginManager, name: str, warn: Callable[[str], None], **kwargs: object
+) -> None:
+    """Broadcast an event hook; a plugin raising is reported through ``warn``, never re-raised.
+
+    Events fire from the middle of the loop: one plugin's bug must not stop every agent.
+    """
+    try:
+        getattr(pm.hook, name)(**kwargs)
+    except Exception as exc:
+        warn(f"plugin error in {name}: {type(exc).__name__}: {exc}")
 
 
 class Registry(Generic[T]):

@@ -6,6 +6,7 @@ The directive is a contract downstream tools parse (reference format); notes sta
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
 from pytest_chump.contracts import Outcome, Reflection
@@ -43,6 +44,7 @@ def build(
     report: Mapping[str, object] | None = None,
     model: str | None = None,
     exit_code: int | None = None,
+    dispatch_id: int | None = None,
 ) -> Reflection:
     """The reflection for a finished dispatch (secrets redacted from its notes)."""
     report = report or {}
@@ -62,7 +64,18 @@ def build(
         turns=int(turns) if isinstance(turns, int) else None,
         exit_code=exit_code,
         kill_reason=outcome.reason if outcome.name == "killed" else "",
+        dispatch_id=dispatch_id,
+        cause=outcome.cause if outcome_class(outcome.name) == "failure" else "",
     )
+
+
+def from_dict(data: Mapping[str, object]) -> Reflection:
+    """A reflection back from its stored JSON form (unknown keys ignored)."""
+    names = {f.name for f in dataclasses.fields(Reflection)}
+    values = {k: v for k, v in data.items() if k in names}
+    if isinstance(values.get("failing_checks"), list):
+        values["failing_checks"] = tuple(values["failing_checks"])  # type: ignore[arg-type]
+    return Reflection(**values)  # type: ignore[arg-type]
 
 
 def directive(r: Reflection) -> str:

@@ -1,8 +1,7 @@
 """The one process runner every local spawner shares: start an agent, feed it, watch it, stop it.
 
-Keeping this in one place gives every backend the same guarantees: an argv list (never a shell),
-its own process group so stop signals reach grandchildren, a prompt fed on stdin without
-deadlock, one log per dispatch, a ring of stderr problem lines, and no leaked threads or fds.
+One place gives every backend the same guarantees: argv (never a shell), its own process group
+(signals reach grandchildren), stdin fed without deadlock, one log, and no leaked threads or fds.
 """
 
 from __future__ import annotations
@@ -32,10 +31,6 @@ DEPTH_VAR = "CHUMP_DISPATCH_DEPTH"
 _PROBLEM_RE = re.compile(r"\b(warn|error|fail|panic)", re.IGNORECASE)
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 class _Log:
     """The append-only log of one process, shared by its reader threads under one lock."""
 
@@ -51,15 +46,18 @@ class _Log:
                 self._file.write(line + "\n")
                 self._file.flush()
 
+    def mark(self, event: str) -> None:
+        self.write(f"=== {datetime.now(UTC).isoformat(timespec='seconds')} {event} ===")
+
     def close(self) -> None:
         with self._lock:
             self._file.close()
 
 
 class ProcessHandle:
-    """A running local agent; satisfies :class:`~pytest_chump.contracts.SpawnHandle`.
+    """A running local agent (a :class:`~pytest_chump.contracts.SpawnHandle`).
 
-    ``facts`` is filled by the spawner's stream parser; ``report()`` returns a copy of it.
+    The spawner's stream parser fills ``facts``; ``report()`` returns a copy of it.
     """
 
     def __init__(self, proc: subprocess.Popen[bytes], log: _Log, notify: Callable[[], None] | None):
@@ -113,10 +111,11 @@ class ProcessHandle:
         _join(self._waiter)
         if any(t is not None and t.is_alive() for _, t in self._pipes[1:]):
             self.kill()  # stragglers of the group still hold our output pipes
+        _join(*(thread for _, thread in self._pipes))
         for stream, thread in self._pipes:
-            _join(thread)
             if thread is None or not thread.is_alive():
                 _close_quietly(stream)
+        _join(self._waiter)
         self._log.close()
         self._released = True
 
@@ -127,9 +126,8 @@ class ProcessHandle:
 
     def _launch(self, stdin_text: str | None, on_line: Callable[[str], None] | None) -> None:
         proc = self._proc
-        assert proc.stdin is not None
-        assert proc.stdout is not None
-        assert proc.stderr is not None
+        if proc.stdin is None or proc.stdout is None or proc.stderr is None:
+            raise RuntimeError("agent started without pipes")
         writer = None if stdin_text is None else _thread(_feed, proc.stdin, stdin_text)
         if writer is None:
             _close_quietly(proc.stdin)
@@ -166,9 +164,8 @@ class ProcessHandle:
 
     def _wait_exit(self) -> None:
         status = self._proc.wait()
-        for _, reader in self._pipes[1:]:
-            _join(reader)
-        self._log.write(f"=== {_now()} exit: status {status} ===")
+        _join(*(reader for _, reader in self._pipes[1:]))  # drained: tail and facts complete
+        self._log.mark(f"exit: status {status}")
         self._status = status
         self._done.set()
         self._ping()
@@ -180,9 +177,12 @@ def _thread(target: Callable[..., None], *args: object) -> threading.Thread:
     return thread
 
 
-def _join(thread: threading.Thread | None) -> None:
-    if thread is not None:
-        thread.join(JOIN_TIMEOUT)
+def _join(*threads: threading.Thread | None) -> None:
+    """Join ``threads`` within one shared deadline of ``JOIN_TIMEOUT`` seconds."""
+    deadline = time.monotonic() + JOIN_TIMEOUT
+    for thread in threads:
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _feed(stream: IO[bytes], text: str) -> None:
@@ -214,10 +214,10 @@ def start(
     try:
         proc = _popen(argv, cwd, env)
     except BaseException as exc:  # the log must not leak, whatever went wrong
-        log.write(f"=== {_now()} cannot start: {exc} ===")
+        log.mark(f"cannot start: {exc}")
         log.close()
         raise
-    log.write(f"=== {_now()} start: {argv[0]} pid {proc.pid} ===")
+    log.mark(f"start: {argv[0]} pid {proc.pid}")
     handle = ProcessHandle(proc, log, notify)
     handle._launch(stdin_text, on_stdout_line)
     return handle

@@ -13,14 +13,14 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_chump.contracts import Reflection
 from pytest_chump.errors import ChumpError
-from pytest_chump.reflection import outcome_class
+from pytest_chump.reflection import from_dict, outcome_class
 
 STATE_DIR = ".chump"
 DB_NAME = "chump.db"
@@ -92,10 +92,15 @@ MIGRATIONS: tuple[str, ...] = (
         created_at REAL NOT NULL
     );
     """,
+    # 2: the dispatch row is the outbox of its reflection; sinks are delivered from it
+    """
+    ALTER TABLE dispatches ADD COLUMN reflection TEXT;
+    ALTER TABLE dispatches ADD COLUMN delivered TEXT NOT NULL DEFAULT '[]'
+    """,
 )
 
 
-def _proc_start_ticks(pid: int) -> str:
+def proc_start_ticks(pid: int) -> str:
     """Kernel start time of ``pid`` (Linux), so a recycled pid is not mistaken for its owner."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -117,7 +122,7 @@ def pid_alive(pid: int) -> bool:
 def make_owner(pid: int | None = None) -> str:
     """An id for this orchestrator process: host, pid and process start time."""
     pid = os.getpid() if pid is None else pid
-    return f"{socket.gethostname()}:{pid}:{_proc_start_ticks(pid)}"
+    return f"{socket.gethostname()}:{pid}:{proc_start_ticks(pid)}"
 
 
 def owner_alive(owner: str) -> bool:
@@ -127,7 +132,7 @@ def owner_alive(owner: str) -> bool:
     if host != socket.gethostname() or not pid_text.isdigit():
         return True
     pid = int(pid_text)
-    return pid_alive(pid) and (not ticks or _proc_start_ticks(pid) == ticks)
+    return pid_alive(pid) and (not ticks or proc_start_ticks(pid) == ticks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,11 +159,17 @@ class DispatchRow:
     cause: str
     exit_code: int | None
     meta: str
+    reflection: str | None = None
+    delivered: str = "[]"
 
     @property
     def meta_dict(self) -> dict[str, object]:
         data = json.loads(self.meta or "{}")
         return data if isinstance(data, dict) else {}
+
+
+def reflection_from_json(text: str) -> Reflection:
+    return from_dict(json.loads(text))
 
 
 def _encode(fields: dict[str, object]) -> dict[str, object]:
@@ -170,7 +181,8 @@ def _encode(fields: dict[str, object]) -> dict[str, object]:
 
 
 def _dispatch_row(cursor: sqlite3.Cursor, row: tuple[object, ...]) -> DispatchRow:
-    return DispatchRow(*row)  # type: ignore[arg-type]
+    names = [column[0] for column in cursor.description]
+    return DispatchRow(**dict(zip(names, row, strict=True)))
 
 
 class Store:
@@ -316,17 +328,24 @@ class Store:
             return cur.rowcount == 1
 
     def finish_with_reflection(
-        self, dispatch_id: int, reflection: Reflection, directive: str, **fields: object
+        self, dispatch_id: int, reflection: Reflection, **fields: object
     ) -> bool:
-        """End the dispatch, store its reflection and routing row in one transaction.
+        """End the dispatch and keep its reflection on the row (the outbox), atomically.
 
         Returns False (and writes nothing) when the dispatch already ended: one reflection
         per dispatch, ever, even when two processes finish the same dispatch after a crash.
+        Sinks are delivered from the outbox afterwards (see ``undelivered``).
         """
         now = time.time()
-        fields = {"state": "ended", "outcome": reflection.outcome, "ended_at": now, **fields}
-        sets = ", ".join(f"{name}=?" for name in fields)
         record = json.dumps(dataclasses.asdict(reflection), sort_keys=True)
+        fields = {
+            "state": "ended",
+            "outcome": reflection.outcome,
+            "ended_at": now,
+            "reflection": record,
+            **fields,
+        }
+        sets = ", ".join(f"{name}=?" for name in fields)
         with self.transaction() as conn:
             cur = conn.execute(
                 f"UPDATE dispatches SET {sets} WHERE id=? AND outcome IS NULL",  # noqa: S608
@@ -334,22 +353,51 @@ class Store:
             )
             if cur.rowcount != 1:
                 return False
+            self._routing_row(conn, dispatch_id, reflection, now)
+        return True
+
+    def undelivered(self, sinks: Iterable[str]) -> list[tuple[Reflection, list[str]]]:
+        """Reflections some of ``sinks`` have not stored yet, with those sinks' names."""
+        wanted = list(sinks)
+        rows = self.conn.execute(
+            "SELECT reflection, delivered FROM dispatches WHERE reflection IS NOT NULL ORDER BY id"
+        ).fetchall()
+        pending = []
+        for record, delivered in rows:
+            missing = [s for s in wanted if s not in json.loads(delivered)]
+            if missing:
+                pending.append((reflection_from_json(record), missing))
+        return pending
+
+    def mark_delivered(self, dispatch_id: int, sink: str) -> None:
+        with self.transaction() as conn:
+            (delivered,) = conn.execute(
+                "SELECT delivered FROM dispatches WHERE id=?", (dispatch_id,)
+            ).fetchone()
+            names = sorted({*json.loads(delivered), sink})
             conn.execute(
-                "INSERT INTO reflections(dispatch_id, gap_id, outcome, outcome_class, backend, "
-                "directive, created_at, record) VALUES (?,?,?,?,?,?,?,?)",
+                "UPDATE dispatches SET delivered=? WHERE id=?", (json.dumps(names), dispatch_id)
+            )
+
+    def insert_reflection(self, reflection: Reflection, directive: str) -> bool:
+        """Store a reflection in the ``reflections`` table once per dispatch (idempotent)."""
+        record = json.dumps(dataclasses.asdict(reflection), sort_keys=True)
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO reflections(dispatch_id, gap_id, outcome, outcome_class, "
+                "backend, directive, created_at, record) VALUES (?,?,?,?,?,?,?,?)",
                 (
-                    dispatch_id,
+                    reflection.dispatch_id,
                     reflection.gap_id,
                     reflection.outcome,
                     outcome_class(reflection.outcome),
                     reflection.backend,
                     directive,
-                    now,
+                    time.time(),
                     record,
                 ),
             )
-            self._routing_row(conn, dispatch_id, reflection, now)
-        return True
+            return cur.rowcount == 1
 
     def _routing_row(
         self, conn: sqlite3.Connection, dispatch_id: int, r: Reflection, now: float

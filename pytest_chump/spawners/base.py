@@ -172,7 +172,8 @@ class LocalSpawner:
             on_stdout_line=parser,
             notify=request.notify,
         )
-        handle.facts = parser.facts if parser is not None else handle.facts
+        if parser is not None:  # the same dict the parser fills, so no event is lost
+            handle.facts = parser.facts
         if mode is not None:
             handle.facts["fault"] = mode
         return handle

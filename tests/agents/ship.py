@@ -4,7 +4,8 @@ Reads the prompt on stdin (and checks it names the gap), writes ``<GAP-ID>.txt``
 worktree, commits on its branch, then rebases onto origin/main and pushes to main, retrying
 when another agent pushed first. Behaviour switches come from ``AGENT_MODE``:
 ``ship`` (default), ``sleep`` (never finishes; starts a grandchild that sleeps too),
-``fail`` (exits 3 with an ERROR line on stderr), ``noop`` (exits 0 without committing).
+``fail`` (exits 3 with an ERROR line on stderr), ``noop`` (exits 0 without committing),
+``gate`` (waits until the file named by ``AGENT_GATE`` exists, then ships).
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ def main() -> None:
         print("ERROR: prompt does not name my gap", file=sys.stderr)
         sys.exit(5)
     mode = os.environ.get("AGENT_MODE", "ship")
+    if mode == "gate":
+        while not os.path.exists(os.environ["AGENT_GATE"]):
+            time.sleep(0.02)
+        mode = "ship"
     if mode == "sleep":
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
         print(f"grandchild {child.pid}", flush=True)

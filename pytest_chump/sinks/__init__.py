@@ -1,0 +1,1 @@
+"""Built-in reflection sinks: each module registers one through ``chump_register_sinks``."""

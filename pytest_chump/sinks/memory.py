@@ -1,0 +1,26 @@
+"""The ``memory`` sink: reflections kept in a list, for the self-test and plugin authors' tests."""
+
+from __future__ import annotations
+
+import threading
+
+from pytest_chump import hookimpl
+from pytest_chump.config import Settings
+from pytest_chump.contracts import Reflection, Register
+
+
+class MemorySink:
+    name = "memory"
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.reflections: list[Reflection] = []
+        self._lock = threading.Lock()
+
+    def write(self, reflection: Reflection) -> None:
+        with self._lock:
+            self.reflections.append(reflection)
+
+
+@hookimpl
+def chump_register_sinks(register: Register) -> None:
+    register("memory", MemorySink)
