@@ -27,10 +27,10 @@ _EMPTY = "file: is empty (expected a mapping with a 'gaps:' list)"
 _WANTED = frozenset(("id", "title", "description", "priority", "effort", "status", "kind"))
 _WANTED |= {"depends_on", "closed_date"}
 
-Node = Any  # a yaml.nodes node: .id is "scalar", "sequence" or "mapping"
-Value = tuple[str, Any, int]  # (tag, or _LIST/_MAP; text, items or fields; 1-based line)
-Problem = tuple[int, str]  # (1-based line, "field: message")
-Emit = Callable[[Value], None]  # receives each entry of the gaps list, in order
+_Node = Any  # a yaml.nodes node: .id is "scalar", "sequence" or "mapping"
+_Value = tuple[str, Any, int]  # (tag, or _LIST/_MAP; text, items or fields; 1-based line)
+_Problem = tuple[int, str]  # (1-based line, "field: message")
+_Emit = Callable[[_Value], None]  # receives each entry of the gaps list, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +80,11 @@ def check_bytes(data: bytes, display: str) -> tuple[list[Gap], list[str]]:
     return gaps, [f"{display}:{line}: {text}" for line, text in sorted(found, key=_line)]
 
 
-def _line(problem: Problem) -> int:
+def _line(problem: _Problem) -> int:
     return problem[0]
 
 
-def _check(text: str) -> tuple[list[Gap], list[Problem]]:
+def _check(text: str) -> tuple[list[Gap], list[_Problem]]:
     checker = _Checker()
     if not _read_fast(text, checker.entry):
         checker = _Checker()
@@ -130,7 +130,7 @@ def _plain_tag(text: str) -> str:
     return _STR
 
 
-def _compose(text: str) -> tuple[Node | None, Problem | None]:
+def _compose(text: str) -> tuple[_Node | None, _Problem | None]:
     """The single document's node tree, or the syntax error."""
     import yaml
 
@@ -151,7 +151,7 @@ def _compose(text: str) -> tuple[Node | None, Problem | None]:
         return None, (1, f"yaml: {' '.join(str(exc).split())}")
 
 
-def _read_tree(text: str, emit: Emit) -> list[Problem]:
+def _read_tree(text: str, emit: _Emit) -> list[_Problem]:
     """Emit every entry of the composed ``gaps:`` list; return problems that prevent it."""
     root, error = _compose(text)
     if error is not None or root is None:
@@ -171,18 +171,18 @@ def _read_tree(text: str, emit: Emit) -> list[Problem]:
     return []
 
 
-def _is_str_node(node: Node) -> bool:
+def _is_str_node(node: _Node) -> bool:
     return node.id == "scalar" and node.tag == _STR
 
 
-def _leaf(node: Node, line: int = 0) -> Value:
+def _leaf(node: _Node, line: int = 0) -> _Value:
     line = line or node.start_mark.line + 1
     if node.id == "scalar":
         return (node.tag, node.value, line)
     return (_LIST if node.id == "sequence" else _MAP, None, line)
 
 
-def _entry_value(node: Node) -> Value:
+def _entry_value(node: _Node) -> _Value:
     if node.id != "mapping":
         return _leaf(node)
     fields = {}
@@ -194,8 +194,11 @@ def _entry_value(node: Node) -> Value:
     return (_MAP, fields, node.start_mark.line + 1)
 
 
-# -- Reading, fast: the usual layout (one-line values under "gaps:") via one regex per line. --
-# Anything else makes _read_fast give up, and the composer reads the file instead.
+# -- Reading, fast: the usual layout, line by line with one regex (composing is ~3x slower). --
+# Every line under "gaps:" must be blank, a comment, "- key: value", "key: value", "key:" or
+# "- item", with one-line values (plain, quoted without escapes, or a flat [a, b]). The text
+# around that block is composed with "gaps: []" in its place, which proves it valid YAML with a
+# block-mapping root. Anything else: _read_fast gives up and the composer reads the file.
 
 _U = r"\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff"
 _CH = rf"\x21-\x7e{_U}"  # printable, not blank (YAML refuses the rest; \x85 \u2028 \u2029 break)
@@ -207,7 +210,7 @@ _FLOW = rf"\[[ ]*+(?:{_ITEM}(?:[ ]*+,[ ]*+{_ITEM})*+)?[ ]*+\]"
 _VALUE = rf"(?:{_FLOW}|{_QUOTED}|{_PLAIN})"
 _COMMENT = rf"#[\t {_CH}]*+"
 _TAIL = rf"(?:[ ]++(?:{_COMMENT})?)?\n"
-_ROW = re.compile(  # exactly one whole line; possessive quantifiers keep failures linear
+_ROW = re.compile(  # one whole line ((?<![^\n]) = at a line start); possessive: no backtracking
     rf"(?<![^\n])(?:[ ]*+(?:{_COMMENT})?\n|(?P<ind>[ ]*+)(?P<dash>-[ ]++)?"
     rf"(?:(?P<key>[A-Za-z_][A-Za-z0-9_-]*+):(?:[ ]++(?P<val>{_VALUE}))?|(?P<item>{_VALUE})){_TAIL})"
 )
@@ -218,7 +221,7 @@ _FLOW_ITEMS = re.compile(_ITEM)
 _CHUNK = 1 << 16  # characters scanned per findall: keeps the row tuples few and reused
 
 
-def _read_fast(text: str, emit: Emit) -> bool:
+def _read_fast(text: str, emit: _Emit) -> bool:
     """Emit the entries of a backlog in the usual layout; False (maybe midway) if it is not."""
     head = _GAPS_LINE.search(text)
     if head is None or _ODD_BREAK.search(text):
@@ -249,7 +252,7 @@ def _rest_is_plain(text: str, head: int, end: int) -> bool:
     return len(found) == 1 and found[0].id == "sequence" and found[0].start_mark.line == stub_line
 
 
-def _scalar(text: str, line: int) -> Value:
+def _scalar(text: str, line: int) -> _Value:
     if text[0] == "'":
         return (_STR, text[1:-1].replace("''", "'"), line)
     if text[0] == '"':
@@ -260,28 +263,29 @@ def _scalar(text: str, line: int) -> Value:
 class _FastReader:
     """Turns rows matched by ``_ROW`` into entries; refuses layouts it does not know."""
 
-    def __init__(self, emit: Emit) -> None:
+    def __init__(self, emit: _Emit) -> None:
         self.emit = emit
-        self.entry: Value | None = None
-        self.fields: dict[str, Value] = {}
+        self.entry: _Value | None = None
+        self.fields: dict[str, _Value] = {}
         self.indent = -1  # of the "- " opening each entry
         self.field_ind: str | None = None  # the indent of the other keys, once known
         self.open_key = ""  # a "key:" with no value yet, which items may turn into a list
-        self.items: list[Value] | None = None
+        self.items: list[_Value] | None = None
         self.item_indent = -1
         self.typed = frozenset(_implicit_tags()) | {"'", '"', "["}  # first chars to look at
 
     def read(self, rows: list[tuple[str, ...]], first_line: int) -> bool:
-        wanted, typed = _WANTED, self.typed
+        wanted, typed, fields, field_ind = _WANTED, self.typed, self.fields, self.field_ind
         for line, (ind, dash, key, val, item) in enumerate(rows, first_line):
-            if val and ind == self.field_ind and not dash:  # "    key: value", the usual row
+            if val and ind == field_ind and not dash:  # "    key: value", the usual row
                 self.open_key = ""
                 if key in wanted:
-                    slow = val[0] in typed
-                    self.fields[key] = self.value(val, line) if slow else (_STR, val, line)
-            elif key:
+                    fields[key] = self.value(val, line) if val[0] in typed else (_STR, val, line)
+                continue
+            if key:
                 if not self.field(len(ind), dash, key, val, line):
                     return False
+                fields, field_ind = self.fields, self.field_ind
             elif item and not (dash and self.item(len(ind), item, line)):
                 return False
         return True
@@ -319,7 +323,7 @@ class _FastReader:
         self.items.append((_LIST, None, line) if text[0] == "[" else _scalar(text, line))
         return True
 
-    def value(self, text: str, line: int) -> Value:
+    def value(self, text: str, line: int) -> _Value:
         if text[0] != "[":
             return _scalar(text, line)
         return (_LIST, [_scalar(item, line) for item in _FLOW_ITEMS.findall(text)], line)
@@ -328,7 +332,7 @@ class _FastReader:
 # -- Validating: each field, then ids across gaps, unknown dependencies and cycles. --
 
 
-def _describe(value: Value) -> str:
+def _describe(value: _Value) -> str:
     """``int 123``, ``string 'FOO'``, ``a list``... for "got ..." messages."""
     tag, text = value[0], value[1]
     if tag in (_LIST, _MAP, _NULL):
@@ -338,24 +342,24 @@ def _describe(value: Value) -> str:
     return f"{kind} {short!r}" if kind == "string" else f"{kind} {short}"
 
 
-Check = Callable[["_Checker", int, str, Value], Any]  # (checker, gap index, field, value)
+_Check = Callable[["_Checker", int, str, _Value], Any]  # (checker, gap index, field, value)
 
 
-def _text(c: _Checker, i: int, name: str, value: Value) -> str | None:
+def _text(c: _Checker, i: int, name: str, value: _Value) -> str | None:
     if value[0] == _STR:
         return value[1]
     c.fail(value[2], f"gaps[{i}].{name}", f"must be a string, got {_describe(value)}")
     return None
 
 
-def _choice(allowed: tuple[str, ...]) -> Check:
+def _choice(allowed: tuple[str, ...]) -> _Check:
     """A checker accepting one of ``allowed`` (exact case), hinting at case slips."""
     members = frozenset(allowed)
     folded = {choice.lower(): choice for choice in allowed}
     expected = ", ".join(allowed)
 
-    def check(c: _Checker, i: int, name: str, value: Value) -> str | None:
-        if value[1] in members and value[0] == _STR:
+    def check(c: _Checker, i: int, name: str, value: _Value) -> str | None:
+        if value[0] == _STR and value[1] in members:
             return value[1]
         if value[0] != _STR:
             return _text(c, i, name, value)
@@ -368,7 +372,7 @@ def _choice(allowed: tuple[str, ...]) -> Check:
     return check
 
 
-def _depends_on(c: _Checker, i: int, name: str, value: Value) -> tuple[str, ...] | None:
+def _depends_on(c: _Checker, i: int, name: str, value: _Value) -> tuple[str, ...] | None:
     where = f"gaps[{i}].{name}"
     if value[0] != _LIST:
         c.fail(value[2], where, f"must be a list of ids, got {_describe(value)}")
@@ -379,7 +383,7 @@ def _depends_on(c: _Checker, i: int, name: str, value: Value) -> tuple[str, ...]
     return tuple(item[1] for item in value[1] if item[0] == _STR)
 
 
-def _closed_date(c: _Checker, i: int, name: str, value: Value) -> str | None:
+def _closed_date(c: _Checker, i: int, name: str, value: _Value) -> str | None:
     tag, text, line = value
     if tag in (_STR, _DATE) and _ISO_DATE.fullmatch(text) and _real_date(text):
         return str(text)
@@ -395,7 +399,7 @@ def _real_date(text: str) -> bool:
     return True
 
 
-_FIELDS: dict[str, Check] = {
+_FIELDS: dict[str, _Check] = {
     "title": _text,
     "description": _text,
     "priority": _choice(PRIORITIES),
@@ -415,16 +419,20 @@ class _Entry:
     id: str
     id_line: int
     deps: tuple[str, ...]
-    deps_value: Value | None  # the depends_on list, for the lines of its items
+    deps_value: _Value | None  # the depends_on list when deps is not empty: lines to report at
     valid: bool = False  # a node of the dependency graph: a safe id, first of its name
     pos: int = -1  # index among the valid entries
+
+    @property
+    def where(self) -> str:
+        return f"gaps[{self.index}].id"
 
 
 class _Checker:
     """Checks entries as they are read; collects every problem as (line, "field: message")."""
 
     def __init__(self) -> None:
-        self.problems: list[Problem] = []
+        self.problems: list[_Problem] = []
         self.gaps: list[Gap] = []  # built only while no problem is known
         self.entries: list[_Entry] = []
         self.first: dict[str, _Entry] = {}  # string id -> its first entry
@@ -435,7 +443,8 @@ class _Checker:
     def fail(self, line: int, where: str, message: str) -> None:
         self.problems.append((line, f"{where}: {message}"))
 
-    def entry(self, value: Value) -> None:
+    def entry(self, value: _Value) -> None:
+        """Check one entry of the gaps list (called in declared order)."""
         i, self.count = self.count, self.count + 1
         tag, fields, line = value
         if tag != _MAP:
@@ -443,45 +452,47 @@ class _Checker:
         kwargs: dict[str, Any] = {"line": line}
         for name, field in fields.items():
             check = _FIELDS.get(name)
-            if check is not None and field[0] != _NULL:
+            if check is not None and field[0] != _NULL:  # null counts as missing
                 kwargs[name] = check(self, i, name, field)
         if "id" not in fields:
             return self.fail(line, f"gaps[{i}].id", "missing")
-        kwargs["id"] = self.identify(i, fields["id"], kwargs, fields.get("depends_on"))
+        kwargs["id"] = gap_id = self.string_id(i, fields["id"])
+        if gap_id is not None:
+            deps = kwargs.get("depends_on") or ()
+            self.track(_Entry(i, gap_id, fields["id"][2], deps, fields.get("depends_on")))
         if not self.problems:
             self.gaps.append(Gap(**kwargs))
         return None
 
-    def identify(self, i: int, value: Value, kwargs: dict[str, Any], deps: Value | None) -> str:
+    def string_id(self, i: int, value: _Value) -> str | None:
         tag, gap_id, line = value
-        where = f"gaps[{i}].id"
-        if tag != _STR:
-            if tag not in (_LIST, _MAP, _NULL):
-                self.loose.add(gap_id)
-            self.fail(line, where, f"must be a string, got {_describe(value)}")
-            return ""
-        deps_value = deps if deps is not None and deps[0] == _LIST else None
-        entry = _Entry(i, gap_id, line, kwargs.get("depends_on") or (), deps_value)
-        self.entries.append(entry)
-        first = self.first.setdefault(gap_id, entry)
-        problem = (
-            None if first is entry else f"duplicate id {gap_id!r} (first at line {first.id_line})"
-        )
-        problem = problem or id_problem(gap_id)
-        if problem is not None:
-            self.fail(line, where, problem)
-        else:
-            entry.valid = True
-            self.check_slug(entry, where)
-        return gap_id
+        if tag == _STR:
+            return gap_id
+        if tag not in (_LIST, _MAP, _NULL):
+            self.loose.add(gap_id)
+        self.fail(line, f"gaps[{i}].id", f"must be a string, got {_describe(value)}")
+        return None
 
-    def check_slug(self, entry: _Entry, where: str) -> None:
+    def track(self, entry: _Entry) -> None:
+        """Register a string id: a duplicate, an unsafe id, or a node of the dependency graph."""
+        self.entries.append(entry)
+        first = self.first.setdefault(entry.id, entry)
+        if first is not entry:
+            at = first.id_line
+            return self.fail(
+                entry.id_line, entry.where, f"duplicate id {entry.id!r} (first at line {at})"
+            )
+        problem = id_problem(entry.id)
+        if problem is not None:
+            return self.fail(entry.id_line, entry.where, problem)
+        entry.valid = True
         other = self.slugs.setdefault(slug_for(entry.id), entry)
         if other is not entry:
             same = f"has the same branch/worktree name as {other.id!r} (line {other.id_line})"
-            self.fail(entry.id_line, where, f"{entry.id!r} {same}")
+            self.fail(entry.id_line, entry.where, f"{entry.id!r} {same}")
+        return None
 
-    def finish(self) -> tuple[list[Gap], list[Problem]]:
+    def finish(self) -> tuple[list[Gap], list[_Problem]]:
         self.check_dependencies()
         return ([], self.problems) if self.problems else (self.gaps, [])
 
@@ -505,8 +516,8 @@ class _Checker:
             self.report_cycles(nodes, adjacency)
 
     def report_unknown(self, entry: _Entry) -> None:
-        items = entry.deps_value[1] if entry.deps_value else ()
-        for k, (tag, dep, line) in enumerate(items):
+        assert entry.deps_value is not None
+        for k, (tag, dep, line) in enumerate(entry.deps_value[1]):
             if tag == _STR and dep not in self.first and dep not in self.loose:
                 self.fail(line, f"gaps[{entry.index}].depends_on[{k}]", f"unknown id {dep!r}")
 

@@ -18,7 +18,7 @@ from pytest_chump import __version__
 from pytest_chump.errors import ChumpError, UsageError
 from pytest_chump.proc import HOOK_GIT_VARS
 
-COMMANDS: tuple[str, ...] = ("dispatch", "validate")
+COMMANDS: tuple[str, ...] = ("dispatch", "validate", "status", "cleanup")
 
 
 class Parser(argparse.ArgumentParser):

@@ -126,6 +126,30 @@ class Settings:
     sinks: tuple[str, ...] = setting(
         ("sqlite",), "reflection sinks to write to (comma-separated)", v.names, shown="sqlite"
     )
+    gh_bin: str = setting("gh", "the GitHub CLI the github provider runs", v.text)
+    merge_gate: dict[str, Any] = setting(
+        {},
+        "local merge gate of the git provider: command, timeout, merge (ff or merge)",
+        v.table,
+        flag=False,
+        shown="off",
+    )
+    routing: dict[str, Any] = setting(
+        {},
+        "routing table: ordered candidate arms per priority / effort / id prefix",
+        v.table,
+        flag=False,
+        shown="built-in",
+    )
+    routing_strategy: str = setting(
+        "thompson",
+        "how arms are chosen: thompson (learned) or cascade (first candidate)",
+        v.choice("thompson", "cascade"),
+    )
+    routing_seed: int | None = setting(
+        None, "seed of the Thompson sampler (unset: random)", v.integer(0), shown="random"
+    )
+    lessons: bool = setting(True, "add lessons from earlier dispatches to prompts", v.boolean)
     spawners: dict[str, dict[str, Any]] = setting(
         {},
         "per-spawner options; a table with a 'command' list defines a new spawner",

@@ -139,6 +139,9 @@ class PrStatus:
     merge_state_status: str = ""
     checks: str = "pending"  # pending / passing / failing
     failing_checks: tuple[str, ...] = ()
+    cause: str = ""  # for a CLOSED/failed PR: why (merge-conflict, tests-failed, ...)
+    detail: str = ""  # short evidence for the reflection notes (e.g. last lines of a check)
+    superseded_by: int | None = None  # another PR for the same gap merged: race lost
 
 
 @runtime_checkable

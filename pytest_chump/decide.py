@@ -25,6 +25,7 @@ class Observation:
     exit_grace: float = 60.0
     agent_error: str = ""  # the agent's own report of failure (e.g. claude is_error)
     pr: PrStatus | None = None
+    done_elsewhere: bool = False  # the gap became done on the base branch by another change
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +38,21 @@ class Decision:
 def decide(o: Observation) -> Decision:
     """The next step for one dispatch.
 
-    A PR decides first: MERGED ships, CLOSED fails, OPEN with failed checks fails once the
+    A merged PR ships. A race lost (another PR for the gap merged, or the gap became done
+    on the base by another change) stops the agent as ``race_abandoned``. Then the PR
+    decides: CLOSED fails, OPEN with failed checks fails once the
     agent has finished, any other OPEN PR stops the deadline clock. Without a PR: a non-zero
     exit or an agent-reported error is ``killed``; an agent that exited 0 is ``stalled``
     after ``exit_grace`` (or the soft deadline); a running agent is flagged stalled past the
     soft deadline and stopped past twice it.
     """
+    if o.pr is not None and o.pr.state.upper() == "MERGED":
+        return _finish("shipped", o.pr.number)
+    if o.pr is not None and o.pr.superseded_by is not None:
+        reason = f"another pull request for the gap merged (#{o.pr.superseded_by})"
+        return Decision(STOP, Outcome("race_abandoned", o.pr.superseded_by, reason))
+    if o.done_elsewhere:
+        return Decision(STOP, Outcome("race_abandoned", reason="gap marked done on the base"))
     if o.pr is not None:
         return _with_pr(o, o.pr)
     if o.exit_code is not None and o.exit_code != 0:
@@ -60,11 +70,9 @@ def decide(o: Observation) -> Decision:
 
 
 def _with_pr(o: Observation, pr: PrStatus) -> Decision:
-    state = pr.state.upper()
-    if state == "MERGED":
-        return _finish("shipped", pr.number)
-    if state == "CLOSED":
-        return _finish("ci_failed", pr.number, reason="pull request closed unmerged")
+    if pr.state.upper() == "CLOSED":
+        reason = pr.detail or "pull request closed unmerged"
+        return _finish("ci_failed", pr.number, reason=reason, cause=pr.cause)
     if pr.checks == "failing" and o.exit_code is not None:
         failing = ", ".join(pr.failing_checks) or "unknown checks"
         return _finish(

@@ -43,8 +43,7 @@ class Flight:
     term_sent_at: float | None = None
     kill_sent: bool = False
     stop_outcome: Outcome | None = None
-    stalled: bool = False
-    silent: bool = False
+    state: str = "running"  # running / stalled / silent
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -86,7 +85,7 @@ class Dispatcher:
     def _spawn(
         self, gap: Gap, prepared: worktrees.Prepared, backend: str, model: str | None
     ) -> Flight:
-        base_sha = run(["git", "rev-parse", "HEAD"], cwd=prepared.worktree).stdout.strip()
+        base_sha = prepared.start or _head(prepared.worktree)
         dispatch = Dispatch(gap, prepared.branch, prepared.worktree, backend, self.clock(), model)
         dispatch.dispatch_id = self.store.add_dispatch(
             gap.id,
@@ -132,6 +131,10 @@ class Dispatcher:
             prompt_file=prompt_file,
             notify=self.notify,
         )
+
+
+def _head(worktree: Path) -> str:
+    return run(["git", "rev-parse", "HEAD"], cwd=worktree).stdout.strip()
 
 
 def remove_worktree(settings: Settings, flight: Flight) -> str:

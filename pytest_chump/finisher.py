@@ -32,6 +32,7 @@ class Finisher:
     shipped: set[str] = field(default_factory=set)
     rows: list[tuple[str, str, Outcome]] = field(default_factory=list)
     reflect: bool = True
+    torn_down: list[Flight] = field(default_factory=list)
 
     def finish(
         self, flight: Flight, outcome: Outcome, exit_code: int | None, siblings: int
@@ -66,9 +67,15 @@ class Finisher:
                 outcome=outcome,
             )
             self.deliver(record, list(self.app.settings.sinks))
-        self._teardown(flight)
         self._count(d.gap.id, d.branch, outcome)
         self.progress.finished(flight, outcome)
+        self.torn_down.append(flight)
+
+    def teardown_pending(self) -> None:
+        """Tear down finished flights; the loop calls this after refilling the freed slots,
+        so the next agent does not wait for the last one's worktree to be removed."""
+        while self.torn_down:
+            self._teardown(self.torn_down.pop(0))
 
     def spawn_failed(self, gap: Gap, backend: str, reason: str, dispatch_id: int | None) -> None:
         """A dispatch that never started: count it; if it was recorded, end it as killed."""

@@ -23,6 +23,7 @@ from pytest_chump.errors import ChumpError
 from pytest_chump.finisher import Finisher
 from pytest_chump.model import Gap
 from pytest_chump.progress import Progress
+from pytest_chump.races import done_on_base
 from pytest_chump.store import DispatchRow, Store, make_owner, owner_alive
 
 
@@ -55,6 +56,7 @@ class Orchestrator:
     wake: threading.Event = field(default_factory=threading.Event)
     _next_poll: float = 0.0
     _prs: dict[str, PrStatus] = field(default_factory=dict)
+    _done_on_base: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         self.store.register_owner(self.owner)
@@ -82,10 +84,12 @@ class Orchestrator:
         while True:
             if not self.stopping:
                 self.refill()
+            self.finisher.teardown_pending()
             if not self.flights or not self.watch:
                 return
             self.poll_provider()
             finished = sum(self.step(flight) for flight in list(self.flights))
+            self.progress.status(self.flights)
             if not finished:
                 self.clock.wait(self.wake, self._timeout())
 
@@ -177,6 +181,10 @@ class Orchestrator:
             self._prs = dict(self.provider.poll(watches))
         except ChumpError as exc:
             self.progress.provider_error(str(exc))
+        settings = self.app.settings
+        self._done_on_base = done_on_base(
+            settings.repo_root, settings.base_ref, settings.backlog_path
+        )
 
     def _watch_of(self, flight: Flight) -> Watch:
         d = flight.dispatch
@@ -197,6 +205,7 @@ class Orchestrator:
             exit_grace=settings.exit_grace,
             agent_error=str(report.get("subtype") or "error") if report.get("is_error") else "",
             pr=self._prs.get(d.branch),
+            done_elsewhere=d.gap.id in self._done_on_base and d.gap.status != "done",
         )
 
     def step(self, flight: Flight) -> bool:
@@ -210,8 +219,19 @@ class Orchestrator:
         if decision.action == STOP and decision.outcome is not None:
             flight.stop_outcome = decision.outcome
             return self._ladder(flight, observation)
-        self.progress.flag(flight, stalled=decision.stalled, silent=self._silent(flight))
+        self._flag(
+            flight,
+            "stalled" if decision.stalled else "silent" if self._silent(flight) else "running",
+        )
         return False
+
+    def _flag(self, flight: Flight, state: str) -> None:
+        """Record a running dispatch's state (running / stalled / silent) when it changes."""
+        if flight.state != state:
+            flight.state = state
+            if flight.dispatch.dispatch_id is not None:
+                self.store.update_dispatch(flight.dispatch.dispatch_id, state=state)
+            self.progress.flag(flight.dispatch.gap.id, state)
 
     def _silent(self, flight: Flight) -> bool:
         handle = flight.dispatch.handle
@@ -247,6 +267,8 @@ class Orchestrator:
             due = next_due(self.observe(flight))
             if due is not None:
                 waits.append(due + 0.001)
+        if self.progress.live:
+            waits.append(1.0)  # keep the live status line's clock moving
         return max(0.0, min(waits))
 
     def in_flight_ids(self) -> Sequence[str]:

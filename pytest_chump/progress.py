@@ -26,7 +26,6 @@ class Progress:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     err: TextIO = field(default_factory=lambda: sys.stderr)
     live: bool = False
-    _flags: dict[str, str] = field(default_factory=dict)
     _errors: set[str] = field(default_factory=set)
     _status: str = ""
 
@@ -50,14 +49,9 @@ class Progress:
         why = f" ({outcome.reason})" if outcome.reason else ""
         self.line(f"OUTCOME: {d.gap.id} {outcome.name}{pr}{why}")
 
-    def flag(self, flight: Flight, *, stalled: bool, silent: bool) -> None:
-        """Report a change of a running dispatch's state (stalled / silent), once."""
-        state = "stalled" if stalled else "silent" if silent else "running"
-        gap_id = flight.dispatch.gap.id
-        flight.stalled, flight.silent = stalled, silent
-        if self._flags.get(gap_id, "running") != state:
-            self._flags[gap_id] = state
-            self.line(f"STATE: {gap_id} {state}")
+    def flag(self, gap_id: str, state: str) -> None:
+        """A running dispatch changed state (running / stalled / silent)."""
+        self.line(f"STATE: {gap_id} {state}")
 
     def provider_error(self, message: str) -> None:
         """Transient provider trouble: said once per distinct message, then retried quietly."""
@@ -75,7 +69,7 @@ class Progress:
         now = time.time()
         parts = [
             f"{f.dispatch.gap.id}({f.dispatch.backend} {int(now - f.dispatch.started_at)}s "
-            f"{self._flags.get(f.dispatch.gap.id, 'running')})"
+            f"{f.state})"
             for f in flights
         ]
         self._status = "in flight: " + " ".join(parts)

@@ -1,7 +1,8 @@
 """Removes secrets from text before any log, sink or reflection sees it.
 
-Two nets: values of environment variables named like secrets (``*_KEY``, ``*_TOKEN``,
-``*_SECRET``, ``*PASSWORD*``), and token shapes of well-known services.
+Three nets: values of environment variables named like secrets (``*_KEY``, ``*_TOKEN``,
+``*_SECRET``, ``*_PAT``, anything containing ``PASSWORD``), token shapes of well-known
+services, and the value half of ``Authorization: Bearer …`` / ``api_key=…`` assignments.
 """
 
 from __future__ import annotations
@@ -11,31 +12,55 @@ import re
 from collections.abc import Iterable, Mapping
 
 MASK = "[REDACTED]"
-_SECRET_NAME = re.compile(r"(_KEY|_TOKEN|_SECRET|PASSWORD|_PAT)$|^(GH|GITHUB)_TOKEN$", re.I)
+MIN_SECRET_LENGTH = 6
+_SECRET_NAME = re.compile(r"(?:_KEY|_TOKEN|_SECRET|_PAT)$|PASSWORD|^(?:GH|GITHUB)_TOKEN$", re.I)
+
+# Whole matches are masked. The look-behind keeps words like "task-…" from reading as "sk-…".
 _TOKEN_SHAPES = re.compile(
     r"""
-    sk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}            # Anthropic / OpenAI keys
-    | gh[pousr]_[A-Za-z0-9]{20,}                    # GitHub tokens
-    | github_pat_[A-Za-z0-9_]{20,}
-    | xox[abprs]-[A-Za-z0-9-]{10,}                  # Slack
-    | AKIA[0-9A-Z]{16}                              # AWS access key id
-    | AIza[0-9A-Za-z_-]{30,}                        # Google API key
-    | (?i:bearer)\s+[A-Za-z0-9._~+/=-]{16,}         # Authorization headers
-    | (?i:(?:api[_-]?key|token|secret|password)\s*[=:]\s*)[^\s'"]{8,}
+    (?<![A-Za-z0-9])(?:
+        sk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_-]{16,}   # Anthropic / OpenAI keys
+      | gh[pousr]_[A-Za-z0-9]{20,}                              # GitHub tokens
+      | github_pat_[A-Za-z0-9_]{20,}
+      | glpat-[A-Za-z0-9_-]{20,}                                # GitLab
+      | xox[abeprs]-[A-Za-z0-9-]{10,} | xapp-[A-Za-z0-9-]{10,}  # Slack
+      | (?:AKIA|ASIA)[0-9A-Z]{16}                               # AWS access key id
+      | AIza[0-9A-Za-z_-]{30,} | ya29\.[0-9A-Za-z_-]{20,}       # Google
+      | hf_[A-Za-z0-9]{30,} | npm_[A-Za-z0-9]{30,}              # Hugging Face, npm
+      | (?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}                # Stripe
+      | eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+  # JWT
+    )
+    | hooks\.slack\.com/services/[A-Za-z0-9/]+
+    | -----BEGIN[A-Z ]*PRIVATE\ KEY-----[\s\S]*?(?:-----END[A-Z ]*PRIVATE\ KEY-----|\Z)
     """,
     re.X,
+)
+
+# The first group (the name, header or scheme) is kept; the value after it is masked.
+_ASSIGNMENTS = (
+    re.compile(r"(\bbearer\s+)[A-Za-z0-9._~+/=-]{12,}", re.I),
+    re.compile(
+        r"""(authorization["']?\s*[=:]\s*["']?(?:basic|bearer|token)?\s*)[^\s'",;]{8,}""", re.I
+    ),
+    re.compile(r"""((?:api[_-]?key|token|secret)["']?\s*[=:]\s*["']?)[^\s'",;]{8,}""", re.I),
+    re.compile(r"""((?:password|passwd)["']?\s*[=:]\s*["']?)[^\s'",;]{3,}""", re.I),
+    re.compile(r"(://[^/\s:@]+:)[^/\s@]+(?=@)"),  # credentials in a URL
 )
 
 
 def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
     """Values of secret-named variables in ``env`` (default: os.environ), longest first."""
     env = os.environ if env is None else env
-    found = {v for k, v in env.items() if _SECRET_NAME.search(k) and len(v) >= 6}
+    found = {v for k, v in env.items() if _SECRET_NAME.search(k) and len(v) >= MIN_SECRET_LENGTH}
     return sorted(found, key=len, reverse=True)
 
 
 def redact(text: str, secrets: Iterable[str] | None = None) -> str:
     """``text`` with known secret values and token-shaped strings replaced by ``[REDACTED]``."""
     for value in secret_values() if secrets is None else secrets:
-        text = text.replace(value, MASK)
-    return _TOKEN_SHAPES.sub(MASK, text)
+        if value:
+            text = text.replace(value, MASK)
+    text = _TOKEN_SHAPES.sub(MASK, text)
+    for pattern in _ASSIGNMENTS:
+        text = pattern.sub(lambda m: m.group(1) + MASK, text)
+    return text

@@ -436,11 +436,14 @@ class Store:
         cur.row_factory = _dispatch_row
         return cur.execute("SELECT * FROM dispatches WHERE id=?", (dispatch_id,)).fetchone()
 
-    def dispatches(self, where: str = "1", params: tuple[object, ...] = ()) -> list[DispatchRow]:
+    def dispatches(
+        self, where: str = "1", params: tuple[object, ...] = (), order: str = "id", limit: int = -1
+    ) -> list[DispatchRow]:
+        """Rows matching ``where`` (a trusted SQL fragment with ``?`` placeholders)."""
         cur = self.conn.cursor()
         cur.row_factory = _dispatch_row
-        sql = f"SELECT * FROM dispatches WHERE {where} ORDER BY id"  # noqa: S608
-        return cur.execute(sql, params).fetchall()
+        sql = f"SELECT * FROM dispatches WHERE {where} ORDER BY {order} LIMIT ?"  # noqa: S608
+        return cur.execute(sql, (*params, limit)).fetchall()
 
     def unfinished(self) -> list[DispatchRow]:
         """Dispatches without a terminal outcome (in flight, or orphaned by a crash)."""

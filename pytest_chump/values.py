@@ -116,6 +116,13 @@ def per_effort_durations(defaults: Mapping[str, float]) -> Parser:
     return parse
 
 
+def table(value: object) -> dict[str, Any]:
+    """A TOML table, kept as a dict for the component that owns it to validate."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"expected a table, got {value!r}")
+    return dict(value)
+
+
 def tables(value: object) -> dict[str, dict[str, Any]]:
     """A table of named sub-tables, e.g. ``[tool.chump.spawners.<name>]``."""
     if not isinstance(value, Mapping) or not all(isinstance(v, Mapping) for v in value.values()):

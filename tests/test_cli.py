@@ -173,3 +173,25 @@ def test_console_script_runs_as_a_process(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("WOULD DISPATCH:") == 2
+
+
+def test_dispatch_refuses_to_run_inside_a_dispatched_agent(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHUMP_DISPATCH_DEPTH", "1")
+    status, _, err = run(
+        capsys,
+        "dispatch",
+        "--no-dry-run",
+        "--backlog",
+        str(SYNTHETIC),
+        "--repo-root",
+        str(tmp_path),
+        "--pr-provider",
+        "instant",
+    )
+    assert status == 2
+    assert err == [
+        "chump: error: refusing to dispatch from inside a dispatched agent (CHUMP_DISPATCH_DEPTH=1)"
+    ]
+    assert not (tmp_path / ".chump").exists()

@@ -29,6 +29,19 @@ def obs(elapsed: float = 10, **kw: object) -> Observation:
         (obs(elapsed=10 * SOFT, pr=OPEN), WAIT, None, None, ""),  # an open PR stops the clock
         (obs(pr=OPEN_RED), WAIT, None, None, ""),  # agent still working: it may fix them
         (obs(pr=OPEN_RED, exit_code=0), FINISH, "ci_failed", 9, "checks-failed"),
+        # races lost: stop the agent, success for the learning loop
+        (obs(pr=PrStatus(None, "OPEN", superseded_by=44)), STOP, "race_abandoned", 44, ""),
+        (obs(pr=PrStatus(None, "CLOSED", superseded_by=44)), STOP, "race_abandoned", 44, ""),
+        (obs(done_elsewhere=True), STOP, "race_abandoned", None, ""),
+        (obs(pr=MERGED, done_elsewhere=True), FINISH, "shipped", 7, ""),
+        # a provider says why a PR failed
+        (
+            obs(pr=PrStatus(None, "CLOSED", cause="merge-conflict", detail="conflict in a.py")),
+            FINISH,
+            "ci_failed",
+            None,
+            "merge-conflict",
+        ),
         # no PR: the agent's exit
         (obs(exit_code=1), FINISH, "killed", None, "agent-error"),
         (obs(exit_code=-9), FINISH, "killed", None, "agent-error"),

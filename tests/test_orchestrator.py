@@ -131,3 +131,25 @@ def test_missing_agent_binary_is_a_dispatch_failure_not_a_crash(repo: Path) -> N
         assert store.live_leases() == {}
     assert not git(repo, "branch", "--list", "chump/e2e-a")  # rolled back
     assert os.listdir(repo / ".chump/worktrees") == []
+
+
+def test_gap_marked_done_on_the_base_by_another_change_is_race_abandoned(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (repo / "docs/gaps.yaml").write_text("gaps:\n  - {id: RACE-1, priority: P1, effort: s}\n")
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "--quiet", str(tmp_path / "origin.git"), str(other))
+    (other / "docs/gaps.yaml").write_text(
+        "gaps:\n  - {id: RACE-1, priority: P1, effort: s, status: done}\n"
+    )
+    git(other, "commit", "--quiet", "-am", "RACE-1 done by a human")
+    git(other, "push", "--quiet", "origin", "main")
+    monkeypatch.setenv("AGENT_MODE", "sleep")
+    orch, out = orchestrate(repo, kill_grace="5s")
+    assert orch.finisher.counts["race_abandoned"] == 1, out
+    (row,) = orch.finisher.rows
+    assert row[2].reason == "gap marked done on the base"
+    with Store.for_repo(repo) as store:
+        (record,) = store.reflections()
+    assert record["outcome"] == "race_abandoned"
+    assert "cause:" not in record["notes"]  # a race lost is not a failure

@@ -1,73 +1,226 @@
 """The ``git`` provider: an offline forge where "merged" means the work reached the base branch.
 
-A branch is MERGED when it has commits beyond where it started and its tip is an ancestor
-of the base ref (after fetching the base's remote, if any). A branch pushed to the remote
-but not yet merged counts as an OPEN pull request. No GitHub needed.
+Shipped is ancestry or an equal patch-id (squash and rebase merges); a pushed branch deleted
+unmerged is CLOSED; with ``[tool.chump.merge_gate]`` finished branches are checked and merged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import subprocess
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 
 from pytest_chump import hookimpl
 from pytest_chump.config import Settings
 from pytest_chump.contracts import PrStatus, Register, Watch
-from pytest_chump.errors import ChumpError
-from pytest_chump.proc import run
+from pytest_chump.errors import ChumpError, UsageError
+from pytest_chump.proc import clean_env, run
+from pytest_chump.providers.merge_gate import (
+    GateConfig,
+    MergeGate,
+    Merger,
+    checked_out_at,
+    parse_gate,
+)
+
+DIFF_FLAGS = ("--no-color", "--no-ext-diff", "--no-renames")
+CACHE_LIMIT = 4096
+
+
+def split_base(base_ref: str, remotes: Sequence[str]) -> tuple[str, str]:
+    """(remote, branch): ``origin/main`` -> (origin, main); a local ``main`` -> ("", main)."""
+    remote, _, branch = base_ref.removeprefix("refs/remotes/").partition("/")
+    if branch and remote in remotes:
+        return remote, branch
+    return "", base_ref.removeprefix("refs/heads/")
 
 
 class GitProvider:
+    """Polls branches against the base ref; owns the merge gate's worker threads when enabled."""
+
     name = "git"
 
-    def __init__(self, repo_root: Path, base_ref: str) -> None:
-        self.repo_root = repo_root
-        self.base_ref = base_ref
-        remote, _, _ = base_ref.partition("/")
-        self.remote = remote if remote in self._remotes() else ""
+    def __init__(
+        self,
+        repo_root: Path,
+        base_ref: str,
+        gate: GateConfig | None = None,
+        identity: Mapping[str, str] | None = None,
+    ) -> None:
+        self.repo_root, self.base_ref = repo_root, base_ref
+        self.remote, self.base_branch = split_base(base_ref, self._git("remote").split())
+        self.notify: Callable[[], None] | None = None
         self.calls = 0
+        self._identity = dict(identity or {})
+        self._refs_lock = threading.Lock()
+        self._pushed: dict[str, str] = {}  # branch -> last sha seen on the remote
+        self._shipped_cache: dict[tuple[str, str, str], bool] = {}
+        self._saved: set[str] = set()
+        self.gate: MergeGate | None = None
+        if gate is not None:
+            merger = Merger(
+                repo_root,
+                self.remote,
+                self.base_branch,
+                gate.merge,
+                self._identity,
+                self._refs_lock,
+            )
+            self.gate = MergeGate(gate, merger, self._gate_done)
+
+    def _gate_done(self) -> None:
+        if self.notify is not None:
+            self.notify()
 
     def _git(self, *args: str, check: bool = True) -> str:
         return run(["git", *args], cwd=self.repo_root, check=check).stdout.strip()
 
-    def _remotes(self) -> list[str]:
-        return self._git("remote").split()
-
     def _sha(self, ref: str) -> str:
         return self._git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
-
-    def _is_ancestor(self, sha: str, ref: str) -> bool:
-        proc = run(
-            ["git", "merge-base", "--is-ancestor", sha, ref], cwd=self.repo_root, check=False
-        )
-        return proc.returncode == 0
 
     def poll(self, watches: Sequence[Watch]) -> Mapping[str, PrStatus]:
         """One fetch for all branches, then local ref checks per branch."""
         self.calls += 1
         if self.remote:
-            self._git("fetch", "--quiet", "--prune", self.remote)
-        if not self._sha(self.base_ref):
+            with self._refs_lock:
+                self._git("fetch", "--quiet", "--prune", self.remote)
+        base_tip = self._sha(self.base_ref)
+        if not base_tip:
             raise ChumpError(f"git provider: base ref {self.base_ref!r} not found")
+        self._forget({w.branch for w in watches})
         result: dict[str, PrStatus] = {}
         for watch in watches:
-            status = self._status(watch)
+            status = self._status(watch, base_tip)
             if status is not None:
                 result[watch.branch] = status
         return result
 
-    def _status(self, watch: Watch) -> PrStatus | None:
+    def _forget(self, watched: set[str]) -> None:
+        self._pushed = {b: sha for b, sha in self._pushed.items() if b in watched}
+        self._saved &= watched
+        if len(self._shipped_cache) > CACHE_LIMIT:
+            self._shipped_cache.clear()
+        if self.gate is not None:
+            self.gate.forget(watched)
+
+    def _status(self, watch: Watch, base_tip: str) -> PrStatus | None:
         pushed = self._sha(f"refs/remotes/{self.remote}/{watch.branch}") if self.remote else ""
-        tip = pushed or self._sha(f"refs/heads/{watch.branch}")
-        if not tip or tip == watch.base_sha:
+        seen = self._pushed.get(watch.branch, "")
+        if pushed:
+            self._pushed[watch.branch] = pushed
+        local = self._local_tip(watch)
+        tips = [t for t in dict.fromkeys((local, pushed, seen)) if t and t != watch.base_sha]
+        if not tips:
             return None
-        if self._is_ancestor(tip, self.base_ref):
+        gated = self.gate.result(watch.branch, local) if self.gate is not None else None
+        if gated is not None and gated.state == "MERGED":
+            return gated
+        if any(self._shipped(watch.base_sha, tip, base_tip) for tip in tips):
             return PrStatus(None, "MERGED")
+        if seen and not pushed:
+            detail = f"branch deleted from {self.remote} without being merged"
+            return PrStatus(None, "CLOSED", cause="branch-deleted", detail=detail)
+        if self.gate is not None and watch.agent_finished and local in tips:
+            return self._gate_status(watch, local)
         return PrStatus(None, "OPEN") if pushed else None
+
+    def _local_tip(self, watch: Watch) -> str:
+        """The local branch tip; once the agent finished, its uncommitted work is saved first."""
+        gating = self.gate is not None and watch.agent_finished and watch.worktree is not None
+        if gating and watch.branch not in self._saved and watch.worktree is not None:
+            self._saved.add(watch.branch)
+            if watch.worktree.is_dir():
+                self._save(watch.worktree, watch.gap_id)
+        return self._sha(f"refs/heads/{watch.branch}")
+
+    def _save(self, worktree: Path, gap_id: str) -> None:
+        from pytest_chump.worktrees import save_work
+
+        message = f"chump: save uncommitted work of {gap_id} for the merge gate"
+        with suppress(ChumpError):  # unsaved work is checked but not merged: the tip still is
+            save_work(worktree, message, env=clean_env(None, **self._identity))
+
+    def _gate_status(self, watch: Watch, tip: str) -> PrStatus:
+        assert self.gate is not None
+        if watch.worktree is None or not watch.worktree.is_dir():
+            detail = f"no worktree to run the check of {watch.branch} in"
+            return PrStatus(None, "CLOSED", cause="gate-error", detail=detail)
+        label = f"{watch.branch} ({watch.gap_id})"
+        return self.gate.status(watch.branch, tip, watch.worktree, label)
+
+    # --- shipped detection -------------------------------------------------------------
+
+    def _shipped(self, start: str, tip: str, base_tip: str) -> bool:
+        """Whether ``tip``'s work is on the base: ancestry, else an equal patch-id (cached)."""
+        key = (start, tip, base_tip)
+        if key not in self._shipped_cache:
+            ancestor = run(
+                ["git", "merge-base", "--is-ancestor", tip, base_tip],
+                cwd=self.repo_root,
+                check=False,
+            )
+            found = ancestor.returncode == 0 or self._same_patch(start, tip, base_tip)
+            self._shipped_cache[key] = found
+        return self._shipped_cache[key]
+
+    def _same_patch(self, start: str, tip: str, base_tip: str) -> bool:
+        """The base since ``start`` has the branch's whole diff as one commit (squash), or has
+        every branch commit's patch (rebase)."""
+        start = start or self._git("merge-base", tip, base_tip, check=False)
+        if not start:
+            return False
+        on_base = self._patch_ids("log", "-p", *DIFF_FLAGS, f"{start}..{base_tip}")
+        if not on_base:
+            return False
+        if self._patch_ids("diff", *DIFF_FLAGS, start, tip) & on_base:
+            return True
+        own = self._patch_ids("log", "-p", *DIFF_FLAGS, f"{start}..{tip}")
+        return bool(own) and own <= on_base
+
+    def _patch_ids(self, *args: str) -> set[str]:
+        """Stable patch-ids of what ``git <args>`` prints (read as bytes: diffs may be binary)."""
+        patches = self._bytes(["git", *args])
+        if not patches.strip():
+            return set()
+        ids = self._bytes(["git", "patch-id", "--stable"], patches)
+        return {line.split()[0].decode() for line in ids.splitlines() if line.strip()}
+
+    def _bytes(self, argv: list[str], feed: bytes | None = None) -> bytes:
+        proc = subprocess.run(
+            argv,
+            cwd=self.repo_root,
+            env=clean_env(),
+            input=feed,
+            stdin=subprocess.DEVNULL if feed is None else None,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        if proc.returncode != 0:
+            reason = proc.stderr.decode(errors="replace").strip().splitlines() or ["failed"]
+            raise ChumpError(f"{' '.join(argv[:3])}: {reason[-1]}")
+        return proc.stdout
+
+
+def identity(settings: Settings) -> dict[str, str]:
+    """The bot identity as git's author and committer variables."""
+    names = {"NAME": settings.bot_name, "EMAIL": settings.bot_email}
+    return {f"GIT_{role}_{k}": v for role in ("AUTHOR", "COMMITTER") for k, v in names.items()}
 
 
 def _factory(settings: Settings) -> GitProvider:
-    return GitProvider(settings.repo_root, settings.base_ref)
+    gate = parse_gate(settings.merge_gate)
+    provider = GitProvider(settings.repo_root, settings.base_ref, gate, identity(settings))
+    if gate is not None and not provider.remote:
+        holder = checked_out_at(settings.repo_root, provider.base_branch)
+        if holder:
+            raise UsageError(
+                f"[tool.chump.merge_gate]: base branch {provider.base_branch} is checked out at "
+                f"{holder}; the gate would move it under that checkout (use a remote base_ref)"
+            )
+    return provider
 
 
 @hookimpl

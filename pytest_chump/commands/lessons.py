@@ -1,0 +1,50 @@
+"""``chump lessons``: the counted facts prompts are given about earlier dispatches, read-only.
+
+Without ``--gap``: one line per (domain, effort, backend). With it: what a prompt for that
+gap would include, for each spawner its routing candidates name.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from pytest_chump.app import App
+from pytest_chump.commands.common import add_setting_flags, setting_flags
+from pytest_chump.commands.routes import find_gap, no_history_note
+from pytest_chump.model import Gap
+
+if TYPE_CHECKING:
+    import sqlite3
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("lessons", help="show lessons learned from earlier dispatches")
+    add_setting_flags(parser, names=("backlog",))
+    parser.add_argument("--gap", metavar="ID", help="only the lessons a prompt for this gap gets")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pytest_chump.lessons import all_lessons, open_history
+
+    app = App.create(setting_flags(args))
+    gap = find_gap(app, args.gap) if args.gap else None
+    conn = open_history(app.settings.state_dir)
+    if conn is None:
+        print(no_history_note(app))
+        return 0
+    try:
+        lines = all_lessons(conn) if gap is None else _for_gap(app, conn, gap)
+    finally:
+        conn.close()
+    print("\n".join(lines) if lines else "no lessons yet")
+    return 0
+
+
+def _for_gap(app: App, conn: sqlite3.Connection, gap: Gap) -> list[str]:
+    from pytest_chump.lessons import lessons_for
+    from pytest_chump.routing import candidates, load_table
+
+    spawners = dict.fromkeys(arm.spawner for arm in candidates(load_table(app.settings), gap))
+    return [line for name in spawners for line in lessons_for(conn, gap, name)]

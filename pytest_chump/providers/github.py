@@ -1,0 +1,204 @@
+"""The ``github`` provider: pull-request state of every branch in flight from one ``gh`` call.
+
+It runs the GitHub CLI, so it uses the user's own ``gh auth`` and chump never holds a token.
+Each poll is one batched ``gh api graphql`` call (PRs, checks and lost races of all branches);
+while GitHub keeps failing, polls back off exponentially instead of hammering the API.
+
+The repository is taken once from the URL of the base ref's remote (``origin`` for
+``origin/main``), owner and name being its last two path segments; ``gh`` picks the host
+(set ``GH_HOST`` for GitHub Enterprise).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from subprocess import CompletedProcess
+from typing import Any
+
+from pytest_chump import hookimpl
+from pytest_chump.config import Settings
+from pytest_chump.contracts import PrStatus, Register, Watch
+from pytest_chump.errors import ChumpError
+from pytest_chump.proc import run
+from pytest_chump.providers import github_query
+from pytest_chump.redact import redact
+
+TIMEOUT_S = 30.0
+MAX_BACKOFF_S = 600.0
+MAX_MESSAGE = 300
+AUTH_MESSAGE = "gh: not logged in to GitHub or credentials rejected (run `gh auth login`)"
+RATE_MESSAGE = "gh: GitHub API rate limit exceeded; polling less often until it recovers"
+_SLUG = re.compile(r"[:/]([^/:]+)/([^/]+?)(?:\.git)?/*$")
+
+
+class GithubProvider:
+    """Polls GitHub through ``gh``; ``calls`` counts ``gh`` invocations."""
+
+    name = "github"
+
+    def __init__(
+        self,
+        repo_root: Path,
+        gh_bin: str = "gh",
+        base: str = "main",
+        *,
+        remote: str = "origin",
+        repo: str | None = None,
+        poll_interval: float = 30.0,
+        timeout: float = TIMEOUT_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.repo_root = repo_root
+        self.gh_bin = gh_bin
+        self.base = base
+        self.remote = remote
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.clock = clock
+        self.calls = 0
+        self._repo = _split_slug(repo) if repo else None
+        self._failures = 0
+        self._retry_at = 0.0
+        self._error: str | None = None
+
+    def poll(self, watches: Sequence[Watch]) -> Mapping[str, PrStatus]:
+        """One ``gh`` call for all ``watches`` (none when empty or while backing off)."""
+        if not watches:
+            return {}
+        now = self.clock()
+        if self._error is not None and now < self._retry_at:
+            raise ChumpError(self._error)
+        try:
+            result = self._poll(watches)
+        except ChumpError as exc:
+            message = one_line(str(exc))
+            self._back_off(now, message)
+            raise ChumpError(message) from None
+        self._failures, self._error = 0, None
+        return result
+
+    def _back_off(self, now: float, message: str) -> None:
+        """After the k-th failure in a row, wait poll_interval * 2**k (at most 10 minutes)."""
+        self._failures += 1
+        self._error = message
+        self._retry_at = now + min(MAX_BACKOFF_S, self.poll_interval * 2**self._failures)
+
+    def _poll(self, watches: Sequence[Watch]) -> dict[str, PrStatus]:
+        owner, name = self.repository()
+        data = self._graphql(github_query.build(owner, name, self.base, watches))
+        return github_query.parse(data, watches)
+
+    def repository(self) -> tuple[str, str]:
+        """(owner, name) of the GitHub repository, read once from the remote's URL."""
+        if self._repo is None:
+            self._repo = _split_slug(self._remote_url())
+        return self._repo
+
+    def _remote_url(self) -> str:
+        proc = run(["git", "remote", "get-url", self.remote], cwd=self.repo_root, check=False)
+        if proc.returncode != 0 or not proc.stdout.strip():
+            raise ChumpError(f"github provider: no git remote {self.remote!r} to find the repo")
+        return proc.stdout.strip()
+
+    def _graphql(self, args: list[str]) -> dict[str, Any]:
+        self.calls += 1
+        proc = self._run([self.gh_bin, "api", "graphql", *args])
+        payload = _json(proc.stdout)
+        if proc.returncode != 0:
+            raise ChumpError(failure_message(proc.returncode, proc.stderr, payload))
+        if payload is None:
+            raise ChumpError(f"gh api graphql: answer is not JSON: {proc.stdout[:80]!r}")
+        if payload.get("errors"):
+            raise ChumpError(errors_message(payload["errors"]))
+        data = payload.get("data")
+        if not isinstance(data, dict):
+            raise ChumpError("gh api graphql: answer has no data")
+        return data
+
+    def _run(self, argv: list[str]) -> CompletedProcess[str]:
+        try:
+            return run(argv, cwd=self.repo_root, timeout=self.timeout, check=False)
+        except ChumpError as exc:
+            if str(exc) == f"{argv[0]}: command not found":
+                hint = "install the GitHub CLI or set gh_bin"
+                raise ChumpError(f"{self.gh_bin}: command not found ({hint})") from None
+            raise ChumpError(f"gh api graphql: no answer within {self.timeout:g}s") from None
+        except OSError as exc:
+            raise ChumpError(f"{self.gh_bin}: cannot run: {exc.strerror}") from None
+
+
+def _json(text: str) -> dict[str, Any] | None:
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def failure_message(code: int, stderr: str, payload: Mapping[str, Any] | None) -> str:
+    """One line for a failed ``gh`` run: auth, rate limit, GraphQL errors, else its stderr."""
+    errors = payload.get("errors") if payload else None
+    text = f"{stderr}\n{errors or ''}".lower()
+    if code == 4 or "gh auth login" in text or "http 401" in text:
+        return AUTH_MESSAGE
+    if "rate limit" in text or "rate_limited" in text or "http 429" in text:
+        return RATE_MESSAGE
+    if errors:
+        return errors_message(errors)
+    lines = stderr.strip().splitlines()
+    return f"gh api graphql: exit status {code}" + (f": {lines[-1]}" if lines else "")
+
+
+def errors_message(errors: object) -> str:
+    """The first GraphQL error of an answer, and how many more there were."""
+    items = errors if isinstance(errors, list) else [errors]
+    first = items[0] if items else {}
+    text = first.get("message") if isinstance(first, dict) else first
+    if isinstance(first, dict) and first.get("type") == "RATE_LIMITED":
+        return RATE_MESSAGE
+    more = f" (+{len(items) - 1} more)" if len(items) > 1 else ""
+    return f"gh api graphql: GitHub answered with an error: {text}{more}"
+
+
+def one_line(text: str) -> str:
+    """``text`` redacted, on one line, at most ``MAX_MESSAGE`` characters."""
+    flat = redact(" ".join(text.split()))
+    return flat if len(flat) <= MAX_MESSAGE else flat[: MAX_MESSAGE - 3] + "..."
+
+
+def _split_slug(url: str) -> tuple[str, str]:
+    """(owner, name) from ``owner/name`` or a remote URL (https, ssh, scp-like)."""
+    match = _SLUG.search("/" + url.strip())
+    if match is None:
+        raise ChumpError("github provider: the remote's URL names no GitHub owner/name")
+    return match.group(1), match.group(2)
+
+
+def split_base_ref(base_ref: str) -> tuple[str, str]:
+    """(remote, branch) of a base ref: ``origin/main`` -> (origin, main); ``main`` -> (origin,
+    main); ``refs/remotes/up/rel/1`` -> (up, rel/1)."""
+    ref = base_ref.removeprefix("refs/remotes/")
+    if ref.startswith("refs/heads/"):
+        return "origin", ref.removeprefix("refs/heads/")
+    remote, sep, branch = ref.partition("/")
+    return (remote, branch) if sep and branch else ("origin", ref)
+
+
+def _factory(settings: Settings) -> GithubProvider:
+    remote, base = split_base_ref(settings.base_ref)
+    return GithubProvider(
+        settings.repo_root,
+        settings.gh_bin,
+        base,
+        remote=remote,
+        poll_interval=settings.poll_interval,
+    )
+
+
+@hookimpl
+def chump_register_pr_providers(register: Register) -> None:
+    register("github", _factory)

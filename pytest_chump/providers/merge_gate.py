@@ -1,0 +1,286 @@
+"""The local merge gate of the ``git`` provider: check a finished branch, then merge it into base.
+
+Checks run in worker threads so a poll never waits on them; merges are serialized by a thread
+lock plus an flock on ``.chump/merge-gate.lock``, so two orchestrators never move the base at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_chump.contracts import PrStatus
+from pytest_chump.errors import UsageError
+from pytest_chump.proc import clean_env, run
+from pytest_chump.redact import redact
+from pytest_chump.values import duration
+
+SECTION = "[tool.chump.merge_gate]"
+KEYS = ("command", "timeout", "merge")
+PENDING = PrStatus(None, "OPEN", checks="pending")
+TAIL_LINES, DETAIL_CHARS, TRIES = 10, 500, 3
+
+
+@dataclass(frozen=True, slots=True)
+class GateConfig:
+    """What the gate runs (an argv list), for how long at most, and how it merges."""
+
+    command: tuple[str, ...]
+    timeout: float = 600.0
+    merge: str = "merge"  # "merge": fast-forward when possible, else a merge commit; "ff": only ff
+
+
+def parse_gate(table: Mapping[str, Any]) -> GateConfig | None:
+    """The gate ``[tool.chump.merge_gate]`` sets up (None when empty), or a one-line UsageError."""
+    if not table:
+        return None
+    for key in table:
+        if key not in KEYS:
+            raise UsageError(f"{SECTION} {key}: unknown key (valid: {', '.join(KEYS)})")
+    command = table.get("command")
+    if not (isinstance(command, list) and command and all(isinstance(a, str) for a in command)):
+        raise UsageError(
+            f"{SECTION} command: expected a non-empty list of strings, got {command!r}"
+        )
+    try:
+        timeout = duration(table.get("timeout", "10m"))
+    except ValueError as exc:
+        raise UsageError(f"{SECTION} timeout: {exc}") from None
+    if timeout <= 0:
+        raise UsageError(f"{SECTION} timeout: must be more than 0, got {table['timeout']!r}")
+    mode = table.get("merge", "merge")
+    if mode not in ("merge", "ff"):
+        raise UsageError(f"{SECTION} merge: expected ff or merge, got {mode!r}")
+    return GateConfig(tuple(command), timeout, str(mode))
+
+
+def closed(cause: str, detail: str) -> PrStatus:
+    return PrStatus(None, "CLOSED", checks="failing", cause=cause, detail=detail)
+
+
+def tail(output: str) -> str:
+    """The last non-empty lines of ``output`` joined with `` | ``, redacted, end kept if long."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()][-TAIL_LINES:]
+    text = redact(" | ".join(lines))
+    return text if len(text) <= DETAIL_CHARS else "..." + text[-(DETAIL_CHARS - 3) :]
+
+
+def run_check(command: tuple[str, ...], cwd: Path, timeout: float) -> PrStatus | None:
+    """Run the check in ``cwd``: None when it passed, else the CLOSED status saying why."""
+    try:
+        proc = subprocess.Popen(
+            list(command),
+            cwd=cwd,
+            env=clean_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,  # its own process group: a timeout stops its children too
+        )
+    except OSError as exc:
+        return closed("gate-error", f"check could not start: {exc}")
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        return closed("tests-failed", f"check timed out after {timeout:g}s")
+    if proc.returncode == 0:
+        return None
+    return closed("tests-failed", f"check failed (exit {proc.returncode}): {tail(output)}")
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def state_dir(repo_root: Path) -> Path:
+    """``<repo>/.chump``, with a catch-all .gitignore so its files never show up as changes."""
+    state = repo_root / ".chump"
+    state.mkdir(parents=True, exist_ok=True)
+    ignore = state / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# chump state, not to be committed\n*\n", encoding="utf-8")
+    return state
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive flock on ``path``: excludes other processes and other open files."""
+    with path.open("a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+@contextmanager
+def temp_worktree(repo_root: Path, commit: str) -> Iterator[Path]:
+    """A private detached worktree at ``commit``, removed afterwards whatever happened in it."""
+    holder = Path(tempfile.mkdtemp(prefix="chump-merge-"))
+    tree = holder / "tree"
+    try:
+        run(["git", "worktree", "add", "--quiet", "--detach", str(tree), commit], cwd=repo_root)
+        yield tree
+    finally:
+        run(["git", "worktree", "remove", "--force", str(tree)], cwd=repo_root, check=False)
+        shutil.rmtree(holder, ignore_errors=True)
+
+
+def checked_out_at(repo_root: Path, branch: str) -> str:
+    """The worktree that has ``branch`` checked out ("" if none): moving it would desync it."""
+    listing = run(["git", "worktree", "list", "--porcelain"], cwd=repo_root).stdout
+    for block in listing.split("\n\n"):
+        lines = block.splitlines()
+        if f"branch refs/heads/{branch}" in lines and lines[0].startswith("worktree "):
+            return lines[0].removeprefix("worktree ")
+    return ""
+
+
+def next_number(counter: Path) -> int:
+    """Take the next synthetic PR number from ``counter`` (call it under the gate's file lock)."""
+    try:
+        last = int(counter.read_text(encoding="utf-8").strip() or "0")
+    except (FileNotFoundError, ValueError):
+        last = 0
+    scratch = counter.with_name(counter.name + ".tmp")
+    scratch.write_text(f"{last + 1}\n", encoding="utf-8")
+    os.replace(scratch, counter)
+    return last + 1
+
+
+@dataclass
+class Merger:
+    """Merges a checked tip into the base branch, one merge at a time across processes."""
+
+    repo_root: Path
+    remote: str  # "" when the base is a local branch
+    branch: str
+    mode: str
+    identity: Mapping[str, str]
+    refs_lock: threading.Lock  # shared with the provider's fetches: one ref writer at a time
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _git(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        env = clean_env(None, **self.identity)
+        return run(["git", *args], cwd=cwd or self.repo_root, env=env, check=False)
+
+    def merge(self, tip: str, label: str) -> PrStatus:
+        """Put ``tip`` on the base; MERGED with the next synthetic number, or CLOSED with why."""
+        state = state_dir(self.repo_root)
+        with self._lock, file_lock(state / "merge-gate.lock"):
+            holder = "" if self.remote else checked_out_at(self.repo_root, self.branch)
+            if holder:
+                return closed("gate-error", f"{self.branch} is checked out at {holder}; not moved")
+            problem = "no attempt made"
+            for _ in range(TRIES):
+                base = self._base_tip()
+                if self._git("merge-base", "--is-ancestor", tip, base).returncode == 0:
+                    return PrStatus(None, "MERGED", checks="passing")
+                new = self._combine(base, tip, label)
+                if isinstance(new, PrStatus):
+                    return new
+                problem = self._publish(base, new)
+                if not problem:
+                    number = next_number(state / "merge-gate-counter")
+                    return PrStatus(number, "MERGED", checks="passing")
+        return closed("merge-failed", f"could not update {self.branch}: {problem}")
+
+    def _base_tip(self) -> str:
+        if self.remote:
+            with self.refs_lock:  # a failed fetch leaves a stale base: the push is then refused
+                self._git("fetch", "--quiet", self.remote, self.branch)
+            return self._git(
+                "rev-parse", f"refs/remotes/{self.remote}/{self.branch}"
+            ).stdout.strip()
+        return self._git("rev-parse", f"refs/heads/{self.branch}").stdout.strip()
+
+    def _combine(self, base: str, tip: str, label: str) -> str | PrStatus:
+        """The commit the base should become: ``tip`` itself (fast-forward) or a merge commit."""
+        if self._git("merge-base", "--is-ancestor", base, tip).returncode == 0:
+            return tip
+        if self.mode == "ff":
+            return closed("merge-conflict", f"not a fast-forward: {self.branch} moved since")
+        message = f"Merge {label} (chump merge gate)"
+        with temp_worktree(self.repo_root, base) as tree:
+            merged = self._git("merge", "--no-ff", "--no-edit", "-m", message, tip, cwd=tree)
+            if merged.returncode == 0:
+                return self._git("rev-parse", "HEAD", cwd=tree).stdout.strip()
+            files = self._git("diff", "--name-only", "--diff-filter=U", cwd=tree).stdout.split()
+            self._git("merge", "--abort", cwd=tree)
+        if files:
+            return closed("merge-conflict", f"conflict with {self.branch} in {', '.join(files)}")
+        return closed("merge-failed", tail(merged.stderr or merged.stdout))
+
+    def _publish(self, base: str, new: str) -> str:
+        """Move the base from ``base`` to ``new``: "" when done, else what stopped it."""
+        if not self.remote:
+            ref = f"refs/heads/{self.branch}"
+            moved = self._git("update-ref", "-m", "chump merge gate", ref, new, base)
+            return "" if moved.returncode == 0 else tail(moved.stderr) or "base moved"
+        with self.refs_lock:
+            pushed = self._git("push", "--quiet", self.remote, f"{new}:refs/heads/{self.branch}")
+            if pushed.returncode == 0:
+                self._git("update-ref", f"refs/remotes/{self.remote}/{self.branch}", new)
+        return "" if pushed.returncode == 0 else tail(pushed.stderr) or "push refused"
+
+
+class MergeGate:
+    """Runs check-then-merge jobs in worker threads; ``status`` only ever reads their state."""
+
+    def __init__(self, config: GateConfig, merger: Merger, done: Callable[[], None]) -> None:
+        self.config, self.merger, self._done = config, merger, done
+        self._lock = threading.Lock()
+        self._jobs: dict[str, tuple[str, PrStatus | None]] = {}  # branch -> (tip, result)
+        self.threads: list[threading.Thread] = []
+
+    def result(self, branch: str, tip: str) -> PrStatus | None:
+        """The finished job's status for ``branch`` at ``tip``, if there is one."""
+        with self._lock:
+            job = self._jobs.get(branch)
+        return job[1] if job is not None and job[0] == tip else None
+
+    def status(self, branch: str, tip: str, worktree: Path, label: str) -> PrStatus:
+        """The job's result, else pending — starting a job when none ran for this tip."""
+        with self._lock:
+            job = self._jobs.get(branch)
+            if job is not None and (job[0] == tip or job[1] is None):
+                return job[1] or PENDING
+            self._jobs[branch] = (tip, None)
+        args = (branch, tip, worktree, label)
+        thread = threading.Thread(target=self._work, args=args, name=f"gate {branch}", daemon=True)
+        self.threads = [t for t in self.threads if t.is_alive()] + [thread]
+        thread.start()
+        return PENDING
+
+    def _work(self, branch: str, tip: str, worktree: Path, label: str) -> None:
+        try:
+            verdict = run_check(self.config.command, worktree, self.config.timeout)
+            verdict = verdict or self.merger.merge(tip, label)
+        except Exception as exc:  # a worker must always report, or its branch waits forever
+            verdict = closed("gate-error", tail(f"{type(exc).__name__}: {exc}"))
+        with self._lock:
+            self._jobs[branch] = (tip, verdict)
+        self._done()
+
+    def forget(self, keep: set[str]) -> None:
+        """Drop finished jobs of branches no longer watched."""
+        with self._lock:
+            for branch in [b for b, job in self._jobs.items() if b not in keep and job[1]]:
+                del self._jobs[branch]
