@@ -66,15 +66,16 @@ def counting_processes() -> Iterator[Counter[str]]:
         subprocess.Popen = original  # type: ignore[misc]
 
 
-def measure(poll: Callable[[], object], repeat: int) -> tuple[Counter[str], float]:
-    """Processes of one poll, and the median wall time of ``repeat`` polls (ms)."""
-    times = []
+def measure(poll: Callable[[], object], repeat: int) -> tuple[list[Counter[str]], float]:
+    """Processes of each of ``repeat`` polls, and their median wall time (ms)."""
+    times, polls = [], []
     for _ in range(repeat):
         with counting_processes() as seen:
             start = time.perf_counter()
             poll()
             times.append((time.perf_counter() - start) * 1000)
-    return seen, statistics.median(times)
+        polls.append(seen)
+    return polls, statistics.median(times)
 
 
 def fake_gh(folder: Path) -> str:
@@ -105,26 +106,31 @@ def watches(count: int, base_sha: str = "") -> list[Watch]:
 
 def bench_github(folder: Path, count: int, repeat: int) -> str:
     made = GithubProvider(folder, fake_gh(folder), "main", repo="acme/widgets")
-    seen, ms = measure(lambda: made.poll(watches(count)), repeat)
+    polls, ms = measure(lambda: made.poll(watches(count)), repeat)
     size = len(github_query.query_text(count)) / 1000
-    note = f"{breakdown(seen)} (query {size:.1f} kB)"
-    return row("github", count, seen, note, ms, f"{made.calls / repeat:g}")
+    note = f"{breakdown(polls[-1])} (query {size:.1f} kB)"
+    return row("github", count, polls, note, ms, f"{made.calls / repeat:g}")
 
 
 def bench_git(folder: Path, count: int, repeat: int) -> str:
     clone, base = git_repo(folder, count)
     made = GitProvider(clone, "origin/main")
-    seen, ms = measure(lambda: made.poll(watches(count, base)), repeat)
-    return row("git", count, seen, breakdown(seen), ms, "n/a")
+    polls, ms = measure(lambda: made.poll(watches(count, base)), repeat)
+    note = breakdown(polls[-1])
+    if polls[0] != polls[-1]:
+        note += f"; first poll: {breakdown(polls[0])}"
+    return row("git", count, polls, note, ms, "n/a")
 
 
 def breakdown(seen: Counter[str]) -> str:
     return " + ".join(f"{n} {name}" for name, n in sorted(seen.items(), key=lambda kv: -kv[1]))
 
 
-def row(name: str, count: int, seen: Counter[str], note: str, ms: float, gh_calls: str) -> str:
-    processes = sum(seen.values())
-    line = f"| {name} | {count} | **{processes}** | {gh_calls} | {note} | {ms:.1f} |"
+def row(name: str, count: int, polls: list[Counter[str]], note: str, ms: float, gh: str) -> str:
+    """A table row: processes of the last poll (and of the first, when it differs)."""
+    first, last = (sum(seen.values()) for seen in (polls[0], polls[-1]))
+    processes = f"**{last}**" + (f" (first: {first})" if first != last else "")
+    line = f"| {name} | {count} | {processes} | {gh} | {note} | {ms:.1f} |"
     print(line)
     return line
 
@@ -157,11 +163,12 @@ def main() -> None:
 
 def report(rows: list[str], repeat: int) -> str:
     return (
-        f"Processes started by one `poll()` with N branches in flight; wall time is the median "
-        f"of {repeat} polls. Target: the `github` provider makes {TARGET_GH_CALLS} `gh` call "
-        "per poll whatever N. Its `gh` here is a fake (a Python script answering like "
-        "`gh api graphql`, ~3 check runs per PR), so the time is process start + query build "
-        "+ parse; a real `gh` adds one GitHub round trip, still one per poll. The `git` "
+        "Processes started by one `poll()` with N branches in flight, in the last of "
+        f"{repeat} polls (the first poll too when it differs: caches warm up); wall time is "
+        f"the median of the {repeat}. Target: the `github` provider makes {TARGET_GH_CALLS} "
+        "`gh` call per poll whatever N. Its `gh` here is a fake (a Python script answering "
+        "like `gh api graphql`, 3 check runs per PR), so its time is process start + query "
+        "build + parse; a real `gh` adds one GitHub round trip, still one per poll. The `git` "
         "provider is offline: one fetch, then local ref checks per branch (all branches "
         "pushed, none merged), every git process counted.\n\n"
         "| provider | N | processes per poll | `calls` (gh) per poll | breakdown | ms per poll |\n"

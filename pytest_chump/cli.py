@@ -18,7 +18,17 @@ from pytest_chump import __version__
 from pytest_chump.errors import ChumpError, UsageError
 from pytest_chump.proc import HOOK_GIT_VARS
 
-COMMANDS: tuple[str, ...] = ("dispatch", "validate", "status", "cleanup")
+COMMANDS: tuple[str, ...] = (
+    "dispatch",
+    "validate",
+    "status",
+    "cleanup",
+    "reflections",
+    "routes",
+    "lessons",
+    "self-test",
+    "install-hooks",
+)
 
 
 class Parser(argparse.ArgumentParser):

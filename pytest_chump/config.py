@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_chump import values as v
-from pytest_chump.contracts import KIND_FILTERS, PICKER_ORDERS
 from pytest_chump.errors import UsageError
+from pytest_chump.model import KIND_FILTERS, PICKER_ORDERS
 
 MINUTE = 60.0
 DEFAULT_DEADLINES = {
@@ -150,6 +150,7 @@ class Settings:
         None, "seed of the Thompson sampler (unset: random)", v.integer(0), shown="random"
     )
     lessons: bool = setting(True, "add lessons from earlier dispatches to prompts", v.boolean)
+    hooks: bool = setting(True, "let the git hooks run (false: they do nothing)", v.boolean)
     spawners: dict[str, dict[str, Any]] = setting(
         {},
         "per-spawner options; a table with a 'command' list defines a new spawner",

@@ -15,9 +15,6 @@ if TYPE_CHECKING:
     from pytest_chump.config import Settings
     from pytest_chump.model import Gap
 
-PICKER_ORDERS: tuple[str, ...] = ("critical-path", "declared", "effort")
-KIND_FILTERS: tuple[str, ...] = ("user", "system", "any")
-
 
 @dataclass(frozen=True, slots=True)
 class PickRequest:
@@ -165,6 +162,7 @@ class Outcome:
     pr_number: int | None = None
     reason: str = ""
     cause: str = ""
+    failing_checks: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

@@ -75,8 +75,9 @@ def _with_pr(o: Observation, pr: PrStatus) -> Decision:
         return _finish("ci_failed", pr.number, reason=reason, cause=pr.cause)
     if pr.checks == "failing" and o.exit_code is not None:
         failing = ", ".join(pr.failing_checks) or "unknown checks"
-        return _finish(
-            "ci_failed", pr.number, reason=f"checks failed: {failing}", cause="checks-failed"
+        reason = f"checks failed: {failing}"
+        return Decision(
+            FINISH, Outcome("ci_failed", pr.number, reason, "checks-failed", pr.failing_checks)
         )
     return Decision(WAIT)
 

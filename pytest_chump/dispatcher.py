@@ -8,21 +8,20 @@ leaves no worktree, no new branch and no lease behind; the caller reports it as
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pluggy
 
-from pytest_chump import worktrees
 from pytest_chump.config import Settings
 from pytest_chump.contracts import Dispatch, Outcome, Spawner, SpawnRequest
 from pytest_chump.errors import ChumpError
 from pytest_chump.model import Gap, require_safe_id
 from pytest_chump.plugins import call_event
-from pytest_chump.proc import run
 from pytest_chump.runner import agent_env
 from pytest_chump.store import Store, proc_start_ticks
+from pytest_chump.workspaces import Workspaces
+from pytest_chump.worktrees import Prepared
 
 
 class DispatchFailed(ChumpError):
@@ -57,17 +56,31 @@ class Dispatcher:
     owner: str
     spawner: Callable[[str], Spawner]
     clock: Callable[[], float]
+    workspaces: Workspaces
     notify: Callable[[], None] | None = None
     warn: Callable[[str], None] = print
 
-    def start(self, gap: Gap, backend: str, model: str | None = None) -> Flight | None:
-        """Start ``gap``; None when another orchestrator holds its lease."""
+    def remove(self, flight: Flight) -> str:
+        """Tear down a finished flight's workspace, committing leftover work first."""
+        message = f"chump: save uncommitted work of {flight.dispatch.gap.id}"
+        return self.workspaces.remove(flight.dispatch.worktree, message)
+
+    def start(
+        self,
+        gap: Gap,
+        backend: str,
+        model: str | None = None,
+        meta: Mapping[str, object] | None = None,
+    ) -> Flight | None:
+        """Start ``gap``; None when another orchestrator holds its lease.
+
+        ``meta`` (e.g. the routing arm and its posterior) is recorded on the dispatch.
+        """
         require_safe_id(gap.id)
         if not self.store.acquire_lease(gap.id, self.owner):
             return None
         try:
-            prepared = worktrees.prepare(
-                self.settings.repo_root,
+            prepared = self.workspaces.prepare(
                 self.settings.worktree_dir / gap.slug,
                 f"{self.settings.branch_prefix}{gap.slug}",
                 self.settings.base_ref,
@@ -76,16 +89,16 @@ class Dispatcher:
             self.store.release_lease(gap.id, self.owner)
             raise DispatchFailed(str(exc)) from None
         try:
-            return self._spawn(gap, prepared, backend, model)
+            return self._spawn(gap, prepared, backend, model, dict(meta or {}))
         except ChumpError as exc:
-            worktrees.rollback(self.settings.repo_root, prepared)
+            self.workspaces.rollback(prepared)
             self.store.release_lease(gap.id, self.owner)
             raise DispatchFailed(str(exc), getattr(exc, "dispatch_id", None)) from None
 
     def _spawn(
-        self, gap: Gap, prepared: worktrees.Prepared, backend: str, model: str | None
+        self, gap: Gap, prepared: Prepared, backend: str, model: str | None, meta: dict[str, object]
     ) -> Flight:
-        base_sha = prepared.start or _head(prepared.worktree)
+        base_sha = prepared.start or self.workspaces.head(prepared.worktree)
         dispatch = Dispatch(gap, prepared.branch, prepared.worktree, backend, self.clock(), model)
         dispatch.dispatch_id = self.store.add_dispatch(
             gap.id,
@@ -96,7 +109,7 @@ class Dispatcher:
             model=model,
             effort=gap.effort,
             priority=gap.priority,
-            meta={"base_sha": base_sha},
+            meta={**meta, "base_sha": base_sha},
         )
         try:
             dispatch.handle = self.spawner(backend).spawn(self._request(gap, dispatch))
@@ -108,17 +121,13 @@ class Dispatcher:
             state="running",
             pid=handle.pid,
             log_path=str(handle.log_path) if handle.log_path else None,
-            meta={"base_sha": base_sha, "pid_start": proc_start_ticks(handle.pid or 0)},
+            meta={**meta, "base_sha": base_sha, "pid_start": proc_start_ticks(handle.pid or 0)},
         )
         call_event(self.pm, "chump_dispatched", self.warn, dispatch=dispatch)
         return Flight(dispatch, base_sha)
 
     def _request(self, gap: Gap, dispatch: Dispatch) -> SpawnRequest:
         prompt = self.pm.hook.chump_build_prompt(gap=gap, dispatch=dispatch, settings=self.settings)
-        prompts = self.settings.state_dir / "prompts"
-        prompts.mkdir(parents=True, exist_ok=True)
-        prompt_file = prompts / f"{gap.slug}.md"
-        prompt_file.write_text(prompt, encoding="utf-8")
         env = agent_env(os.environ, self.settings, gap.id, dispatch.branch, dispatch.worktree)
         return SpawnRequest(
             gap=gap,
@@ -128,17 +137,5 @@ class Dispatcher:
             log_path=self.settings.logs_dir / f"{gap.slug}.log",
             env=env,
             model=dispatch.model,
-            prompt_file=prompt_file,
             notify=self.notify,
         )
-
-
-def _head(worktree: Path) -> str:
-    return run(["git", "rev-parse", "HEAD"], cwd=worktree).stdout.strip()
-
-
-def remove_worktree(settings: Settings, flight: Flight) -> str:
-    """Tear down a finished flight's worktree, committing leftover work to its branch first."""
-    message = f"chump: save uncommitted work of {flight.dispatch.gap.id}"
-    path: Path = flight.dispatch.worktree
-    return worktrees.remove(settings.repo_root, path, message=message)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pytest_chump import reflection
 from pytest_chump.app import App
 from pytest_chump.contracts import Outcome, Reflection
-from pytest_chump.dispatcher import Flight, remove_worktree
+from pytest_chump.dispatcher import Flight
 from pytest_chump.model import Gap
 from pytest_chump.plugins import call_event
 from pytest_chump.progress import Progress
@@ -28,6 +28,7 @@ class Finisher:
     progress: Progress
     owner: str
     now: Callable[[], float]
+    remove_workspace: Callable[[Flight], str]
     counts: Counter[str] = field(default_factory=Counter)
     shipped: set[str] = field(default_factory=set)
     rows: list[tuple[str, str, Outcome]] = field(default_factory=list)
@@ -50,6 +51,7 @@ class Finisher:
             report=handle.report() if handle else {},
             model=d.model,
             exit_code=exit_code,
+            failing_checks=outcome.failing_checks,
             dispatch_id=d.dispatch_id,
         )
         assert d.dispatch_id is not None
@@ -120,7 +122,7 @@ class Finisher:
         if handle is not None:
             handle.kill()  # stragglers left in the agent's process group
             handle.close()
-        problem = remove_worktree(self.app.settings, flight)
+        problem = self.remove_workspace(flight)
         if problem:
             self.progress.warn(f"kept worktree {flight.dispatch.worktree}: {problem}")
         self.store.release_lease(flight.dispatch.gap.id, self.owner)

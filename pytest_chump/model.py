@@ -23,6 +23,8 @@ STATUSES: tuple[str, ...] = (
     "closed",
 )
 KINDS: tuple[str, ...] = ("user", "system")
+PICKER_ORDERS: tuple[str, ...] = ("critical-path", "declared", "effort")
+KIND_FILTERS: tuple[str, ...] = ("user", "system", "any")
 OUTCOMES: tuple[str, ...] = ("shipped", "ci_failed", "stalled", "killed", "race_abandoned")
 
 MAX_ID_LENGTH = 100

@@ -24,7 +24,9 @@ from pytest_chump.finisher import Finisher
 from pytest_chump.model import Gap
 from pytest_chump.progress import Progress
 from pytest_chump.races import done_on_base
+from pytest_chump.routing import choose_arm, load_table
 from pytest_chump.store import DispatchRow, Store, make_owner, owner_alive
+from pytest_chump.workspaces import GitWorktrees, Workspaces
 
 
 class Clock:
@@ -54,9 +56,11 @@ class Orchestrator:
     attempted: set[str] = field(default_factory=set)
     stopping: str = ""
     wake: threading.Event = field(default_factory=threading.Event)
+    nudged: threading.Event = field(default_factory=threading.Event)
     _next_poll: float = 0.0
     _prs: dict[str, PrStatus] = field(default_factory=dict)
     _done_on_base: frozenset[str] = frozenset()
+    workspaces: Workspaces | None = None
 
     def __post_init__(self) -> None:
         self.store.register_owner(self.owner)
@@ -67,11 +71,22 @@ class Orchestrator:
             self.owner,
             self.spawner,
             self.clock.now,
+            self.workspaces or GitWorktrees(self.app.settings.repo_root),
             self.wake.set,
             self.progress.warn,
         )
-        self.finisher = Finisher(self.app, self.store, self.progress, self.owner, self.clock.now)
+        self.finisher = Finisher(
+            self.app, self.store, self.progress, self.owner, self.clock.now, self.dispatcher.remove
+        )
         self.backlog: Backlog | None = None
+        self.routes = load_table(self.app.settings)
+        self._check_arms()
+
+    def _check_arms(self) -> None:
+        """Every spawner the routing table names must exist, before anything is dispatched."""
+        arms = {a for rule in self.routes.rules for a in rule.arms} | set(self.routes.default)
+        for arm in sorted(arms, key=lambda a: a.label):
+            self.spawner(arm.spawner)  # an unknown name fails listing the valid ones
 
     # --- the loop -------------------------------------------------------------------
 
@@ -82,10 +97,11 @@ class Orchestrator:
         if self.watch:
             self.adopt()
         while True:
+            self._reload_if_nudged()
             if not self.stopping:
                 self.refill()
             self.finisher.teardown_pending()
-            if not self.flights or not self.watch:
+            if (not self.flights and not self.nudged.is_set()) or not self.watch:
                 return
             self.poll_provider()
             finished = sum(self.step(flight) for flight in list(self.flights))
@@ -135,6 +151,26 @@ class Orchestrator:
         )
         return Flight(dispatch, str(meta.get("base_sha", "")))
 
+    def nudge(self) -> None:
+        """Re-read the backlog at the next turn of the loop (safe from a signal handler).
+
+        New gaps and gaps a merge unblocked become eligible; gaps that already ended in this
+        run are not dispatched again by it.
+        """
+        self.nudged.set()
+        self.wake.set()
+
+    def _reload_if_nudged(self) -> None:
+        if not self.nudged.is_set():
+            return
+        self.nudged.clear()
+        try:
+            self.backlog = self.app.load_backlog()
+        except ChumpError as exc:  # keep dispatching from the last valid backlog
+            self.progress.warn(f"backlog not reloaded: {exc.lines()[0]}")
+            return
+        self.progress.line(f"RELOADED: {len(self.backlog.gaps)} gaps")
+
     def stop(self, reason: str) -> None:
         """Stop dispatching and stop every agent (TERM, grace, KILL); called on SIGINT/SIGTERM."""
         self.stopping = reason
@@ -157,9 +193,14 @@ class Orchestrator:
                 self._start(gap)
 
     def _start(self, gap: Gap) -> None:
-        backend = self.app.settings.spawner
+        arm, posterior = choose_arm(
+            self.app, self.store, gap, table=self.routes, warn=self.progress.warn
+        )
+        backend = arm.spawner
         try:
-            flight = self.dispatcher.start(gap, backend)
+            flight = self.dispatcher.start(
+                gap, backend, arm.model, {"arm": arm.label, "posterior": posterior}
+            )
         except DispatchFailed as exc:
             self.progress.dispatch_failed(gap.id, str(exc))
             self.finisher.spawn_failed(gap, backend, str(exc), exc.dispatch_id)

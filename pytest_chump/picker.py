@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from operator import attrgetter
 
-from pytest_chump.contracts import KIND_FILTERS, PICKER_ORDERS, PickRequest
-from pytest_chump.model import Gap, domain_for
+from pytest_chump.contracts import PickRequest
+from pytest_chump.model import KIND_FILTERS, PICKER_ORDERS, Gap, domain_for
 
 PICKABLE_PRIORITIES: frozenset[str] = frozenset({"P0", "P1", "P2"})
 BIASED_DOMAIN = "infra"

@@ -30,11 +30,13 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "pytest_chump.builtins.router",
     "pytest_chump.sinks.sqlite",
     "pytest_chump.sinks.memory",
+    "pytest_chump.sinks.jsonl",
     "pytest_chump.spawners.claude",
     "pytest_chump.spawners.codex",
     "pytest_chump.spawners.aider",
     "pytest_chump.spawners.fake",
 )
+HOOK_NAMES = frozenset(n for n in dir(hookspecs) if n.startswith("chump_"))
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 
 T = TypeVar("T")
@@ -47,14 +49,14 @@ def _names(value: str | None) -> set[str] | None:
 
 
 class ChumpPluginManager(pluggy.PluginManager):
-    """Also accepts unmarked ``chump_*`` functions, as pytest does for ``pytest_*``.
+    """Also accepts unmarked functions named like a chump hook, as pytest does for ``pytest_*``.
 
     That lets a ``conftest.py`` or a plain object implement a hook without importing the marker.
     """
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
         opts = super().parse_hookimpl_opts(plugin, name)
-        if opts is None and name.startswith("chump_") and callable(getattr(plugin, name, None)):
+        if opts is None and name in HOOK_NAMES and callable(getattr(plugin, name, None)):
             return pluggy.HookimplOpts(
                 wrapper=False,
                 hookwrapper=False,

@@ -1,19 +1,121 @@
-"""pytest entry point (``pytest11``): registers chump's options. Loaded into every pytest run.
-
-It must stay cheap to import: only argparse-level work here; yaml, git and sqlite are
-imported lazily by the code that needs them.
+"""pytest entry point (``pytest11``): chump's options and ini keys, ``--chump-self-test``, and
+the fixtures for plugin authors. Loaded into every pytest run, so it stays cheap to import:
+yaml, git and sqlite are only imported by code that runs when chump is actually used.
 """
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING, Any
+
 import pytest
+
+from pytest_chump import config as chump_config
+
+if TYPE_CHECKING:
+    from pytest_chump.config import Settings
+
+SETTINGS_KEY = pytest.StashKey["Settings"]()
+
+
+def _flag_settings() -> list[Any]:
+    return [f for f in chump_config.declared() if f.metadata["flag"]]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("chump", "chump agent orchestrator")
+    group = parser.getgroup("chump", "chump: self-dispatching orchestrator for coding agents")
     group.addoption(
-        "--chump-backlog",
-        dest="chump_backlog",
-        default=None,
-        help="backlog file for chump (default: [tool.chump] backlog or docs/gaps.yaml)",
+        "--chump-self-test",
+        action="store_true",
+        default=False,
+        help="run chump's self-test (synthetic backlog, fake agents) and exit; "
+        "the repository's own tests are not collected",
     )
+    group.addoption(
+        "--chump-self-test-backlog",
+        metavar="PATH",
+        default=None,
+        help="run the self-test on this backlog instead of the bundled synthetic one",
+    )
+    group.addoption(
+        "--chump-self-test-real",
+        action="store_true",
+        default=False,
+        help="run the self-test through a temporary git repository with real worktrees, "
+        "real agent processes and the git provider",
+    )
+    for f in _flag_settings():
+        text = f"{f.metadata['help']} (default {chump_config.shown_default(f)})"
+        name = f.name.replace("_", "-")
+        group.addoption(f"--chump-{name}", dest=f"chump_{f.name}", default=None, help=text)
+        parser.addini(f"chump_{f.name}", help=text, default=None)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """``--chump-self-test``: run it and exit with its status before any collection."""
+    real = config.getoption("chump_self_test_real")
+    if not (config.getoption("chump_self_test") or real):
+        return None
+    from pathlib import Path
+
+    from pytest_chump.errors import ChumpError
+
+    backlog = config.getoption("chump_self_test_backlog")
+    try:
+        settings = chump_settings(config)
+        if real:
+            from pytest_chump.selftest import real as selftest
+        else:
+            from pytest_chump.selftest import inprocess as selftest  # type: ignore[no-redef]
+        report = selftest.run(
+            Path(backlog) if backlog else None, settings.max_parallel, plugins=bridged(config)
+        )
+    except ChumpError as exc:
+        for line in exc.lines():
+            print(f"chump: error: {line}")
+        return int(pytest.ExitCode.USAGE_ERROR)
+    print("\n".join(report.lines()), flush=True)
+    return int(pytest.ExitCode.OK if report.passed else pytest.ExitCode.TESTS_FAILED)
+
+
+def chump_settings(config: pytest.Config) -> Settings:
+    """The settings of this pytest run, resolved once: CLI > env > ini > pyproject > default."""
+    if SETTINGS_KEY not in config.stash:
+        from pathlib import Path
+
+        from pytest_chump.proc import find_repo_root
+
+        flags = {f.name: config.getoption(f"chump_{f.name}") for f in _flag_settings()}
+        root = find_repo_root(Path(str(config.rootpath)))
+        table = dict(chump_config.read_pyproject(root))
+        for f in _flag_settings():
+            value = config.getini(f"chump_{f.name}")
+            if value not in (None, "", []):
+                table[f.name] = value
+        config.stash[SETTINGS_KEY] = chump_config.resolve(root, flags, os.environ, table)
+    return config.stash[SETTINGS_KEY]
+
+
+def bridged(config: pytest.Config) -> list[object]:
+    """conftest modules and plugins that implement chump hooks (functions named like one).
+
+    pytest only treats ``pytest_*`` functions as hooks, so these are handed to chump's own
+    plugin manager explicitly (it accepts unmarked ``chump_*`` functions).
+    """
+    from pytest_chump.plugins import HOOK_NAMES
+
+    found = []
+    for plugin in config.pluginmanager.get_plugins():
+        if plugin is None or getattr(plugin, "__name__", "").startswith("pytest_chump."):
+            continue
+        if any(callable(getattr(plugin, name, None)) for name in HOOK_NAMES):
+            found.append(plugin)
+    return found
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from pytest_chump import testing
+
+    if not config.pluginmanager.has_plugin("chump-testing"):
+        config.pluginmanager.register(testing, "chump-testing")

@@ -192,6 +192,10 @@ def test_repository_read_once_from_the_remote(gh: FakeGh, tmp_path: Path) -> Non
     with pytest.raises(ChumpError, match="no git remote 'origin'") as err:
         GithubProvider(repo, gh.bin, clock=Clock()).poll([Watch("chump/a", "G-1")])
     assert "\n" not in str(err.value)
+    subprocess.run(["git", "-C", str(repo), "remote", "set-url", "up", str(tmp_path)], check=True)
+    with pytest.raises(ChumpError, match="remote 'up' is not a GitHub URL"):
+        GithubProvider(repo, gh.bin, remote="up", clock=Clock()).poll([Watch("chump/a", "G-1")])
+    assert len(gh.calls()) == 1
 
 
 # --- state mapping -------------------------------------------------------------------------
@@ -357,7 +361,7 @@ ERRORS = [
         1,
         "send failed\nAuthorization: bearer ghp_abcdefghijklmnopqrstuvwxyz0123 s3cr3tvalue\n",
         "",
-        "exit status 1: Authorization: [REDACTED]",
+        "exit status 1: Authorization:",
     ),
 ]
 

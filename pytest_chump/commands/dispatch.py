@@ -13,11 +13,15 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from pytest_chump.app import App, display_path
 from pytest_chump.backlog import Backlog
 from pytest_chump.commands.common import add_setting_flags, setting_flags
 from pytest_chump.model import Gap
+
+if TYPE_CHECKING:
+    from pytest_chump.orchestrator import Orchestrator
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,6 +48,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="keep running: refill slots as work lands until nothing is ready or in flight",
     )
     parser.add_argument("--no-reflect", action="store_true", help="do not write reflections")
+    parser.add_argument(
+        "--exclusive",
+        action="store_true",
+        help="be the repository's only exclusive orchestrator: if one runs, nudge it to "
+        "re-read the backlog and exit (the git hooks use this)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -69,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     app = App.create(setting_flags(args))
     app.spawner_factory()  # an unknown spawner name fails here, before anything else
     if not args.dry_run:
-        return execute(app, watch=args.watch, reflect=not args.no_reflect)
+        return execute(app, watch=args.watch, reflect=not args.no_reflect, sole=args.exclusive)
     backlog = app.load_backlog()
     picked = app.pick(backlog, app.settings.max_parallel)
     print(header(app, backlog, picked, "dry-run"))
@@ -84,14 +94,30 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def execute(app: App, *, watch: bool, reflect: bool = True) -> int:
+def execute(app: App, *, watch: bool, reflect: bool = True, sole: bool = False) -> int:
     """Run the orchestrator; the exit status says how it ended."""
-    from pytest_chump.orchestrator import Orchestrator
-    from pytest_chump.progress import Progress
+    from pytest_chump.exclusive import exclusive, nudge, running_pid
     from pytest_chump.runner import check_depth
-    from pytest_chump.store import Store
 
     check_depth(os.environ)
+    if not sole:
+        return _execute(app, watch=watch, reflect=reflect)
+    with exclusive(app.settings.state_dir) as mine:
+        if mine:
+            return _execute(app, watch=watch, reflect=reflect)
+    pid = running_pid(app.settings.state_dir)
+    if pid is not None and nudge(pid):
+        print(f"chump: an orchestrator is running (pid {pid}); nudged it to re-read the backlog")
+    else:
+        print("chump: another orchestrator holds the lock; it will pick up the backlog")
+    return 0
+
+
+def _execute(app: App, *, watch: bool, reflect: bool) -> int:
+    from pytest_chump.orchestrator import Orchestrator
+    from pytest_chump.progress import Progress
+    from pytest_chump.store import Store
+
     progress = Progress(live=watch and sys.stdout.isatty())
     with Store.for_repo(app.settings.repo_root) as store:
         orch = Orchestrator(
@@ -108,15 +134,20 @@ def execute(app: App, *, watch: bool, reflect: bool = True) -> int:
 
 
 @contextmanager
-def _signals(orch: object) -> Iterator[list[int]]:
-    """SIGINT/SIGTERM stop the orchestrator gracefully; the signal numbers are collected."""
+def _signals(orch: Orchestrator) -> Iterator[list[int]]:
+    """SIGINT/SIGTERM stop the orchestrator gracefully (the signal numbers are collected);
+    SIGUSR1 nudges it to re-read the backlog."""
     received: list[int] = []
 
     def handler(signum: int, frame: object) -> None:
         received.append(signum)
-        orch.stop(f"interrupted by {signal.Signals(signum).name}")  # type: ignore[attr-defined]
+        orch.stop(f"interrupted by {signal.Signals(signum).name}")
+
+    def on_nudge(signum: int, frame: object) -> None:
+        orch.nudge()
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_nudge)
     try:
         yield received
     finally:

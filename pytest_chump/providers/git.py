@@ -7,7 +7,6 @@ unmerged is CLOSED; with ``[tool.chump.merge_gate]`` finished branches are check
 from __future__ import annotations
 
 import subprocess
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
@@ -21,8 +20,8 @@ from pytest_chump.providers.merge_gate import (
     GateConfig,
     MergeGate,
     Merger,
-    checked_out_at,
     parse_gate,
+    repo_guard,
 )
 
 DIFF_FLAGS = ("--no-color", "--no-ext-diff", "--no-renames")
@@ -54,20 +53,12 @@ class GitProvider:
         self.notify: Callable[[], None] | None = None
         self.calls = 0
         self._identity = dict(identity or {})
-        self._refs_lock = threading.Lock()
         self._pushed: dict[str, str] = {}  # branch -> last sha seen on the remote
         self._shipped_cache: dict[tuple[str, str, str], bool] = {}
         self._saved: set[str] = set()
         self.gate: MergeGate | None = None
         if gate is not None:
-            merger = Merger(
-                repo_root,
-                self.remote,
-                self.base_branch,
-                gate.merge,
-                self._identity,
-                self._refs_lock,
-            )
+            merger = Merger(repo_root, self.remote, self.base_branch, gate.merge, self._identity)
             self.gate = MergeGate(gate, merger, self._gate_done)
 
     def _gate_done(self) -> None:
@@ -84,7 +75,7 @@ class GitProvider:
         """One fetch for all branches, then local ref checks per branch."""
         self.calls += 1
         if self.remote:
-            with self._refs_lock:
+            with repo_guard(self.repo_root):
                 self._git("fetch", "--quiet", "--prune", self.remote)
         base_tip = self._sha(self.base_ref)
         if not base_tip:
@@ -202,6 +193,16 @@ class GitProvider:
             reason = proc.stderr.decode(errors="replace").strip().splitlines() or ["failed"]
             raise ChumpError(f"{' '.join(argv[:3])}: {reason[-1]}")
         return proc.stdout
+
+
+def checked_out_at(repo_root: Path, branch: str) -> str:
+    """The worktree that has ``branch`` checked out ("" if none)."""
+    listing = run(["git", "worktree", "list", "--porcelain"], cwd=repo_root).stdout
+    for block in listing.split("\n\n"):
+        lines = block.splitlines()
+        if f"branch refs/heads/{branch}" in lines and lines[0].startswith("worktree "):
+            return lines[0].removeprefix("worktree ")
+    return ""
 
 
 def identity(settings: Settings) -> dict[str, str]:

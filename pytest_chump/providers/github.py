@@ -32,6 +32,7 @@ MAX_BACKOFF_S = 600.0
 MAX_MESSAGE = 300
 AUTH_MESSAGE = "gh: not logged in to GitHub or credentials rejected (run `gh auth login`)"
 RATE_MESSAGE = "gh: GitHub API rate limit exceeded; polling less often until it recovers"
+_NETWORK_URL = re.compile(r"[\w+.-]+://|[^/:]+:")  # scheme://... or scp-like host:path
 _SLUG = re.compile(r"[:/]([^/:]+)/([^/]+?)(?:\.git)?/*$")
 
 
@@ -95,7 +96,10 @@ class GithubProvider:
     def repository(self) -> tuple[str, str]:
         """(owner, name) of the GitHub repository, read once from the remote's URL."""
         if self._repo is None:
-            self._repo = _split_slug(self._remote_url())
+            url = self._remote_url()
+            if not _NETWORK_URL.match(url) or url.startswith("file:"):
+                raise ChumpError(f"github provider: remote {self.remote!r} is not a GitHub URL")
+            self._repo = _split_slug(url)
         return self._repo
 
     def _remote_url(self) -> str:

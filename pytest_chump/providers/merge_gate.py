@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ SECTION = "[tool.chump.merge_gate]"
 KEYS = ("command", "timeout", "merge")
 PENDING = PrStatus(None, "OPEN", checks="pending")
 TAIL_LINES, DETAIL_CHARS, TRIES = 10, 500, 3
+NO_HOOKS = ("-c", "core.hooksPath=/dev/null")  # the repo's hooks (chump's post-merge too) stay out
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +50,7 @@ def parse_gate(table: Mapping[str, Any]) -> GateConfig | None:
             raise UsageError(f"{SECTION} {key}: unknown key (valid: {', '.join(KEYS)})")
     command = table.get("command")
     if not (isinstance(command, list) and command and all(isinstance(a, str) for a in command)):
-        raise UsageError(
-            f"{SECTION} command: expected a non-empty list of strings, got {command!r}"
-        )
+        raise UsageError(f"{SECTION} command: expected a list of strings, got {command!r}")
     try:
         timeout = duration(table.get("timeout", "10m"))
     except ValueError as exc:
@@ -123,11 +122,8 @@ def state_dir(repo_root: Path) -> Path:
 def file_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive flock on ``path``: excludes other processes and other open files."""
     with path.open("a") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # released when the file is closed
+        yield
 
 
 @contextmanager
@@ -135,22 +131,21 @@ def temp_worktree(repo_root: Path, commit: str) -> Iterator[Path]:
     """A private detached worktree at ``commit``, removed afterwards whatever happened in it."""
     holder = Path(tempfile.mkdtemp(prefix="chump-merge-"))
     tree = holder / "tree"
+    add = ["git", *NO_HOOKS, "worktree", "add", "--quiet", "--detach", str(tree), commit]
     try:
-        run(["git", "worktree", "add", "--quiet", "--detach", str(tree), commit], cwd=repo_root)
+        with repo_guard(repo_root):
+            run(add, cwd=repo_root)
         yield tree
     finally:
-        run(["git", "worktree", "remove", "--force", str(tree)], cwd=repo_root, check=False)
+        with repo_guard(repo_root):
+            run(["git", "worktree", "remove", "--force", str(tree)], cwd=repo_root, check=False)
         shutil.rmtree(holder, ignore_errors=True)
 
 
-def checked_out_at(repo_root: Path, branch: str) -> str:
-    """The worktree that has ``branch`` checked out ("" if none): moving it would desync it."""
-    listing = run(["git", "worktree", "list", "--porcelain"], cwd=repo_root).stdout
-    for block in listing.split("\n\n"):
-        lines = block.splitlines()
-        if f"branch refs/heads/{branch}" in lines and lines[0].startswith("worktree "):
-            return lines[0].removeprefix("worktree ")
-    return ""
+def repo_guard(repo_root: Path) -> AbstractContextManager[None]:
+    """Held around chump's fetches, pushes and temporary worktrees: a fetch fails when another
+    fetch, or a worktree being added or removed, runs in the same repository at the same time."""
+    return file_lock(state_dir(repo_root) / "repo.lock")
 
 
 def next_number(counter: Path) -> int:
@@ -174,20 +169,16 @@ class Merger:
     branch: str
     mode: str
     identity: Mapping[str, str]
-    refs_lock: threading.Lock  # shared with the provider's fetches: one ref writer at a time
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _git(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         env = clean_env(None, **self.identity)
-        return run(["git", *args], cwd=cwd or self.repo_root, env=env, check=False)
+        return run(["git", *NO_HOOKS, *args], cwd=cwd or self.repo_root, env=env, check=False)
 
     def merge(self, tip: str, label: str) -> PrStatus:
         """Put ``tip`` on the base; MERGED with the next synthetic number, or CLOSED with why."""
         state = state_dir(self.repo_root)
         with self._lock, file_lock(state / "merge-gate.lock"):
-            holder = "" if self.remote else checked_out_at(self.repo_root, self.branch)
-            if holder:
-                return closed("gate-error", f"{self.branch} is checked out at {holder}; not moved")
             problem = "no attempt made"
             for _ in range(TRIES):
                 base = self._base_tip()
@@ -196,7 +187,7 @@ class Merger:
                 new = self._combine(base, tip, label)
                 if isinstance(new, PrStatus):
                     return new
-                problem = self._publish(base, new)
+                problem = self._publish(new)
                 if not problem:
                     number = next_number(state / "merge-gate-counter")
                     return PrStatus(number, "MERGED", checks="passing")
@@ -204,12 +195,10 @@ class Merger:
 
     def _base_tip(self) -> str:
         if self.remote:
-            with self.refs_lock:  # a failed fetch leaves a stale base: the push is then refused
+            with repo_guard(self.repo_root):  # if this fails, the push of a stale base is refused
                 self._git("fetch", "--quiet", self.remote, self.branch)
-            return self._git(
-                "rev-parse", f"refs/remotes/{self.remote}/{self.branch}"
-            ).stdout.strip()
-        return self._git("rev-parse", f"refs/heads/{self.branch}").stdout.strip()
+        prefix = f"refs/remotes/{self.remote}/" if self.remote else "refs/heads/"
+        return self._git("rev-parse", "--verify", prefix + self.branch).stdout.strip()
 
     def _combine(self, base: str, tip: str, label: str) -> str | PrStatus:
         """The commit the base should become: ``tip`` itself (fast-forward) or a merge commit."""
@@ -228,15 +217,13 @@ class Merger:
             return closed("merge-conflict", f"conflict with {self.branch} in {', '.join(files)}")
         return closed("merge-failed", tail(merged.stderr or merged.stdout))
 
-    def _publish(self, base: str, new: str) -> str:
-        """Move the base from ``base`` to ``new``: "" when done, else what stopped it."""
-        if not self.remote:
-            ref = f"refs/heads/{self.branch}"
-            moved = self._git("update-ref", "-m", "chump merge gate", ref, new, base)
-            return "" if moved.returncode == 0 else tail(moved.stderr) or "base moved"
-        with self.refs_lock:
-            pushed = self._git("push", "--quiet", self.remote, f"{new}:refs/heads/{self.branch}")
-            if pushed.returncode == 0:
+    def _publish(self, new: str) -> str:
+        """Push ``new`` to the base ("" when done, else why not); a local base is pushed to ``.``
+        so git refuses to move it when it moved meanwhile or is checked out in a worktree."""
+        target = f"{new}:refs/heads/{self.branch}"
+        with repo_guard(self.repo_root):
+            pushed = self._git("push", "--quiet", self.remote or ".", target)
+            if pushed.returncode == 0 and self.remote:
                 self._git("update-ref", f"refs/remotes/{self.remote}/{self.branch}", new)
         return "" if pushed.returncode == 0 else tail(pushed.stderr) or "push refused"
 
@@ -248,7 +235,6 @@ class MergeGate:
         self.config, self.merger, self._done = config, merger, done
         self._lock = threading.Lock()
         self._jobs: dict[str, tuple[str, PrStatus | None]] = {}  # branch -> (tip, result)
-        self.threads: list[threading.Thread] = []
 
     def result(self, branch: str, tip: str) -> PrStatus | None:
         """The finished job's status for ``branch`` at ``tip``, if there is one."""
@@ -265,7 +251,6 @@ class MergeGate:
             self._jobs[branch] = (tip, None)
         args = (branch, tip, worktree, label)
         thread = threading.Thread(target=self._work, args=args, name=f"gate {branch}", daemon=True)
-        self.threads = [t for t in self.threads if t.is_alive()] + [thread]
         thread.start()
         return PENDING
 

@@ -1,0 +1,64 @@
+"""Where an agent works: a git worktree on its own branch (always, for real dispatches), or
+nothing at all (the in-process self-test, whose fake agent needs no checkout and which must
+run anywhere, even without git).
+
+Both satisfy one small interface, so the dispatcher and the finisher are the same code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from pytest_chump import worktrees
+from pytest_chump.proc import run
+from pytest_chump.worktrees import Prepared
+
+
+class Workspaces(Protocol):
+    def prepare(self, worktree: Path, branch: str, base_ref: str) -> Prepared:
+        """Make ``worktree`` ready for an agent on ``branch``; ChumpError when it cannot."""
+
+    def rollback(self, prepared: Prepared) -> None:
+        """Undo ``prepare`` after a later dispatch step failed."""
+
+    def remove(self, worktree: Path, message: str) -> str:
+        """Tear down a finished workspace without losing work; "" or why it was kept."""
+
+    def head(self, worktree: Path) -> str:
+        """The commit the workspace is at ("" when it has none)."""
+
+
+class GitWorktrees:
+    """The real thing: ``git worktree add -b <branch>`` under the repository."""
+
+    def __init__(self, repo_root: Path) -> None:
+        self.repo_root = repo_root
+
+    def prepare(self, worktree: Path, branch: str, base_ref: str) -> Prepared:
+        return worktrees.prepare(self.repo_root, worktree, branch, base_ref)
+
+    def rollback(self, prepared: Prepared) -> None:
+        worktrees.rollback(self.repo_root, prepared)
+
+    def remove(self, worktree: Path, message: str) -> str:
+        return worktrees.remove(self.repo_root, worktree, message=message)
+
+    def head(self, worktree: Path) -> str:
+        return run(["git", "rev-parse", "HEAD"], cwd=worktree).stdout.strip()
+
+
+class NoWorkspaces:
+    """No checkout: the path is only a name. For the in-process self-test only."""
+
+    def prepare(self, worktree: Path, branch: str, base_ref: str) -> Prepared:
+        return Prepared(worktree, branch, False, False, "")
+
+    def rollback(self, prepared: Prepared) -> None:
+        """Nothing was created."""
+
+    def remove(self, worktree: Path, message: str) -> str:
+        return ""
+
+    def head(self, worktree: Path) -> str:
+        return ""
