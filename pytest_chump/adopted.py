@@ -1,8 +1,10 @@
-"""A handle for an agent started by an orchestrator that has since died (resume after a crash).
+"""Resume after a crash: take over dispatches whose orchestrator died, and watch their agents.
 
-It watches the agent by pid (checking the process start time, so a recycled pid is not
-mistaken for it), signals its process group, and reads its stderr tail back from the log.
-The exit status of a process that is not our child is unknowable: it reports 0 and says so.
+The handle watches an agent by pid (checking the process start time, so a recycled pid is
+not mistaken for it), signals its process group, and reads its stderr tail back from the
+log. The exit status of a process that is not our child is unknowable: it reports 0 and
+says so; the dispatch is then judged from its PR. Each adopted dispatch keeps its id, so
+it still gets exactly one reflection.
 """
 
 from __future__ import annotations
@@ -15,7 +17,12 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from pytest_chump.store import proc_start_ticks
+from pytest_chump.backlog import Backlog
+from pytest_chump.contracts import Dispatch, Outcome
+from pytest_chump.dispatcher import Flight
+from pytest_chump.model import Gap
+from pytest_chump.owners import owner_alive, proc_start_ticks
+from pytest_chump.store import DispatchRow, Store
 
 _NOTABLE = re.compile(r"\b(warn|error|fail|panic)", re.I)
 TAIL_LINES = 64
@@ -74,3 +81,33 @@ class AdoptedHandle:
 
     def close(self) -> None:
         """Nothing to release: no pipes or threads belong to this process."""
+
+
+def adopt_orphans(store: Store, backlog: Backlog, owner: str) -> list[Flight]:
+    """Flights for the unfinished dispatches of dead owners, now leased to ``owner``."""
+    gaps = {g.id: g for g in backlog.gaps}
+    flights = []
+    for row in store.unfinished():
+        if row.owner == owner or owner_alive(row.owner):
+            continue
+        if not store.acquire_lease(row.gap_id, owner):
+            continue
+        store.update_dispatch(row.id, owner=owner)
+        flight = _flight(row, gaps.get(row.gap_id))
+        if row.state == "starting":  # it died between recording and starting the agent
+            flight.stop_outcome = Outcome(
+                "killed", reason="orchestrator died while starting the agent", cause="interrupted"
+            )
+        flights.append(flight)
+    return flights
+
+
+def _flight(row: DispatchRow, gap: Gap | None) -> Flight:
+    meta = row.meta_dict
+    log = Path(row.log_path) if row.log_path else None
+    handle = AdoptedHandle(row.pid, str(meta.get("pid_start", "")), log)
+    gap = gap or Gap(row.gap_id, effort=row.effort, priority=row.priority)
+    dispatch = Dispatch(
+        gap, row.branch, Path(row.worktree), row.backend, row.started_at, row.model, handle, row.id
+    )
+    return Flight(dispatch, str(meta.get("base_sha", "")))

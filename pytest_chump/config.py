@@ -150,7 +150,9 @@ class Settings:
         None, "seed of the Thompson sampler (unset: random)", v.integer(0), shown="random"
     )
     lessons: bool = setting(True, "add lessons from earlier dispatches to prompts", v.boolean)
-    hooks: bool = setting(True, "let the git hooks run (false: they do nothing)", v.boolean)
+    hooks: bool = setting(
+        True, "let the git hooks run (false: they do nothing)", v.boolean, flag=False
+    )
     spawners: dict[str, dict[str, Any]] = setting(
         {},
         "per-spawner options; a table with a 'command' list defines a new spawner",

@@ -17,9 +17,10 @@ from pytest_chump.config import Settings
 from pytest_chump.contracts import Dispatch, Outcome, Spawner, SpawnRequest
 from pytest_chump.errors import ChumpError
 from pytest_chump.model import Gap, require_safe_id
+from pytest_chump.owners import proc_start_ticks
 from pytest_chump.plugins import call_event
 from pytest_chump.runner import agent_env
-from pytest_chump.store import Store, proc_start_ticks
+from pytest_chump.store import Store
 from pytest_chump.workspaces import Workspaces
 from pytest_chump.worktrees import Prepared
 

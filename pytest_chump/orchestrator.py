@@ -11,21 +11,21 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from pytest_chump.adopted import AdoptedHandle
+from pytest_chump.adopted import adopt_orphans
 from pytest_chump.app import App
 from pytest_chump.backlog import Backlog
-from pytest_chump.contracts import Dispatch, Outcome, PrProvider, PrStatus, Spawner, Watch
+from pytest_chump.contracts import Outcome, PrProvider, PrStatus, Spawner, Watch
 from pytest_chump.decide import FINISH, STOP, Observation, decide, next_due
 from pytest_chump.dispatcher import Dispatcher, DispatchFailed, Flight
 from pytest_chump.errors import ChumpError
 from pytest_chump.finisher import Finisher
 from pytest_chump.model import Gap
+from pytest_chump.owners import make_owner
 from pytest_chump.progress import Progress
 from pytest_chump.races import done_on_base
 from pytest_chump.routing import choose_arm, load_table
-from pytest_chump.store import DispatchRow, Store, make_owner, owner_alive
+from pytest_chump.store import Store
 from pytest_chump.workspaces import GitWorktrees, Workspaces
 
 
@@ -110,46 +110,14 @@ class Orchestrator:
                 self.clock.wait(self.wake, self._timeout())
 
     def adopt(self) -> None:
-        """Resume after a crash: take over dispatches whose orchestrator is gone.
-
-        A live agent is watched again by pid; one that is gone is judged from its PR. Each
-        keeps its dispatch id, so it still gets exactly one reflection.
-        """
+        """Resume after a crash: take over the dispatches of orchestrators that are gone."""
         assert self.backlog is not None
-        gaps = {g.id: g for g in self.backlog.gaps}
-        for row in self.store.unfinished():
-            if row.owner == self.owner or owner_alive(row.owner):
-                continue
-            if not self.store.acquire_lease(row.gap_id, self.owner):
-                continue
-            self.store.update_dispatch(row.id, owner=self.owner)
-            self.attempted.add(row.gap_id)
-            flight = self._adopted_flight(row, gaps.get(row.gap_id))
+        for flight in adopt_orphans(self.store, self.backlog, self.owner):
+            self.attempted.add(flight.dispatch.gap.id)
             self.flights.append(flight)
-            self.progress.line(f"RESUMED: {row.gap_id} (pid {row.pid or '-'}, state {row.state})")
-            if row.state == "starting":  # died between recording and starting the agent
-                flight.stop_outcome = Outcome(
-                    "killed",
-                    reason="orchestrator died while starting the agent",
-                    cause="interrupted",
-                )
-
-    def _adopted_flight(self, row: DispatchRow, gap: Gap | None) -> Flight:
-        meta = row.meta_dict
-        log = Path(row.log_path) if row.log_path else None
-        handle = AdoptedHandle(row.pid, str(meta.get("pid_start", "")), log)
-        gap = gap or Gap(row.gap_id, effort=row.effort, priority=row.priority)
-        dispatch = Dispatch(
-            gap,
-            row.branch,
-            Path(row.worktree),
-            row.backend,
-            row.started_at,
-            row.model,
-            handle,
-            row.id,
-        )
-        return Flight(dispatch, str(meta.get("base_sha", "")))
+            handle = flight.dispatch.handle
+            pid = handle.pid if handle and handle.pid else "-"
+            self.progress.line(f"RESUMED: {flight.dispatch.gap.id} (pid {pid})")
 
     def nudge(self) -> None:
         """Re-read the backlog at the next turn of the loop (safe from a signal handler).

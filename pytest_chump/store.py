@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -20,119 +18,13 @@ from pathlib import Path
 
 from pytest_chump.contracts import Reflection
 from pytest_chump.errors import ChumpError
+from pytest_chump.owners import owner_alive
 from pytest_chump.reflection import from_dict, outcome_class
+from pytest_chump.schema import MIGRATIONS
 
 STATE_DIR = ".chump"
 DB_NAME = "chump.db"
-
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE dispatches (
-        id INTEGER PRIMARY KEY,
-        gap_id TEXT NOT NULL,
-        branch TEXT NOT NULL,
-        worktree TEXT NOT NULL,
-        backend TEXT NOT NULL,
-        model TEXT,
-        owner TEXT NOT NULL,
-        pid INTEGER,
-        log_path TEXT,
-        effort TEXT NOT NULL DEFAULT '',
-        priority TEXT NOT NULL DEFAULT '',
-        started_at REAL NOT NULL,
-        ended_at REAL,
-        state TEXT NOT NULL DEFAULT 'starting',
-        outcome TEXT,
-        pr_number INTEGER,
-        reason TEXT NOT NULL DEFAULT '',
-        cause TEXT NOT NULL DEFAULT '',
-        exit_code INTEGER,
-        meta TEXT NOT NULL DEFAULT '{}'
-    );
-    CREATE INDEX dispatches_gap ON dispatches(gap_id);
-    CREATE INDEX dispatches_state ON dispatches(state);
-    CREATE TABLE leases (
-        gap_id TEXT PRIMARY KEY,
-        owner TEXT NOT NULL,
-        dispatch_id INTEGER,
-        acquired_at REAL NOT NULL
-    );
-    CREATE TABLE owners (
-        owner TEXT PRIMARY KEY,
-        host TEXT NOT NULL,
-        pid INTEGER NOT NULL,
-        started_at REAL NOT NULL
-    );
-    CREATE TABLE reflections (
-        id INTEGER PRIMARY KEY,
-        dispatch_id INTEGER UNIQUE,
-        gap_id TEXT NOT NULL,
-        outcome TEXT NOT NULL,
-        outcome_class TEXT NOT NULL,
-        backend TEXT NOT NULL DEFAULT '',
-        directive TEXT NOT NULL,
-        error_pattern TEXT NOT NULL DEFAULT 'orchestrator_dispatch',
-        created_at REAL NOT NULL,
-        record TEXT NOT NULL
-    );
-    CREATE INDEX reflections_gap ON reflections(gap_id);
-    CREATE TABLE routing_outcomes (
-        id INTEGER PRIMARY KEY,
-        dispatch_id INTEGER UNIQUE,
-        task_class TEXT NOT NULL DEFAULT '',
-        priority TEXT NOT NULL DEFAULT '',
-        effort TEXT NOT NULL DEFAULT '',
-        backend TEXT NOT NULL,
-        model TEXT NOT NULL DEFAULT '',
-        provider TEXT NOT NULL DEFAULT '',
-        outcome TEXT NOT NULL,
-        pr_number INTEGER,
-        duration_s REAL,
-        cost_usd REAL,
-        created_at REAL NOT NULL
-    );
-    """,
-    # 2: the dispatch row is the outbox of its reflection; sinks are delivered from it
-    """
-    ALTER TABLE dispatches ADD COLUMN reflection TEXT;
-    ALTER TABLE dispatches ADD COLUMN delivered TEXT NOT NULL DEFAULT '[]'
-    """,
-)
-
-
-def proc_start_ticks(pid: int) -> str:
-    """Kernel start time of ``pid`` (Linux), so a recycled pid is not mistaken for its owner."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return stat.rsplit(")", 1)[-1].split()[19]
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def make_owner(pid: int | None = None) -> str:
-    """An id for this orchestrator process: host, pid and process start time."""
-    pid = os.getpid() if pid is None else pid
-    return f"{socket.gethostname()}:{pid}:{proc_start_ticks(pid)}"
-
-
-def owner_alive(owner: str) -> bool:
-    """Whether the process named by ``owner`` still runs (other hosts are assumed alive)."""
-    host, _, rest = owner.partition(":")
-    pid_text, _, ticks = rest.partition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return True
-    pid = int(pid_text)
-    return pid_alive(pid) and (not ticks or proc_start_ticks(pid) == ticks)
+OPEN_RETRY_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,14 +83,28 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.execute("PRAGMA busy_timeout=30000")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise ChumpError(f"{path}: cannot open the state database: {exc}") from None
+        deadline = time.monotonic() + OPEN_RETRY_SECONDS
+        while True:
+            try:
+                self._open()
+                return
+            except sqlite3.OperationalError as exc:
+                # creating the database, switching it to WAL and migrating need it to
+                # themselves for a moment, and SQLite may answer "locked" at once instead
+                # of waiting: processes opening a new database together retry briefly
+                if hasattr(self, "conn"):
+                    self.conn.close()
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise ChumpError(f"{path}: cannot open the state database: {exc}") from None
+                time.sleep(0.01)
+            except sqlite3.DatabaseError as exc:
+                raise ChumpError(f"{path}: cannot open the state database: {exc}") from None
+
+    def _open(self) -> None:
+        self.conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self._migrate()
 
     @classmethod
     def for_repo(cls, repo_root: Path) -> Store:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from pytest_chump import worktrees
+from pytest_chump.locks import file_lock
 from pytest_chump.proc import run
 from pytest_chump.worktrees import Prepared
 
@@ -30,19 +31,28 @@ class Workspaces(Protocol):
 
 
 class GitWorktrees:
-    """The real thing: ``git worktree add -b <branch>`` under the repository."""
+    """The real thing: ``git worktree add -b <branch>`` under the repository.
+
+    Adding, pruning and removing worktrees are serialized across processes (two
+    orchestrators on one repository): git's own locking leaves a window in which one
+    process's ``worktree prune`` deletes another's half-created worktree.
+    """
 
     def __init__(self, repo_root: Path) -> None:
         self.repo_root = repo_root
+        self.lock = repo_root / ".chump" / "worktrees.lock"
 
     def prepare(self, worktree: Path, branch: str, base_ref: str) -> Prepared:
-        return worktrees.prepare(self.repo_root, worktree, branch, base_ref)
+        with file_lock(self.lock):
+            return worktrees.prepare(self.repo_root, worktree, branch, base_ref)
 
     def rollback(self, prepared: Prepared) -> None:
-        worktrees.rollback(self.repo_root, prepared)
+        with file_lock(self.lock):
+            worktrees.rollback(self.repo_root, prepared)
 
     def remove(self, worktree: Path, message: str) -> str:
-        return worktrees.remove(self.repo_root, worktree, message=message)
+        with file_lock(self.lock):
+            return worktrees.remove(self.repo_root, worktree, message=message)
 
     def head(self, worktree: Path) -> str:
         return run(["git", "rev-parse", "HEAD"], cwd=worktree).stdout.strip()

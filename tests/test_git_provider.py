@@ -22,8 +22,7 @@ from pytest_chump.errors import UsageError
 from pytest_chump.orchestrator import Orchestrator
 from pytest_chump.progress import Progress
 from pytest_chump.providers import git as git_module
-from pytest_chump.providers.git import GitProvider, _factory, split_base
-from pytest_chump.providers.merge_gate import GateConfig
+from pytest_chump.providers.git import GateConfig, GitProvider, _factory, split_base
 from pytest_chump.store import Store
 
 from .gitrepos import git, make_origin
@@ -33,11 +32,12 @@ PASS = (PY, "-c", "import sys; sys.exit(0)")
 BOT = {"NAME": "gate-bot", "EMAIL": "gate-bot@example.invalid"}
 IDENTITY = {f"GIT_{role}_{k}": v for role in ("AUTHOR", "COMMITTER") for k, v in BOT.items()}
 WAIT = 60.0
+Repos = tuple[Path, Path, Path]
 IN_WORKTREE = (PY, "-c", "import os, sys; sys.exit(os.path.basename(os.getcwd())[:3] != 'wt-')")
 
 
 @pytest.fixture
-def repos(tmp_path: Path) -> tuple[Path, Path, Path]:
+def repos(tmp_path: Path) -> Repos:
     """(origin, the user's clone, a forge clone that merges branches like a web UI would)."""
     origin, clone = make_origin(tmp_path)
     forge = tmp_path / "forge"
@@ -119,7 +119,7 @@ def test_split_base_names_remote_and_branch() -> None:
     assert split_base("feature/x", ["origin"]) == ("", "feature/x")
 
 
-def test_fresh_branch_is_absent_and_pushed_unmerged_branch_is_open(repos: Any) -> None:
+def test_fresh_branch_is_absent_and_pushed_unmerged_branch_is_open(repos: Repos) -> None:
     _, clone, _ = repos
     tree, base = start(clone, "feat")
     empty_tree, empty_base = start(clone, "empty")
@@ -134,7 +134,7 @@ def test_fresh_branch_is_absent_and_pushed_unmerged_branch_is_open(repos: Any) -
 
 
 @pytest.mark.parametrize("merge_commit", [False, True], ids=["fast-forward", "merge-commit"])
-def test_branch_on_base_by_ancestry_is_merged(repos: Any, merge_commit: bool) -> None:
+def test_branch_on_base_by_ancestry_is_merged(repos: Repos, merge_commit: bool) -> None:
     _, clone, forge = repos
     tree, base = start(clone, "feat")
     commit(tree, "f.txt", "f\n")
@@ -148,7 +148,7 @@ def test_branch_on_base_by_ancestry_is_merged(repos: Any, merge_commit: bool) ->
     assert status == {"feat": PrStatus(None, "MERGED")}
 
 
-def test_squash_merge_is_found_by_patch_id_and_cached(repos: Any) -> None:
+def test_squash_merge_is_found_by_patch_id_and_cached(repos: Repos) -> None:
     _, clone, forge = repos
     tree, base = start(clone, "feat")
     commit(tree, "f.txt", "one\n")
@@ -174,7 +174,7 @@ def test_squash_merge_is_found_by_patch_id_and_cached(repos: Any) -> None:
     assert len(runs) == first  # same tip, same base tip: nothing recomputed
 
 
-def test_rebase_merge_is_found_by_patch_id(repos: Any) -> None:
+def test_rebase_merge_is_found_by_patch_id(repos: Repos) -> None:
     _, clone, forge = repos
     tree, base = start(clone, "feat")
     commit(tree, "f.txt", "one\n")
@@ -186,7 +186,7 @@ def test_rebase_merge_is_found_by_patch_id(repos: Any) -> None:
     assert provider.poll([Watch("feat", "F-1", base, tree)]) == {"feat": PrStatus(None, "MERGED")}
 
 
-def test_one_fetch_per_poll_for_all_branches(repos: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_fetch_per_poll_for_all_branches(repos: Repos, monkeypatch: pytest.MonkeyPatch) -> None:
     _, clone, _ = repos
     watches = []
     for name in ("a", "b", "c"):
@@ -210,7 +210,7 @@ def test_one_fetch_per_poll_for_all_branches(repos: Any, monkeypatch: pytest.Mon
     ] * 2
 
 
-def test_remote_branch_deleted_unmerged_is_closed(repos: Any) -> None:
+def test_remote_branch_deleted_unmerged_is_closed(repos: Repos) -> None:
     _, clone, forge = repos
     tree, base = start(clone, "feat")
     commit(tree, "f.txt", "f\n")
@@ -227,7 +227,7 @@ def test_remote_branch_deleted_unmerged_is_closed(repos: Any) -> None:
 # --- the merge gate -------------------------------------------------------------------------
 
 
-def test_gate_merges_finished_branches_with_numbers_and_spares_the_checkout(repos: Any) -> None:
+def test_gate_merges_finished_branches_with_numbers_and_spares_the_checkout(repos: Repos) -> None:
     origin, clone, _ = repos
     head, readme = git(clone, "rev-parse", "HEAD"), (clone / "README").read_text()
     a_tree, a_base = start(clone, "feat-a")
@@ -255,7 +255,7 @@ def test_gate_merges_finished_branches_with_numbers_and_spares_the_checkout(repo
     assert not mark.exists()
 
 
-def test_failing_check_closes_with_its_last_lines(repos: Any) -> None:
+def test_failing_check_closes_with_its_last_lines(repos: Repos) -> None:
     origin, clone, _ = repos
     tree, base = start(clone, "feat")
     commit(tree, "f.txt", "f\n")
@@ -273,7 +273,37 @@ def test_failing_check_closes_with_its_last_lines(repos: Any) -> None:
     assert git(origin, "rev-parse", "main") == before
 
 
-def test_check_past_its_time_limit_fails(repos: Any) -> None:
+def test_poll_never_waits_for_a_check_and_a_forgotten_branch_is_not_merged(repos: Repos) -> None:
+    origin, clone, _ = repos
+    tree, base = start(clone, "feat")
+    commit(tree, "f.txt", "f\n")
+    go = clone.parent / "go"
+    hold = f"import os, time\nwhile not os.path.exists({str(go)!r}): time.sleep(0.01)"
+    provider, before = gated(clone, (PY, "-c", hold)), git(origin, "rev-parse", "main")
+    finished = threading.Event()
+    provider.notify = finished.set
+    watch = Watch("feat", "F", base, tree, True)
+    pending = PrStatus(None, "OPEN", checks="pending")
+    assert provider.poll([watch]) == {"feat": pending}
+    assert provider.poll([watch]) == {"feat": pending}  # the check is still held
+    assert provider.poll([]) == {}  # the dispatch ended another way: its gate is dropped
+    go.write_text("go")
+    assert finished.wait(WAIT)
+    assert git(origin, "rev-parse", "main") == before
+    assert settle((provider, [watch])) == {"feat": PrStatus(1, "MERGED", checks="passing")}
+
+
+def test_check_that_cannot_start_is_a_gate_error(repos: Repos) -> None:
+    _, clone, _ = repos
+    tree, base = start(clone, "feat")
+    commit(tree, "f.txt", "f\n")
+    provider = gated(clone, (str(clone.parent / "no-such-check"),))
+    status = settle((provider, [Watch("feat", "F", base, tree, True)]))["feat"]
+    assert (status.state, status.cause) == ("CLOSED", "gate-error")
+    assert status.detail.startswith("check could not start: ")
+
+
+def test_check_past_its_time_limit_fails(repos: Repos) -> None:
     _, clone, _ = repos
     tree, base = start(clone, "feat")
     commit(tree, "f.txt", "f\n")
@@ -283,7 +313,7 @@ def test_check_past_its_time_limit_fails(repos: Any) -> None:
     assert status.detail == "check timed out after 0.5s"
 
 
-def test_conflicting_second_branch_closes_and_leaves_the_base_alone(repos: Any) -> None:
+def test_conflicting_second_branch_closes_and_leaves_the_base_alone(repos: Repos) -> None:
     origin, clone, _ = repos
     a_tree, a_base = start(clone, "feat-a")
     b_tree, b_base = start(clone, "feat-b")
@@ -300,7 +330,7 @@ def test_conflicting_second_branch_closes_and_leaves_the_base_alone(repos: Any) 
     assert (clone / ".chump/merge-gate-counter").read_text() == "1\n"
 
 
-def test_branches_finishing_together_are_merged_one_at_a_time(repos: Any) -> None:
+def test_branches_finishing_together_are_merged_one_at_a_time(repos: Repos) -> None:
     origin, clone, _ = repos
     first, second = gated(clone), gated(clone)  # the second stands in for another orchestrator
     watches: list[Watch] = []
@@ -319,7 +349,7 @@ def test_branches_finishing_together_are_merged_one_at_a_time(repos: Any) -> Non
     git(clone, "fsck", "--strict")
 
 
-def test_fast_forward_only_gate_refuses_a_moved_base(repos: Any) -> None:
+def test_fast_forward_only_gate_refuses_a_moved_base(repos: Repos) -> None:
     origin, clone, forge = repos
     tree, base = start(clone, "feat")
     commit(tree, "f.txt", "f\n")
@@ -331,7 +361,7 @@ def test_fast_forward_only_gate_refuses_a_moved_base(repos: Any) -> None:
     assert git(origin, "rev-parse", "main") == moved
 
 
-def test_gate_on_a_local_base_branch_moves_only_that_branch(repos: Any) -> None:
+def test_gate_on_a_local_base_branch_moves_only_that_branch(repos: Repos) -> None:
     origin, clone, _ = repos
     git(clone, "branch", "trunk", "main")
     tree, base = start(clone, "feat", "trunk")
@@ -375,14 +405,15 @@ def test_bad_merge_gate_table_is_a_one_line_usage_error(
     assert "\n" not in str(caught.value)
 
 
-def test_factory_builds_the_gate_and_refuses_a_checked_out_local_base(repos: Any) -> None:
+def test_factory_builds_the_gate_and_refuses_a_checked_out_local_base(repos: Repos) -> None:
     _, clone, _ = repos
     table = {"command": ["pytest"], "timeout": "90s", "merge": "ff"}
     provider = _factory(Settings(repo_root=clone, merge_gate=table))
     assert provider.gate is not None
-    assert provider.gate.config == GateConfig(("pytest",), 90.0, "ff")
+    assert (provider.gate.command, provider.gate.timeout) == (("pytest",), 90.0)
+    assert provider.gate.merger.mode == "ff"
     assert _factory(Settings(repo_root=clone)).gate is None
-    with pytest.raises(UsageError, match="main is checked out at"):
+    with pytest.raises(UsageError, match="cannot move main: it is checked out in"):
         _factory(Settings(repo_root=clone, base_ref="main", merge_gate=table))
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_chump.store import Store, pid_alive
+from pytest_chump.owners import pid_alive
+from pytest_chump.store import Store
 
 from .chumpproc import ChumpProcess
 from .gitrepos import git

@@ -124,7 +124,7 @@ def test_help_lists_the_chump_group(pytester: pytest.Pytester) -> None:
     )
 
 
-README_EXAMPLE = '''
+README_EXAMPLE = """
 from pytest_chump.runner import start
 
 AGENT = (  # a toy agent: commit a file for the gap and land it on origin's main
@@ -149,9 +149,9 @@ def test_echo_spawner_ships(chump_backlog, chump_run):
     result = chump_run(spawner=EchoSpawner(), provider="git")
     assert [o.name for o in result.outcomes.values()] == ["shipped", "shipped"]
     assert [r.gap_id for r in result.reflections] == ["DEMO-1", "DEMO-2"]
-'''
+"""
 
-EXTRA_FIXTURES = '''
+EXTRA_FIXTURES = """
 def test_fake_spawner_and_instant_provider(chump_backlog, chump_run, chump_fake_spawner,
                                            chump_instant_provider, chump_memory_sink):
     chump_backlog([{"id": "F-1", "priority": "P1", "effort": "s"}])
@@ -159,7 +159,7 @@ def test_fake_spawner_and_instant_provider(chump_backlog, chump_run, chump_fake_
     assert result.outcomes["F-1"].name == "shipped"
     assert result.outcomes["F-1"].pr_number == 1000
     assert len(chump_memory_sink.reflections) == 1
-'''
+"""
 
 
 def test_fixtures_let_a_plugin_author_test_a_spawner(pytester: pytest.Pytester) -> None:

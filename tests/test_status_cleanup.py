@@ -10,7 +10,8 @@ import pytest
 
 from pytest_chump import worktrees
 from pytest_chump.cli import main
-from pytest_chump.store import Store, make_owner
+from pytest_chump.owners import make_owner
+from pytest_chump.store import Store
 
 from .gitrepos import git, make_origin
 

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from pytest_chump.errors import ChumpError
-from pytest_chump.store import MIGRATIONS, Store, make_owner, owner_alive
+from pytest_chump.owners import make_owner, owner_alive
+from pytest_chump.schema import MIGRATIONS
+from pytest_chump.store import Store
 
 
 @pytest.fixture
@@ -101,7 +103,8 @@ RACER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from pytest_chump.store import Store, make_owner
+    from pytest_chump.owners import make_owner
+    from pytest_chump.store import Store
     root, count = Path(sys.argv[1]), int(sys.argv[2])
     store = Store.for_repo(root)
     owner = make_owner()
@@ -142,3 +145,37 @@ def test_two_processes_racing_never_take_the_same_lease(tmp_path: Path) -> None:
         assert proc.returncode == 0
     assert not won[0] & won[1]
     assert won[0] | won[1] == {f"G-{i}" for i in range(count)}
+
+
+OPENER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from pytest_chump.store import Store
+    root = Path(sys.argv[1])
+    sys.stdin.readline()
+    with Store.for_repo(root) as store:
+        store.acquire_lease("X", "h:1:1")
+    print("ok", flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_processes_creating_the_database_at_once_all_succeed(tmp_path: Path, attempt: int) -> None:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPENER, str(tmp_path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
+    for proc in procs:  # release them all together
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    outputs = [p.communicate(timeout=60) for p in procs]
+    assert [o[0].strip() for o in outputs] == ["ok"] * 8, outputs

@@ -15,7 +15,9 @@ from pytest_chump import worktrees
 from pytest_chump.app import App
 from pytest_chump.commands.common import add_setting_flags, setting_flags
 from pytest_chump.errors import ChumpError
-from pytest_chump.store import DB_NAME, STATE_DIR, Store, owner_alive
+from pytest_chump.owners import owner_alive
+from pytest_chump.store import DB_NAME, STATE_DIR, Store
+from pytest_chump.workspaces import GitWorktrees
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 def _remove_worktrees(root: Path, paths: set[Path]) -> None:
     live = {path for path, _ in worktrees.list_worktrees(root)}
     for path in sorted(paths & live):
-        problem = worktrees.remove(root, path, message="chump cleanup: save uncommitted work")
+        problem = GitWorktrees(root).remove(path, "chump cleanup: save uncommitted work")
         print(f"kept {path}: {problem}" if problem else f"removed worktree {path}")
 
 

@@ -102,6 +102,9 @@ def execute(app: App, *, watch: bool, reflect: bool = True, sole: bool = False) 
     check_depth(os.environ)
     if not sole:
         return _execute(app, watch=watch, reflect=reflect)
+    # a nudge before the loop's handler is in place must not kill us: the backlog is read
+    # right after anyway
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     with exclusive(app.settings.state_dir) as mine:
         if mine:
             return _execute(app, watch=watch, reflect=reflect)
@@ -126,6 +129,8 @@ def _execute(app: App, *, watch: bool, reflect: bool) -> int:
         orch.finisher.reflect = reflect
         with _signals(orch) as received:
             orch.run()
+            while orch.nudged.is_set() and not received:  # nudged as the loop was ending
+                orch.run()
         if watch:
             progress.summary(orch.finisher.rows, orch.finisher.counts)
     if received:

@@ -9,23 +9,57 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pytest_chump import hookimpl
 from pytest_chump.config import Settings
 from pytest_chump.contracts import PrStatus, Register, Watch
 from pytest_chump.errors import ChumpError, UsageError
 from pytest_chump.proc import clean_env, run
-from pytest_chump.providers.merge_gate import (
-    GateConfig,
-    MergeGate,
-    Merger,
-    parse_gate,
-    repo_guard,
-)
+from pytest_chump.providers.merge_gate import MergeGate, Merger, repo_guard
+from pytest_chump.values import duration
 
 DIFF_FLAGS = ("--no-color", "--no-ext-diff", "--no-renames")
 CACHE_LIMIT = 4096
+SECTION = "[tool.chump.merge_gate]"
+KEYS = ("command", "timeout", "merge")
+
+
+@dataclass(frozen=True, slots=True)
+class GateConfig:
+    """What the gate runs (an argv list), for how long at most, and how it merges."""
+
+    command: tuple[str, ...]
+    timeout: float = 600.0
+    merge: str = "merge"  # "merge": fast-forward when possible, else a merge commit; "ff": only ff
+
+
+def parse_gate(table: Mapping[str, Any]) -> GateConfig | None:
+    """The gate ``[tool.chump.merge_gate]`` sets up (None when empty), or a one-line UsageError."""
+    if not table:
+        return None
+    for key in table:
+        if key not in KEYS:
+            raise UsageError(f"{SECTION} {key}: unknown key (valid: {', '.join(KEYS)})")
+    command = table.get("command")
+    if not (isinstance(command, list) and command and all(isinstance(a, str) for a in command)):
+        raise UsageError(f"{SECTION} command: expected a list of strings, got {command!r}")
+    mode = table.get("merge", "merge")
+    if mode not in ("merge", "ff"):
+        raise UsageError(f"{SECTION} merge: expected ff or merge, got {mode!r}")
+    return GateConfig(tuple(command), _timeout(table.get("timeout", "10m")), str(mode))
+
+
+def _timeout(raw: object) -> float:
+    try:
+        seconds = duration(raw)
+    except ValueError as exc:
+        raise UsageError(f"{SECTION} timeout: {exc}") from None
+    if seconds <= 0:
+        raise UsageError(f"{SECTION} timeout: must be more than 0, got {raw!r}")
+    return seconds
 
 
 def split_base(base_ref: str, remotes: Sequence[str]) -> tuple[str, str]:
@@ -59,7 +93,7 @@ class GitProvider:
         self.gate: MergeGate | None = None
         if gate is not None:
             merger = Merger(repo_root, self.remote, self.base_branch, gate.merge, self._identity)
-            self.gate = MergeGate(gate, merger, self._gate_done)
+            self.gate = MergeGate(gate.command, gate.timeout, merger, self._gate_done)
 
     def _gate_done(self) -> None:
         if self.notify is not None:
@@ -67,6 +101,10 @@ class GitProvider:
 
     def _git(self, *args: str, check: bool = True) -> str:
         return run(["git", *args], cwd=self.repo_root, check=check).stdout.strip()
+
+    def head(self) -> str:
+        """The branch the main checkout is on ("" when detached)."""
+        return self._git("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
 
     def _sha(self, ref: str) -> str:
         return self._git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
@@ -97,17 +135,13 @@ class GitProvider:
             self.gate.forget(watched)
 
     def _status(self, watch: Watch, base_tip: str) -> PrStatus | None:
-        pushed = self._sha(f"refs/remotes/{self.remote}/{watch.branch}") if self.remote else ""
-        seen = self._pushed.get(watch.branch, "")
-        if pushed:
-            self._pushed[watch.branch] = pushed
-        local = self._local_tip(watch)
+        pushed, seen, local = self._tips_of(watch)
         tips = [t for t in dict.fromkeys((local, pushed, seen)) if t and t != watch.base_sha]
         if not tips:
             return None
         gated = self.gate.result(watch.branch, local) if self.gate is not None else None
         if gated is not None and gated.state == "MERGED":
-            return gated
+            return gated  # the gate's own merge: it carries the synthetic number
         if any(self._shipped(watch.base_sha, tip, base_tip) for tip in tips):
             return PrStatus(None, "MERGED")
         if seen and not pushed:
@@ -117,14 +151,21 @@ class GitProvider:
             return self._gate_status(watch, local)
         return PrStatus(None, "OPEN") if pushed else None
 
-    def _local_tip(self, watch: Watch) -> str:
-        """The local branch tip; once the agent finished, its uncommitted work is saved first."""
-        gating = self.gate is not None and watch.agent_finished and watch.worktree is not None
-        if gating and watch.branch not in self._saved and watch.worktree is not None:
+    def _tips_of(self, watch: Watch) -> tuple[str, str, str]:
+        """(on the remote now, on the remote at an earlier poll, local) tips of the branch.
+
+        Once the agent finished, the gate first commits what it left uncommitted in its worktree.
+        """
+        pushed = self._sha(f"refs/remotes/{self.remote}/{watch.branch}") if self.remote else ""
+        seen = self._pushed.get(watch.branch, "")
+        if pushed:
+            self._pushed[watch.branch] = pushed
+        tree, fresh = watch.worktree, watch.branch not in self._saved
+        if self.gate is not None and watch.agent_finished and fresh and tree is not None:
             self._saved.add(watch.branch)
-            if watch.worktree.is_dir():
-                self._save(watch.worktree, watch.gap_id)
-        return self._sha(f"refs/heads/{watch.branch}")
+            if tree.is_dir():
+                self._save(tree, watch.gap_id)
+        return pushed, seen, self._sha(f"refs/heads/{watch.branch}")
 
     def _save(self, worktree: Path, gap_id: str) -> None:
         from pytest_chump.worktrees import save_work
@@ -195,16 +236,6 @@ class GitProvider:
         return proc.stdout
 
 
-def checked_out_at(repo_root: Path, branch: str) -> str:
-    """The worktree that has ``branch`` checked out ("" if none)."""
-    listing = run(["git", "worktree", "list", "--porcelain"], cwd=repo_root).stdout
-    for block in listing.split("\n\n"):
-        lines = block.splitlines()
-        if f"branch refs/heads/{branch}" in lines and lines[0].startswith("worktree "):
-            return lines[0].removeprefix("worktree ")
-    return ""
-
-
 def identity(settings: Settings) -> dict[str, str]:
     """The bot identity as git's author and committer variables."""
     names = {"NAME": settings.bot_name, "EMAIL": settings.bot_email}
@@ -214,13 +245,11 @@ def identity(settings: Settings) -> dict[str, str]:
 def _factory(settings: Settings) -> GitProvider:
     gate = parse_gate(settings.merge_gate)
     provider = GitProvider(settings.repo_root, settings.base_ref, gate, identity(settings))
-    if gate is not None and not provider.remote:
-        holder = checked_out_at(settings.repo_root, provider.base_branch)
-        if holder:
-            raise UsageError(
-                f"[tool.chump.merge_gate]: base branch {provider.base_branch} is checked out at "
-                f"{holder}; the gate would move it under that checkout (use a remote base_ref)"
-            )
+    if gate is not None and not provider.remote and provider.head() == provider.base_branch:
+        raise UsageError(
+            f"{SECTION} cannot move {provider.base_branch}: it is checked out in "
+            f"{settings.repo_root} (check out another branch, or use a remote base_ref)"
+        )
     return provider
 
 

@@ -17,53 +17,18 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pytest_chump.contracts import PrStatus
-from pytest_chump.errors import UsageError
 from pytest_chump.proc import clean_env, run
 from pytest_chump.redact import redact
-from pytest_chump.values import duration
 
-SECTION = "[tool.chump.merge_gate]"
-KEYS = ("command", "timeout", "merge")
 PENDING = PrStatus(None, "OPEN", checks="pending")
 TAIL_LINES, DETAIL_CHARS, TRIES = 10, 500, 3
 NO_HOOKS = ("-c", "core.hooksPath=/dev/null")  # the repo's hooks (chump's post-merge too) stay out
 
 
-@dataclass(frozen=True, slots=True)
-class GateConfig:
-    """What the gate runs (an argv list), for how long at most, and how it merges."""
-
-    command: tuple[str, ...]
-    timeout: float = 600.0
-    merge: str = "merge"  # "merge": fast-forward when possible, else a merge commit; "ff": only ff
-
-
-def parse_gate(table: Mapping[str, Any]) -> GateConfig | None:
-    """The gate ``[tool.chump.merge_gate]`` sets up (None when empty), or a one-line UsageError."""
-    if not table:
-        return None
-    for key in table:
-        if key not in KEYS:
-            raise UsageError(f"{SECTION} {key}: unknown key (valid: {', '.join(KEYS)})")
-    command = table.get("command")
-    if not (isinstance(command, list) and command and all(isinstance(a, str) for a in command)):
-        raise UsageError(f"{SECTION} command: expected a list of strings, got {command!r}")
-    try:
-        timeout = duration(table.get("timeout", "10m"))
-    except ValueError as exc:
-        raise UsageError(f"{SECTION} timeout: {exc}") from None
-    if timeout <= 0:
-        raise UsageError(f"{SECTION} timeout: must be more than 0, got {table['timeout']!r}")
-    mode = table.get("merge", "merge")
-    if mode not in ("merge", "ff"):
-        raise UsageError(f"{SECTION} merge: expected ff or merge, got {mode!r}")
-    return GateConfig(tuple(command), timeout, str(mode))
-
-
 def closed(cause: str, detail: str) -> PrStatus:
+    """A pull request the gate turned down: ``decide`` makes it ``ci_failed`` with ``detail``."""
     return PrStatus(None, "CLOSED", checks="failing", cause=cause, detail=detail)
 
 
@@ -150,14 +115,12 @@ def repo_guard(repo_root: Path) -> AbstractContextManager[None]:
 
 def next_number(counter: Path) -> int:
     """Take the next synthetic PR number from ``counter`` (call it under the gate's file lock)."""
-    try:
-        last = int(counter.read_text(encoding="utf-8").strip() or "0")
-    except (FileNotFoundError, ValueError):
-        last = 0
+    text = counter.read_text(encoding="utf-8").strip() if counter.exists() else ""
+    number = (int(text) if text.isdigit() else 0) + 1
     scratch = counter.with_name(counter.name + ".tmp")
-    scratch.write_text(f"{last + 1}\n", encoding="utf-8")
-    os.replace(scratch, counter)
-    return last + 1
+    scratch.write_text(f"{number}\n", encoding="utf-8")
+    os.replace(scratch, counter)  # a crash mid-write never leaves a truncated counter
+    return number
 
 
 @dataclass
@@ -205,7 +168,8 @@ class Merger:
         if self._git("merge-base", "--is-ancestor", base, tip).returncode == 0:
             return tip
         if self.mode == "ff":
-            return closed("merge-conflict", f"not a fast-forward: {self.branch} moved since")
+            moved = f"not a fast-forward: {self.branch} moved since the branch started"
+            return closed("merge-conflict", moved)
         message = f"Merge {label} (chump merge gate)"
         with temp_worktree(self.repo_root, base) as tree:
             merged = self._git("merge", "--no-ff", "--no-edit", "-m", message, tip, cwd=tree)
@@ -228,44 +192,54 @@ class Merger:
         return "" if pushed.returncode == 0 else tail(pushed.stderr) or "push refused"
 
 
+@dataclass
+class _Job:
+    tip: str
+    result: PrStatus | None = None  # None while the check or the merge runs
+
+
 class MergeGate:
     """Runs check-then-merge jobs in worker threads; ``status`` only ever reads their state."""
 
-    def __init__(self, config: GateConfig, merger: Merger, done: Callable[[], None]) -> None:
-        self.config, self.merger, self._done = config, merger, done
+    def __init__(
+        self, command: tuple[str, ...], timeout: float, merger: Merger, done: Callable[[], None]
+    ) -> None:
+        self.command, self.timeout, self.merger, self._done = command, timeout, merger, done
         self._lock = threading.Lock()
-        self._jobs: dict[str, tuple[str, PrStatus | None]] = {}  # branch -> (tip, result)
+        self._jobs: dict[str, _Job] = {}
 
     def result(self, branch: str, tip: str) -> PrStatus | None:
         """The finished job's status for ``branch`` at ``tip``, if there is one."""
         with self._lock:
             job = self._jobs.get(branch)
-        return job[1] if job is not None and job[0] == tip else None
+        return job.result if job is not None and job.tip == tip else None
 
     def status(self, branch: str, tip: str, worktree: Path, label: str) -> PrStatus:
         """The job's result, else pending — starting a job when none ran for this tip."""
         with self._lock:
             job = self._jobs.get(branch)
-            if job is not None and (job[0] == tip or job[1] is None):
-                return job[1] or PENDING
-            self._jobs[branch] = (tip, None)
-        args = (branch, tip, worktree, label)
-        thread = threading.Thread(target=self._work, args=args, name=f"gate {branch}", daemon=True)
-        thread.start()
+            if job is not None and (job.tip == tip or job.result is None):
+                return job.result or PENDING
+            job = self._jobs[branch] = _Job(tip)
+        args = (branch, job, worktree, label)
+        threading.Thread(target=self._work, args=args, name=f"gate {branch}", daemon=True).start()
         return PENDING
 
-    def _work(self, branch: str, tip: str, worktree: Path, label: str) -> None:
+    def _work(self, branch: str, job: _Job, worktree: Path, label: str) -> None:
         try:
-            verdict = run_check(self.config.command, worktree, self.config.timeout)
-            verdict = verdict or self.merger.merge(tip, label)
+            verdict = run_check(self.command, worktree, self.timeout)
+            with self._lock:
+                wanted = self._jobs.get(branch) is job  # False once the branch was forgotten
+            if verdict is None and wanted:
+                verdict = self.merger.merge(job.tip, label)
         except Exception as exc:  # a worker must always report, or its branch waits forever
             verdict = closed("gate-error", tail(f"{type(exc).__name__}: {exc}"))
         with self._lock:
-            self._jobs[branch] = (tip, verdict)
+            job.result = verdict or closed("gate-error", "no longer watched: not merged")
         self._done()
 
     def forget(self, keep: set[str]) -> None:
-        """Drop finished jobs of branches no longer watched."""
+        """Drop the jobs of branches no longer watched; a running one then does not merge."""
         with self._lock:
-            for branch in [b for b, job in self._jobs.items() if b not in keep and job[1]]:
+            for branch in [b for b in self._jobs if b not in keep]:
                 del self._jobs[branch]

@@ -1,0 +1,44 @@
+"""Who owns a lease or a dispatch: an orchestrator process, named by host, pid and the
+process's start time — so a recycled pid is never mistaken for the process that is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+
+def proc_start_ticks(pid: int) -> str:
+    """Kernel start time of ``pid`` (Linux), so a recycled pid is not mistaken for its owner."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def make_owner(pid: int | None = None) -> str:
+    """An id for this orchestrator process: host, pid and process start time."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{proc_start_ticks(pid)}"
+
+
+def owner_alive(owner: str) -> bool:
+    """Whether the process named by ``owner`` still runs (other hosts are assumed alive)."""
+    host, _, rest = owner.partition(":")
+    pid_text, _, ticks = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True
+    pid = int(pid_text)
+    return pid_alive(pid) and (not ticks or proc_start_ticks(pid) == ticks)

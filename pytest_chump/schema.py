@@ -1,0 +1,80 @@
+"""The state database's schema, as an ordered list of migrations (``PRAGMA user_version``).
+
+Migration N brings a database from version N-1 to N; released migrations never change.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE dispatches (
+        id INTEGER PRIMARY KEY,
+        gap_id TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        worktree TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        model TEXT,
+        owner TEXT NOT NULL,
+        pid INTEGER,
+        log_path TEXT,
+        effort TEXT NOT NULL DEFAULT '',
+        priority TEXT NOT NULL DEFAULT '',
+        started_at REAL NOT NULL,
+        ended_at REAL,
+        state TEXT NOT NULL DEFAULT 'starting',
+        outcome TEXT,
+        pr_number INTEGER,
+        reason TEXT NOT NULL DEFAULT '',
+        cause TEXT NOT NULL DEFAULT '',
+        exit_code INTEGER,
+        meta TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX dispatches_gap ON dispatches(gap_id);
+    CREATE INDEX dispatches_state ON dispatches(state);
+    CREATE TABLE leases (
+        gap_id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        dispatch_id INTEGER,
+        acquired_at REAL NOT NULL
+    );
+    CREATE TABLE owners (
+        owner TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at REAL NOT NULL
+    );
+    CREATE TABLE reflections (
+        id INTEGER PRIMARY KEY,
+        dispatch_id INTEGER UNIQUE,
+        gap_id TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        outcome_class TEXT NOT NULL,
+        backend TEXT NOT NULL DEFAULT '',
+        directive TEXT NOT NULL,
+        error_pattern TEXT NOT NULL DEFAULT 'orchestrator_dispatch',
+        created_at REAL NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX reflections_gap ON reflections(gap_id);
+    CREATE TABLE routing_outcomes (
+        id INTEGER PRIMARY KEY,
+        dispatch_id INTEGER UNIQUE,
+        task_class TEXT NOT NULL DEFAULT '',
+        priority TEXT NOT NULL DEFAULT '',
+        effort TEXT NOT NULL DEFAULT '',
+        backend TEXT NOT NULL,
+        model TEXT NOT NULL DEFAULT '',
+        provider TEXT NOT NULL DEFAULT '',
+        outcome TEXT NOT NULL,
+        pr_number INTEGER,
+        duration_s REAL,
+        cost_usd REAL,
+        created_at REAL NOT NULL
+    );
+    """,
+    # 2: the dispatch row is the outbox of its reflection; sinks are delivered from it
+    """
+    ALTER TABLE dispatches ADD COLUMN reflection TEXT;
+    ALTER TABLE dispatches ADD COLUMN delivered TEXT NOT NULL DEFAULT '[]'
+    """,
+)
