@@ -122,6 +122,7 @@ class Watch:
     """The commit the branch started from: a branch still there has no work to ship."""
     worktree: Path | None = None
     agent_finished: bool = False
+    exit_code: int | None = None  # the agent's exit status once it finished
 
 
 @dataclass(frozen=True, slots=True)

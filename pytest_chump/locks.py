@@ -1,5 +1,5 @@
-"""Cross-process locks on files under ``.chump/``: the kernel releases them when the holder
-dies, so a crash never leaves a stale lock behind."""
+"""``.chump/`` (git-ignored) and the cross-process locks kept in it; the kernel releases a
+lock when its holder dies, so a crash never leaves a stale one behind."""
 
 from __future__ import annotations
 
@@ -7,6 +7,18 @@ import contextlib
 import fcntl
 from collections.abc import Iterator
 from pathlib import Path
+
+STATE_DIR = ".chump"
+
+
+def state_dir(repo_root: Path) -> Path:
+    """``<repo>/.chump``, created with a catch-all .gitignore so its files never show up."""
+    state = repo_root / STATE_DIR
+    state.mkdir(parents=True, exist_ok=True)
+    ignore = state / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# chump's state: never commit it\n*\n", encoding="utf-8")
+    return state
 
 
 @contextlib.contextmanager
@@ -16,3 +28,10 @@ def file_lock(path: Path) -> Iterator[None]:
     with path.open("a") as fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # released when the file is closed
         yield
+
+
+def repo_lock(repo_root: Path) -> contextlib.AbstractContextManager[None]:
+    """Held around chump's worktree add/prune/remove, fetches and pushes in one repository:
+    git's own locking leaves windows where these break each other (a prune deleting a
+    half-created worktree, a fetch failing while a worktree is added)."""
+    return file_lock(state_dir(repo_root) / "repo.lock")

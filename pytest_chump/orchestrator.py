@@ -79,6 +79,8 @@ class Orchestrator:
             self.app, self.store, self.progress, self.owner, self.clock.now, self.dispatcher.remove
         )
         self.backlog: Backlog | None = None
+        if hasattr(self.provider, "notify"):  # e.g. the merge gate: wake when it finishes
+            self.provider.notify = self.wake.set
         self.routes = load_table(self.app.settings)
         self._check_arms()
 
@@ -197,7 +199,9 @@ class Orchestrator:
 
     def _watch_of(self, flight: Flight) -> Watch:
         d = flight.dispatch
-        return Watch(d.branch, d.gap.id, flight.base_sha, d.worktree, flight.exited_at is not None)
+        finished = flight.exited_at is not None
+        code = (d.handle.poll() if d.handle else 0) if finished else None
+        return Watch(d.branch, d.gap.id, flight.base_sha, d.worktree, finished, code)
 
     def observe(self, flight: Flight) -> Observation:
         d, now, settings = flight.dispatch, self.clock.now(), self.app.settings

@@ -18,11 +18,11 @@ from pathlib import Path
 
 from pytest_chump.contracts import Reflection
 from pytest_chump.errors import ChumpError
+from pytest_chump.locks import state_dir
 from pytest_chump.owners import owner_alive
 from pytest_chump.reflection import from_dict, outcome_class
 from pytest_chump.schema import MIGRATIONS
 
-STATE_DIR = ".chump"
 DB_NAME = "chump.db"
 OPEN_RETRY_SECONDS = 10.0
 
@@ -109,12 +109,7 @@ class Store:
     @classmethod
     def for_repo(cls, repo_root: Path) -> Store:
         """Open ``<repo_root>/.chump/chump.db``, writing ``.chump/.gitignore`` on first use."""
-        state = repo_root / STATE_DIR
-        state.mkdir(parents=True, exist_ok=True)
-        ignore = state / ".gitignore"
-        if not ignore.exists():
-            ignore.write_text("# chump's state: never commit it\n*\n")
-        return cls(state / DB_NAME)
+        return cls(state_dir(repo_root) / DB_NAME)
 
     def close(self) -> None:
         self.conn.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from pytest_chump import worktrees
-from pytest_chump.locks import file_lock
+from pytest_chump.locks import repo_lock
 from pytest_chump.proc import run
 from pytest_chump.worktrees import Prepared
 
@@ -40,18 +40,17 @@ class GitWorktrees:
 
     def __init__(self, repo_root: Path) -> None:
         self.repo_root = repo_root
-        self.lock = repo_root / ".chump" / "worktrees.lock"
 
     def prepare(self, worktree: Path, branch: str, base_ref: str) -> Prepared:
-        with file_lock(self.lock):
+        with repo_lock(self.repo_root):
             return worktrees.prepare(self.repo_root, worktree, branch, base_ref)
 
     def rollback(self, prepared: Prepared) -> None:
-        with file_lock(self.lock):
+        with repo_lock(self.repo_root):
             worktrees.rollback(self.repo_root, prepared)
 
     def remove(self, worktree: Path, message: str) -> str:
-        with file_lock(self.lock):
+        with repo_lock(self.repo_root):
             return worktrees.remove(self.repo_root, worktree, message=message)
 
     def head(self, worktree: Path) -> str:

@@ -15,8 +15,9 @@ from pytest_chump import worktrees
 from pytest_chump.app import App
 from pytest_chump.commands.common import add_setting_flags, setting_flags
 from pytest_chump.errors import ChumpError
+from pytest_chump.locks import STATE_DIR
 from pytest_chump.owners import owner_alive
-from pytest_chump.store import DB_NAME, STATE_DIR, Store
+from pytest_chump.store import DB_NAME, Store
 from pytest_chump.workspaces import GitWorktrees
 
 

@@ -10,8 +10,9 @@ import time
 
 from pytest_chump.app import App
 from pytest_chump.commands.common import add_setting_flags, setting_flags
+from pytest_chump.locks import STATE_DIR
 from pytest_chump.owners import owner_alive
-from pytest_chump.store import DB_NAME, STATE_DIR, DispatchRow, Store
+from pytest_chump.store import DB_NAME, DispatchRow, Store
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

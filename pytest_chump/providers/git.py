@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,9 @@ from pytest_chump import hookimpl
 from pytest_chump.config import Settings
 from pytest_chump.contracts import PrStatus, Register, Watch
 from pytest_chump.errors import ChumpError, UsageError
+from pytest_chump.locks import repo_lock
 from pytest_chump.proc import clean_env, run
-from pytest_chump.providers.merge_gate import MergeGate, Merger, repo_guard
+from pytest_chump.providers.merge_gate import MergeGate, Merger
 from pytest_chump.values import duration
 
 DIFF_FLAGS = ("--no-color", "--no-ext-diff", "--no-renames")
@@ -90,6 +90,7 @@ class GitProvider:
         self._pushed: dict[str, str] = {}  # branch -> last sha seen on the remote
         self._shipped_cache: dict[tuple[str, str, str], bool] = {}
         self._saved: set[str] = set()
+        self._refs: dict[str, str] = {}  # refname -> commit, listed once per poll
         self.gate: MergeGate | None = None
         if gate is not None:
             merger = Merger(repo_root, self.remote, self.base_branch, gate.merge, self._identity)
@@ -110,12 +111,18 @@ class GitProvider:
         return self._git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
 
     def poll(self, watches: Sequence[Watch]) -> Mapping[str, PrStatus]:
-        """One fetch for all branches, then local ref checks per branch."""
+        """One fetch and one listing of every branch tip for all watches; ancestry and
+        patch-id checks only for tips not seen before (cached)."""
         self.calls += 1
         if self.remote:
-            with repo_guard(self.repo_root):
+            with repo_lock(self.repo_root):
                 self._git("fetch", "--quiet", "--prune", self.remote)
-        base_tip = self._sha(self.base_ref)
+        self._refs = self._list_refs()
+        base_tip = (
+            self._tip(f"refs/remotes/{self.base_ref}")
+            or self._tip(f"refs/heads/{self.base_ref}")
+            or self._sha(self.base_ref)
+        )
         if not base_tip:
             raise ChumpError(f"git provider: base ref {self.base_ref!r} not found")
         self._forget({w.branch for w in watches})
@@ -125,6 +132,16 @@ class GitProvider:
             if status is not None:
                 result[watch.branch] = status
         return result
+
+    def _list_refs(self) -> dict[str, str]:
+        """refname -> commit for every local branch and remote-tracking ref (one process)."""
+        patterns = ["refs/heads/", *([f"refs/remotes/{self.remote}/"] if self.remote else [])]
+        out = self._git("for-each-ref", "--format=%(objectname) %(refname)", *patterns)
+        pairs = (line.partition(" ") for line in out.splitlines())
+        return {ref: sha for sha, _, ref in pairs if ref}
+
+    def _tip(self, refname: str) -> str:
+        return self._refs.get(refname, "")
 
     def _forget(self, watched: set[str]) -> None:
         self._pushed = {b: sha for b, sha in self._pushed.items() if b in watched}
@@ -147,7 +164,12 @@ class GitProvider:
         if seen and not pushed:
             detail = f"branch deleted from {self.remote} without being merged"
             return PrStatus(None, "CLOSED", cause="branch-deleted", detail=detail)
-        if self.gate is not None and watch.agent_finished and local in tips:
+        if (
+            self.gate is not None
+            and watch.agent_finished
+            and watch.exit_code in (0, None)
+            and local in tips
+        ):
             return self._gate_status(watch, local)
         return PrStatus(None, "OPEN") if pushed else None
 
@@ -156,23 +178,32 @@ class GitProvider:
 
         Once the agent finished, the gate first commits what it left uncommitted in its worktree.
         """
-        pushed = self._sha(f"refs/remotes/{self.remote}/{watch.branch}") if self.remote else ""
+        pushed = self._tip(f"refs/remotes/{self.remote}/{watch.branch}") if self.remote else ""
         seen = self._pushed.get(watch.branch, "")
         if pushed:
             self._pushed[watch.branch] = pushed
         tree, fresh = watch.worktree, watch.branch not in self._saved
-        if self.gate is not None and watch.agent_finished and fresh and tree is not None:
+        if (
+            self.gate is not None
+            and watch.agent_finished
+            and watch.exit_code in (0, None)
+            and fresh
+            and tree is not None
+        ):
             self._saved.add(watch.branch)
-            if tree.is_dir():
-                self._save(tree, watch.gap_id)
-        return pushed, seen, self._sha(f"refs/heads/{watch.branch}")
+            if tree.is_dir() and self._save(tree, watch.gap_id):
+                return pushed, seen, self._sha(f"refs/heads/{watch.branch}")  # moved just now
+        return pushed, seen, self._tip(f"refs/heads/{watch.branch}")
 
-    def _save(self, worktree: Path, gap_id: str) -> None:
+    def _save(self, worktree: Path, gap_id: str) -> bool:
+        """Commit what the agent left uncommitted; True when a commit was made."""
         from pytest_chump.worktrees import save_work
 
         message = f"chump: save uncommitted work of {gap_id} for the merge gate"
-        with suppress(ChumpError):  # unsaved work is checked but not merged: the tip still is
-            save_work(worktree, message, env=clean_env(None, **self._identity))
+        try:
+            return save_work(worktree, message, env=clean_env(None, **self._identity))
+        except ChumpError:  # unsaved work is checked but not merged: the tip still is
+            return False
 
     def _gate_status(self, watch: Watch, tip: str) -> PrStatus:
         assert self.gate is not None

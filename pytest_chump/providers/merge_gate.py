@@ -6,7 +6,6 @@ lock plus an flock on ``.chump/merge-gate.lock``, so two orchestrators never mov
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import signal
@@ -14,11 +13,12 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_chump.contracts import PrStatus
+from pytest_chump.locks import file_lock, repo_lock, state_dir
 from pytest_chump.proc import clean_env, run
 from pytest_chump.redact import redact
 
@@ -73,24 +73,6 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
         proc.stdout.close()
 
 
-def state_dir(repo_root: Path) -> Path:
-    """``<repo>/.chump``, with a catch-all .gitignore so its files never show up as changes."""
-    state = repo_root / ".chump"
-    state.mkdir(parents=True, exist_ok=True)
-    ignore = state / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("# chump state, not to be committed\n*\n", encoding="utf-8")
-    return state
-
-
-@contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive flock on ``path``: excludes other processes and other open files."""
-    with path.open("a") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # released when the file is closed
-        yield
-
-
 @contextmanager
 def temp_worktree(repo_root: Path, commit: str) -> Iterator[Path]:
     """A private detached worktree at ``commit``, removed afterwards whatever happened in it."""
@@ -98,19 +80,13 @@ def temp_worktree(repo_root: Path, commit: str) -> Iterator[Path]:
     tree = holder / "tree"
     add = ["git", *NO_HOOKS, "worktree", "add", "--quiet", "--detach", str(tree), commit]
     try:
-        with repo_guard(repo_root):
+        with repo_lock(repo_root):
             run(add, cwd=repo_root)
         yield tree
     finally:
-        with repo_guard(repo_root):
+        with repo_lock(repo_root):
             run(["git", "worktree", "remove", "--force", str(tree)], cwd=repo_root, check=False)
         shutil.rmtree(holder, ignore_errors=True)
-
-
-def repo_guard(repo_root: Path) -> AbstractContextManager[None]:
-    """Held around chump's fetches, pushes and temporary worktrees: a fetch fails when another
-    fetch, or a worktree being added or removed, runs in the same repository at the same time."""
-    return file_lock(state_dir(repo_root) / "repo.lock")
 
 
 def next_number(counter: Path) -> int:
@@ -158,7 +134,7 @@ class Merger:
 
     def _base_tip(self) -> str:
         if self.remote:
-            with repo_guard(self.repo_root):  # if this fails, the push of a stale base is refused
+            with repo_lock(self.repo_root):  # if this fails, the push of a stale base is refused
                 self._git("fetch", "--quiet", self.remote, self.branch)
         prefix = f"refs/remotes/{self.remote}/" if self.remote else "refs/heads/"
         return self._git("rev-parse", "--verify", prefix + self.branch).stdout.strip()
@@ -185,7 +161,7 @@ class Merger:
         """Push ``new`` to the base ("" when done, else why not); a local base is pushed to ``.``
         so git refuses to move it when it moved meanwhile or is checked out in a worktree."""
         target = f"{new}:refs/heads/{self.branch}"
-        with repo_guard(self.repo_root):
+        with repo_lock(self.repo_root):
             pushed = self._git("push", "--quiet", self.remote or ".", target)
             if pushed.returncode == 0 and self.remote:
                 self._git("update-ref", f"refs/remotes/{self.remote}/{self.branch}", new)
