@@ -169,8 +169,9 @@ def report(rows: list[str], repeat: int) -> str:
         "`gh` call per poll whatever N. Its `gh` here is a fake (a Python script answering "
         "like `gh api graphql`, 3 check runs per PR), so its time is process start + query "
         "build + parse; a real `gh` adds one GitHub round trip, still one per poll. The `git` "
-        "provider is offline: one fetch, then local ref checks per branch (all branches "
-        "pushed, none merged), every git process counted.\n\n"
+        "provider is offline: one fetch and one listing of every branch tip per poll; "
+        "ancestry and patch-id checks only for tips it has not seen (all branches pushed, "
+        "none merged), every git process counted.\n\n"
         "| provider | N | processes per poll | `calls` (gh) per poll | breakdown | ms per poll |\n"
         "|---|---|---|---|---|---|\n" + "\n".join(rows)
     )

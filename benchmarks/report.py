@@ -15,10 +15,24 @@ BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 HEADER = "# Benchmarks\n\nSpeed and memory targets of pytest-chump, measured by `benchmarks/`.\n"
 
 
+def cpu_reference_ms() -> float:
+    """A fixed pure-Python loop (best of 5): this VM's speed drifts, so every section says how
+    fast the machine was when it was measured."""
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        sum(i * i for i in range(1_000_000))
+        best = min(best, time.perf_counter() - start)
+    return best * 1000
+
+
 def machine() -> str:
     import os
 
-    return f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores"
+    return (
+        f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, "
+        f"CPU reference loop {cpu_reference_ms():.0f} ms"
+    )
 
 
 def record(name: str, title: str, body: str) -> None:

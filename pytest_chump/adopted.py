@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import time
 from collections.abc import Mapping
@@ -22,9 +21,9 @@ from pytest_chump.contracts import Dispatch, Outcome
 from pytest_chump.dispatcher import Flight
 from pytest_chump.model import Gap
 from pytest_chump.owners import owner_alive, proc_start_ticks
+from pytest_chump.runner import NOTABLE
 from pytest_chump.store import DispatchRow, Store
 
-_NOTABLE = re.compile(r"\b(warn|error|fail|panic)", re.I)
 TAIL_LINES = 64
 
 
@@ -66,7 +65,7 @@ class AdoptedHandle:
         notable = [
             ln.removeprefix("[stderr] ").strip() for ln in lines if ln.startswith("[stderr]")
         ]
-        return [ln for ln in notable if _NOTABLE.search(ln)][-TAIL_LINES:]
+        return [ln for ln in notable if NOTABLE.search(ln)][-TAIL_LINES:]
 
     def last_activity(self) -> float:
         """The log's last write, on the monotonic clock."""

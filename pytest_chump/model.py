@@ -29,6 +29,7 @@ OUTCOMES: tuple[str, ...] = ("shipped", "ci_failed", "stalled", "killed", "race_
 
 MAX_ID_LENGTH = 100
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
 _EFFORT_RANK = {e: i for i, e in enumerate(EFFORTS)}
 UNKNOWN_RANK = 99
@@ -84,9 +85,9 @@ def id_problem(gap_id: str) -> str | None:
         return "is empty"
     if len(gap_id) > MAX_ID_LENGTH:
         return f"is {len(gap_id)} characters long (at most {MAX_ID_LENGTH})"
-    if any(ord(c) < 32 or ord(c) == 127 for c in gap_id):
-        return f"{gap_id!r} contains a control character"
-    if not _ID_RE.fullmatch(gap_id):
+    if not _ID_RE.fullmatch(gap_id):  # the pattern admits no control character: check only now
+        if _CONTROL_RE.search(gap_id):
+            return f"{gap_id!r} contains a control character"
         return (
             f"{gap_id!r} is not a safe id: it must start with a letter or digit and use only "
             "letters, digits, '.', '_' and '-'"

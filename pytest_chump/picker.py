@@ -71,28 +71,29 @@ def critical_path_lengths(gaps: Sequence[Gap], done_ids: Iterable[str]) -> dict[
     dependency cycle never settle and keep the partial length reached so far.
     """
     done = frozenset(done_ids)
-    by_id = {gap.id: gap for gap in gaps}
-    open_ids = [i for i, gap in by_id.items() if i not in done and gap.status != "done"]
-    pending = dict.fromkeys(by_id, 0)
-    for gap_id in open_ids:
-        for dep in _known_deps(by_id[gap_id], by_id):
+    known = {gap.id for gap in gaps}
+    # only open gaps extend chains: a done gap is no work to do, so it has no outgoing edges
+    edges = {
+        gap.id: {dep for dep in gap.depends_on if dep in known}
+        for gap in gaps
+        if gap.depends_on and gap.id not in done and gap.status != "done"
+    }
+    pending = dict.fromkeys(known, 0)
+    for deps in edges.values():
+        for dep in deps:
             pending[dep] += 1
-    lengths = dict.fromkeys(by_id, 0)
+    lengths = dict.fromkeys(known, 0)
     ready = [gap_id for gap_id, count in pending.items() if count == 0]
     while ready:
         gap_id = ready.pop()
-        if gap_id in done or by_id[gap_id].status == "done":
-            continue  # a done gap is no work to do: it extends nobody's chain
-        for dep in _known_deps(by_id[gap_id], by_id):
-            lengths[dep] = max(lengths[dep], lengths[gap_id] + 1)
+        longer = lengths[gap_id] + 1
+        for dep in edges.get(gap_id, ()):
+            if lengths[dep] < longer:
+                lengths[dep] = longer
             pending[dep] -= 1
             if pending[dep] == 0:
                 ready.append(dep)
     return lengths
-
-
-def _known_deps(gap: Gap, by_id: dict[str, Gap]) -> set[str]:
-    return {dep for dep in gap.depends_on if dep in by_id}
 
 
 def _select(

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 RING_SIZE = 64
 JOIN_TIMEOUT = 5.0
 DEPTH_VAR = "CHUMP_DISPATCH_DEPTH"
-_PROBLEM_RE = re.compile(r"\b(warn|error|fail|panic)", re.IGNORECASE)
+# lines containing WARN, ERROR, FAIL or PANIC, in any case and inside words (RateLimitError)
+NOTABLE = re.compile(r"warn|error|fail|panic", re.IGNORECASE)
 
 
 class _Log:
@@ -124,7 +125,9 @@ class ProcessHandle:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pid, sig)
 
-    def _launch(self, stdin_text: str | None, on_line: Callable[[str], None] | None) -> None:
+    def _launch(
+        self, stdin_text: str | None, on_line: Callable[[str], None] | None, ring_stdout: bool
+    ) -> None:
         proc = self._proc
         if proc.stdin is None or proc.stdout is None or proc.stderr is None:
             raise RuntimeError("agent started without pipes")
@@ -133,18 +136,24 @@ class ProcessHandle:
             _close_quietly(proc.stdin)
         self._pipes = [
             (proc.stdin, writer),
-            (proc.stdout, _thread(self._read, proc.stdout, "", on_line)),
-            (proc.stderr, _thread(self._read, proc.stderr, "[stderr] ", None)),
+            (proc.stdout, _thread(self._read, proc.stdout, "", on_line, ring_stdout)),
+            (proc.stderr, _thread(self._read, proc.stderr, "[stderr] ", None, True)),
         ]
         self._waiter = _thread(self._wait_exit)
 
-    def _read(self, stream: IO[bytes], prefix: str, on_line: Callable[[str], None] | None) -> None:
+    def _read(
+        self,
+        stream: IO[bytes],
+        prefix: str,
+        on_line: Callable[[str], None] | None,
+        notable: bool,
+    ) -> None:
         with contextlib.suppress(OSError, ValueError):
             for raw in iter(stream.readline, b""):
                 line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
                 self._activity = time.monotonic()
                 self._log.write(prefix + line)
-                if prefix and _PROBLEM_RE.search(line):
+                if notable and NOTABLE.search(line):
                     with self._ring_lock:
                         self._ring.append(line.strip())
                 if on_line is not None:
@@ -206,8 +215,13 @@ def start(
     log_path: Path,
     on_stdout_line: Callable[[str], None] | None = None,
     notify: Callable[[], None] | None = None,
+    ring_stdout: bool = False,
 ) -> ProcessHandle:
-    """Start ``argv`` in its own session with exactly ``env``; raise ChumpError if it cannot run."""
+    """Start ``argv`` in its own session with exactly ``env``; raise ChumpError if it cannot run.
+
+    ``ring_stdout``: also keep notable stdout lines in the WARN/ERROR ring — for agents that
+    print their errors as plain text on stdout (aider, most commands), not as JSON events.
+    """
     if not argv:
         raise ChumpError("cannot start an agent: empty command")
     log = _Log(log_path)
@@ -219,7 +233,7 @@ def start(
         raise
     log.mark(f"start: {argv[0]} pid {proc.pid}")
     handle = ProcessHandle(proc, log, notify)
-    handle._launch(stdin_text, on_stdout_line)
+    handle._launch(stdin_text, on_stdout_line, ring_stdout)
     return handle
 
 

@@ -324,3 +324,23 @@ def test_agent_env_strips_every_hook_variable_and_adds_markers(tmp_path: Path) -
     assert env["GIT_AUTHOR_NAME"] == env["GIT_COMMITTER_NAME"] == Settings().bot_name
     assert env["GIT_AUTHOR_EMAIL"] == env["GIT_COMMITTER_EMAIL"] == Settings().bot_email
     assert base["GIT_DIR"] == "/x"  # the input is not modified
+
+
+def test_plain_text_agents_keep_their_stdout_errors_in_the_ring(tmp_path: Path) -> None:
+    """aider and command agents print API errors on stdout; JSON-stream agents do not."""
+    script = "print('litellm.RateLimitError: rate limited you'); print('all fine')"
+    for ring_stdout, expected in (
+        (True, ["litellm.RateLimitError: rate limited you"]),
+        (False, []),
+    ):
+        handle = runner.start(
+            [sys.executable, "-c", script],
+            cwd=tmp_path,
+            env=dict(os.environ),
+            stdin_text=None,
+            log_path=tmp_path / "agent.log",
+            ring_stdout=ring_stdout,
+        )
+        assert handle.wait(timeout=30) == 0
+        assert handle.stderr_tail() == expected
+        handle.close()

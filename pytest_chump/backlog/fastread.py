@@ -8,6 +8,7 @@ block-mapping root. Anything else: ``read_fast`` gives up and the composer reads
 
 from __future__ import annotations
 
+import functools
 import re
 
 from pytest_chump.backlog.compose import compose_text, gaps_nodes
@@ -33,20 +34,38 @@ _FLOW = rf"\[[ ]*+(?:{_ITEM}(?:[ ]*+,[ ]*+{_ITEM})*+)?[ ]*+\]"
 _VALUE = rf"(?:{_FLOW}|{_QUOTED}|{_PLAIN})"
 _COMMENT = rf"#[\t {_CH}]*+"
 _TAIL = rf"(?:[ ]++(?:{_COMMENT})?)?\n"
-_ROW = re.compile(  # one whole line ((?<![^\n]) = at a line start); possessive: no backtracking
-    rf"(?<![^\n])(?:[ ]*+(?:{_COMMENT})?\n|(?P<ind>[ ]*+)(?P<dash>-[ ]++)?"
-    rf"(?:(?P<key>[A-Za-z_][A-Za-z0-9_-]*+):(?:[ ]++(?P<val>{_VALUE}))?|(?P<item>{_VALUE})){_TAIL})"
-)
-_GAPS_LINE = re.compile(rf"^gaps:{_TAIL}", re.M)
+
+
+class _Patterns:
+    """The reader's regular expressions, compiled on first use: their Unicode classes take
+    tens of milliseconds to compile, which no command that never reads a backlog should pay."""
+
+    @functools.cached_property
+    def row(self) -> re.Pattern[str]:  # one whole line; possessive: no backtracking
+        return re.compile(
+            rf"(?<![^\n])(?:[ ]*+(?:{_COMMENT})?\n|(?P<ind>[ ]*+)(?P<dash>-[ ]++)?"
+            rf"(?:(?P<key>[A-Za-z_][A-Za-z0-9_-]*+):(?:[ ]++(?P<val>{_VALUE}))?"
+            rf"|(?P<item>{_VALUE})){_TAIL})"
+        )
+
+    @functools.cached_property
+    def gaps_line(self) -> re.Pattern[str]:
+        return re.compile(rf"^gaps:{_TAIL}", re.M)
+
+    @functools.cached_property
+    def flow_items(self) -> re.Pattern[str]:
+        return re.compile(_ITEM)
+
+
+_P = _Patterns()
 _BLOCK_END = re.compile(r"^[^ \n#-]", re.M)
 _ODD_BREAK = re.compile(r"[\r\x85\u2028\u2029]")  # line breaks other than \n
-_FLOW_ITEMS = re.compile(_ITEM)
 _CHUNK = 1 << 16  # characters scanned per findall: keeps the row tuples few and reused
 
 
 def read_fast(text: str, emit: Emit) -> bool:
     """Emit the entries of a backlog in the usual layout; False (maybe midway) if it is not."""
-    head = _GAPS_LINE.search(text)
+    head = _P.gaps_line.search(text)
     if head is None or _ODD_BREAK.search(text):
         return False
     start = head.end()
@@ -58,7 +77,7 @@ def read_fast(text: str, emit: Emit) -> bool:
     while start < end:
         cut = text.find("\n", min(start + _CHUNK, end - 1), end) + 1 or end
         chunk = text[start:cut] if text[cut - 1] == "\n" else text[start:cut] + "\n"
-        rows = _ROW.findall(chunk)
+        rows = _P.row.findall(chunk)
         if len(rows) != chunk.count("\n") or not reader.read(rows, line):
             return False
         start, line = cut, line + len(rows)
@@ -84,7 +103,7 @@ def _scalar(text: str, line: int) -> Value:
 
 
 class _FastReader:
-    """Turns rows matched by ``_ROW`` into entries; refuses layouts it does not know."""
+    """Turns rows matched by ``_P.row`` into entries; refuses layouts it does not know."""
 
     def __init__(self, emit: Emit) -> None:
         self.emit = emit
@@ -149,4 +168,4 @@ class _FastReader:
     def value(self, text: str, line: int) -> Value:
         if text[0] != "[":
             return _scalar(text, line)
-        return (LIST, [_scalar(item, line) for item in _FLOW_ITEMS.findall(text)], line)
+        return (LIST, [_scalar(item, line) for item in _P.flow_items.findall(text)], line)

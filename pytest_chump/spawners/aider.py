@@ -30,6 +30,7 @@ class AiderSpawner(LocalSpawner):
     """
 
     name = "aider"
+    plain_output = True  # litellm errors (rate limits, auth) are printed on stdout
     default_binary = "aider"
 
     def argv(self, request: SpawnRequest) -> list[str]:

@@ -150,6 +150,7 @@ class LocalSpawner:
     default_binary: str = ""
     binary_env: str | None = None
     option_keys: tuple[str, ...] = COMMON_OPTIONS
+    plain_output = False  # errors arrive as text on stdout: keep notable lines in the ring
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -171,6 +172,7 @@ class LocalSpawner:
             log_path=request.log_path,
             on_stdout_line=parser,
             notify=request.notify,
+            ring_stdout=self.plain_output,
         )
         if parser is not None:  # the same dict the parser fills, so no event is lost
             handle.facts = parser.facts

