@@ -10,8 +10,8 @@ import argparse
 from typing import TYPE_CHECKING
 
 from pytest_chump.app import App
-from pytest_chump.commands.common import add_setting_flags, setting_flags
-from pytest_chump.commands.routes import find_gap, no_history_note
+from pytest_chump.commands.common import add_setting_flags
+from pytest_chump.commands.routes import history
 from pytest_chump.model import Gap
 
 if TYPE_CHECKING:
@@ -26,13 +26,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    from pytest_chump.lessons import all_lessons, open_history
+    from pytest_chump.lessons import all_lessons
 
-    app = App.create(setting_flags(args))
-    gap = find_gap(app, args.gap) if args.gap else None
-    conn = open_history(app.settings.state_dir)
+    app, gap, conn = history(args)
     if conn is None:
-        print(no_history_note(app))
         return 0
     try:
         lines = all_lessons(conn) if gap is None else _for_gap(app, conn, gap)

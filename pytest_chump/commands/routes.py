@@ -30,15 +30,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    from pytest_chump.lessons import open_history
-
-    app = App.create(setting_flags(args))
-    gap = find_gap(app, args.gap) if args.gap else None
-    conn = open_history(app.settings.state_dir)
-    if conn is None:
-        print(no_history_note(app))
-        if gap is None:
-            return 0
+    app, gap, conn = history(args)
+    if conn is None and gap is None:
+        return 0
     try:
         arms, stats = _rows(app, conn, gap)
     finally:
@@ -58,6 +52,19 @@ def _rows(
         return list(stats), stats
     arms = routing.candidates(routing.load_table(app.settings), gap)
     return arms, routing.arm_stats(conn, gap, arms) if conn is not None else {}
+
+
+def history(args: argparse.Namespace) -> tuple[App, Gap | None, sqlite3.Connection | None]:
+    """What ``routes`` and ``lessons`` read: settings, the ``--gap`` asked about, and the
+    dispatch history opened read-only (None, with a note printed, when there is none yet)."""
+    from pytest_chump.lessons import open_history
+
+    app = App.create(setting_flags(args))
+    gap = find_gap(app, args.gap) if args.gap else None
+    conn = open_history(app.settings.state_dir)
+    if conn is None:
+        print(no_history_note(app))
+    return app, gap, conn
 
 
 def find_gap(app: App, gap_id: str) -> Gap:

@@ -37,15 +37,11 @@ def build_parser() -> cli.Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Nudge the running orchestrator or start one; return at once with one line printed."""
-    guard.forget_hook_git_vars()
-    if guard.inside_agent():
-        return 0
+    started = guard.begin(build_parser(), argv)
+    if isinstance(started, int):
+        return started
+    args, root = started
     try:
-        args = build_parser().parse_args(argv)
-        root = guard.repo_root(args.repo_root)
-        reason = guard.disabled_reason(root)
-        if reason is not None:
-            return guard.say_disabled(reason)
         print(trigger(root, squash="1" in (args.squash, os.environ.get(SQUASH_VAR))))
     except ChumpError as exc:
         return guard.report(exc)

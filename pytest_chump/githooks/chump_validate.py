@@ -6,11 +6,9 @@ file names pre-commit may pass are accepted and ignored (the backlog is what is 
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 
 from pytest_chump import cli
-from pytest_chump.errors import ChumpError
 from pytest_chump.githooks import guard
 
 
@@ -24,19 +22,10 @@ def build_parser() -> cli.Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Validate the backlog; 0 when valid (or when the hooks must not act), 2 otherwise."""
-    guard.forget_hook_git_vars()
-    if guard.inside_agent():
-        return 0
-    try:
-        args = build_parser().parse_args(argv)
-        root = guard.repo_root(args.repo_root)
-    except ChumpError as exc:
-        return guard.report(exc)
-    reason = None
-    with contextlib.suppress(ChumpError):  # a bad configuration is reported by the validation
-        reason = guard.disabled_reason(root)
-    if reason is not None:
-        return guard.say_disabled(reason)
+    started = guard.begin(build_parser(), argv, lenient_config=True)
+    if isinstance(started, int):
+        return started
+    args, root = started
     extra = ["--backlog", args.backlog] if args.backlog else []
     return cli.main(["validate", "--repo-root", str(root), *extra])
 

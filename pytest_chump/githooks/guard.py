@@ -6,8 +6,11 @@ user, so each one checks ``CHUMP_DISPATCH_DEPTH`` and the kill switch before doi
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_chump import config
@@ -57,3 +60,31 @@ def report(exc: ChumpError) -> int:
 def say_disabled(reason: str) -> int:
     print(f"chump: hooks are disabled ({reason})")
     return 0
+
+
+def begin(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None, *, lenient_config: bool = False
+) -> tuple[argparse.Namespace, Path] | int:
+    """Everything a hook does before its job: (arguments, repo root), or the exit status to
+    return at once (inside an agent, switched off, or a user mistake already reported).
+
+    ``lenient_config``: a bad configuration does not stop the hook (the validator reports it).
+    """
+    forget_hook_git_vars()
+    if inside_agent():
+        return 0
+    try:
+        args = parser.parse_args(argv)
+        root = repo_root(args.repo_root)
+        reason = _disabled(root, lenient_config)
+    except ChumpError as exc:
+        return report(exc)
+    return say_disabled(reason) if reason is not None else (args, root)
+
+
+def _disabled(root: Path, lenient_config: bool) -> str | None:
+    if not lenient_config:
+        return disabled_reason(root)
+    with contextlib.suppress(ChumpError):
+        return disabled_reason(root)
+    return None
