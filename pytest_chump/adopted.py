@@ -21,7 +21,7 @@ from pytest_chump.contracts import Dispatch, Outcome
 from pytest_chump.dispatcher import Flight
 from pytest_chump.model import Gap
 from pytest_chump.owners import owner_alive, proc_start_ticks
-from pytest_chump.runner import NOTABLE
+from pytest_chump.runner import NOTABLE, stderr_log
 from pytest_chump.store import DispatchRow, Store
 
 TAIL_LINES = 64
@@ -59,20 +59,30 @@ class AdoptedHandle:
         self._signal(signal.SIGKILL)
 
     def stderr_tail(self) -> list[str]:
-        if self.log_path is None or not self.log_path.exists():
+        """Notable lines of the ``.stderr.log`` the agent writes itself (runner.py); for logs
+        of older versions, the ``[stderr]`` lines inside the main log."""
+        if self.log_path is None:
             return []
-        lines = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
-        notable = [
-            ln.removeprefix("[stderr] ").strip() for ln in lines if ln.startswith("[stderr]")
-        ]
-        return [ln for ln in notable if NOTABLE.search(ln)][-TAIL_LINES:]
+        try:
+            text = stderr_log(self.log_path).read_text(encoding="utf-8", errors="replace")
+            notable = text.splitlines()
+        except FileNotFoundError:
+            try:
+                old = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                return []
+            notable = [ln.removeprefix("[stderr] ") for ln in old if ln.startswith("[stderr]")]
+        except OSError:
+            return []
+        return [ln.strip() for ln in notable if NOTABLE.search(ln)][-TAIL_LINES:]
 
     def last_activity(self) -> float:
-        """The log's last write, on the monotonic clock."""
-        try:
-            age = time.time() - self.log_path.stat().st_mtime if self.log_path else 0.0
-        except OSError:
-            age = 0.0
+        """The last write to the log or the stderr log, on the monotonic clock."""
+        mtimes: list[float] = []
+        for path in (self.log_path, stderr_log(self.log_path)) if self.log_path else ():
+            with contextlib.suppress(OSError):
+                mtimes.append(path.stat().st_mtime)
+        age = time.time() - max(mtimes) if mtimes else 0.0
         return time.monotonic() - max(age, 0.0)
 
     def report(self) -> Mapping[str, object]:

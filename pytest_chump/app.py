@@ -20,7 +20,7 @@ from pytest_chump.errors import PluginError
 from pytest_chump.model import Gap
 from pytest_chump.picker import recently_done_ids
 from pytest_chump.plugins import Registry, collect, get_plugin_manager
-from pytest_chump.proc import find_repo_root
+from pytest_chump.proc import find_repo_root, run
 
 
 def display_path(path: Path) -> str:
@@ -93,6 +93,17 @@ class App:
                 for name in self.settings.sinks
             }
         return self._sinks
+
+    def check_repository(self) -> None:
+        """Before a real dispatch: a git repository whose base ref exists (one line, exit 2)."""
+        root, ref = self.settings.repo_root, self.settings.base_ref
+        if run(["git", "rev-parse", "--git-dir"], cwd=root, check=False).returncode != 0:
+            raise config.UsageError(f"{root}: not a git repository (agents work in git worktrees)")
+        verify = ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"]
+        if run(verify, cwd=root, check=False).returncode != 0:
+            raise config.UsageError(
+                f"--base-ref: {ref!r} is not a commit in {root} (fetch it or set base_ref)"
+            )
 
     def load_backlog(self) -> Backlog:
         path = self.settings.backlog_path

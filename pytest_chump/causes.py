@@ -7,10 +7,12 @@ apart from "a human must top up credit or log in again" apart from "the code was
 Precedence, highest first:
 
 1. Success outcomes have no cause ("").
-2. Causes decided outside the agent are kept as given: ``interrupted`` (the operator stopped
-   chump) and the PR provider's verdicts (``merge-conflict``, ``tests-failed``,
-   ``checks-failed``, ``branch-deleted`` and any other provider cause). The PR or the
-   operator ended the dispatch, whatever the agent's stderr says about earlier retries.
+2. Causes decided outside the agent are kept: ``interrupted`` (the operator stopped chump)
+   and the PR provider's verdicts (``merge-conflict``, ``tests-failed``, ``checks-failed``).
+   The PR or the operator ended the dispatch, whatever the agent's stderr says about earlier
+   retries. The list is closed (``CAUSES``): other provider verdicts map onto it
+   (``merge-failed`` → ``merge-conflict``, ``branch-deleted`` and the rest → ``unknown``;
+   their detail stays in the reason).
 3. API evidence in the agent's stderr tail or its failure report, first match wins:
    ``quota-exhausted`` > ``auth`` > ``rate-limited``. Quota beats rate limits because
    quota errors often arrive as HTTP 429 (OpenAI ``insufficient_quota``, usage-limit 429s);
@@ -48,6 +50,10 @@ CAUSES: tuple[str, ...] = (
     SPAWN_FAILED,
     UNKNOWN,
 )
+
+PROVIDER_CAUSES = {"merge-failed": MERGE_CONFLICT}
+"""Provider verdicts outside the closed list, mapped onto it (the detail stays in the reason);
+anything else unknown becomes ``unknown``."""
 
 GENERIC_CAUSES = frozenset({"", UNKNOWN, AGENT_ERROR, TIMEOUT, SPAWN_FAILED})
 """Causes that only say the agent stopped: API evidence names the real reason instead."""
@@ -113,7 +119,8 @@ def classify(outcome: Outcome, tail: Sequence[str], report: Mapping[str, object]
     if outcome.name in SUCCESS_OUTCOMES:
         return ""
     if outcome.cause not in GENERIC_CAUSES:
-        return outcome.cause
+        cause = PROVIDER_CAUSES.get(outcome.cause, outcome.cause)
+        return cause if cause in CAUSES else UNKNOWN
     return evidence(tail, report) or outcome.cause or _report_cause(report) or UNKNOWN
 
 

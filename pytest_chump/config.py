@@ -177,6 +177,15 @@ class Settings:
     def logs_dir(self) -> Path:
         return self.state_dir / "logs"
 
+    @property
+    def bot_identity(self) -> dict[str, str]:
+        """git's author and committer variables for commits chump or its agents make."""
+        return {
+            f"GIT_{role}_{part.upper()}": value
+            for role in ("AUTHOR", "COMMITTER")
+            for part, value in (("name", self.bot_name), ("email", self.bot_email))
+        }
+
     def soft_deadline(self, effort: str) -> float:
         """Seconds after which an agent with no PR counts as stalled (scaled)."""
         table = self.deadlines

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pytest_chump.adopted import adopt_orphans
 from pytest_chump.app import App
 from pytest_chump.backlog import Backlog
+from pytest_chump.causes import report_failed
 from pytest_chump.contracts import Outcome, PrProvider, PrStatus, Spawner, Watch
 from pytest_chump.decide import FINISH, STOP, Observation, decide, next_due
 from pytest_chump.dispatcher import Dispatcher, DispatchFailed, Flight
@@ -63,7 +64,9 @@ class Orchestrator:
     workspaces: Workspaces | None = None
 
     def __post_init__(self) -> None:
-        self.store.register_owner(self.owner)
+        self._tick_in_flight = 0
+        self.app.sinks()  # an unknown sink name fails now, before anything is dispatched
+        self.started_at = self.store.register_owner(self.owner)
         self.dispatcher = Dispatcher(
             self.app.settings,
             self.store,
@@ -71,7 +74,8 @@ class Orchestrator:
             self.owner,
             self.spawner,
             self.clock.now,
-            self.workspaces or GitWorktrees(self.app.settings.repo_root),
+            self.workspaces
+            or GitWorktrees(self.app.settings.repo_root, self.app.settings.bot_identity),
             self.wake.set,
             self.progress.warn,
         )
@@ -106,6 +110,7 @@ class Orchestrator:
             if (not self.flights and not self.nudged.is_set()) or not self.watch:
                 return
             self.poll_provider()
+            self._tick_in_flight = len(self.flights)
             finished = sum(self.step(flight) for flight in list(self.flights))
             self.progress.status(self.flights)
             if not finished:
@@ -152,15 +157,30 @@ class Orchestrator:
     def refill(self) -> None:
         """Start ready gaps while slots are free; a dispatch that fails to start is reported."""
         assert self.backlog is not None
-        while (slots := self.app.settings.max_parallel - len(self.flights)) > 0:
-            busy = frozenset(self.attempted) | frozenset(self.store.live_leases())
-            shipped = self.store.shipped_ids() | self.finisher.shipped
-            picks = self.app.pick(self.backlog, slots, busy, shipped)
+        while not self.stopping and (slots := self.app.settings.max_parallel - len(self.flights)):
+            picks = self.app.pick(self.backlog, max(slots, 0), self._busy(), self._shipped())
             if not picks:
                 return
             for gap in picks:
+                if self.stopping:  # a signal arrived while this refill was starting agents
+                    return
                 self.attempted.add(gap.id)
                 self._start(gap)
+
+    def _busy(self) -> frozenset[str]:
+        """Gaps not to start now: tried by this run, leased, unfinished anywhere (an agent of
+        a crashed orchestrator may still run it), or dispatched by a twin since this run's
+        cohort began (see ``Store.register_owner``)."""
+        since = self.store.dispatches("started_at >= ?", (self.started_at,))
+        return frozenset(
+            self.attempted
+            | set(self.store.live_leases())
+            | {row.gap_id for row in self.store.unfinished()}
+            | {row.gap_id for row in since}
+        )
+
+    def _shipped(self) -> frozenset[str]:
+        return self.store.shipped_ids() | self.finisher.shipped
 
     def _start(self, gap: Gap) -> None:
         arm, posterior = choose_arm(
@@ -192,6 +212,8 @@ class Orchestrator:
             self._prs = dict(self.provider.poll(watches))
         except ChumpError as exc:
             self.progress.provider_error(str(exc))
+        except Exception as exc:  # a provider plugin's bug must not stop every agent's watch
+            self.progress.provider_error(f"{type(exc).__name__}: {exc}")
         settings = self.app.settings
         self._done_on_base = done_on_base(
             settings.repo_root, settings.base_ref, settings.backlog_path
@@ -216,7 +238,7 @@ class Orchestrator:
             exit_code=exit_code,
             exited_for=now - flight.exited_at if flight.exited_at is not None else 0.0,
             exit_grace=settings.exit_grace,
-            agent_error=str(report.get("subtype") or "error") if report.get("is_error") else "",
+            agent_error=str(report.get("subtype") or "error") if report_failed(report) else "",
             pr=self._prs.get(d.branch),
             done_elsewhere=d.gap.id in self._done_on_base and d.gap.status != "done",
         )
@@ -224,6 +246,8 @@ class Orchestrator:
     def step(self, flight: Flight) -> bool:
         """Advance one flight; True when it finished."""
         observation = self.observe(flight)
+        if self.stopping and flight.stop_outcome is None:  # started just before the signal
+            flight.stop_outcome = Outcome("killed", reason=self.stopping, cause="interrupted")
         if flight.stop_outcome is not None:
             return self._ladder(flight, observation)
         decision = decide(observation)
@@ -247,10 +271,19 @@ class Orchestrator:
             self.progress.flag(flight.dispatch.gap.id, state)
 
     def _silent(self, flight: Flight) -> bool:
+        silent_in = self._silent_in(flight)
+        return silent_in is not None and silent_in < 0
+
+    def _silent_in(self, flight: Flight) -> float | None:
+        """Seconds until a running agent counts as silent (negative: it is); None: not running.
+
+        Liveness is the agent's own output, on the monotonic clock its handle reports.
+        """
         handle = flight.dispatch.handle
         if handle is None or flight.exited_at is not None:
-            return False
-        return time.monotonic() - handle.last_activity() > self.app.settings.silence_alert
+            return None
+        quiet = time.monotonic() - handle.last_activity()
+        return self.app.settings.silence_alert - quiet
 
     def _ladder(self, flight: Flight, observation: Observation) -> bool:
         """SIGTERM to the agent's group, ``kill_grace`` later SIGKILL; finish once it exited."""
@@ -268,7 +301,8 @@ class Orchestrator:
 
     def _finish(self, flight: Flight, outcome: Outcome, observation: Observation) -> bool:
         self.flights.remove(flight)
-        self.finisher.finish(flight, outcome, observation.exit_code, len(self.flights))
+        siblings = max(self._tick_in_flight - 1, 0)  # others in flight at the top of the tick
+        self.finisher.finish(flight, outcome, observation.exit_code, siblings)
         return True
 
     def _timeout(self) -> float:
@@ -280,6 +314,9 @@ class Orchestrator:
             due = next_due(self.observe(flight))
             if due is not None:
                 waits.append(due + 0.001)
+            silent_in = self._silent_in(flight)
+            if silent_in is not None and silent_in > 0:  # wake to flag it when it falls due
+                waits.append(silent_in + 0.001)
         if self.progress.live:
             waits.append(1.0)  # keep the live status line's clock moving
         return max(0.0, min(waits))

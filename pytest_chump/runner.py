@@ -2,11 +2,18 @@
 
 One place gives every backend the same guarantees: argv (never a shell), its own process group
 (signals reach grandchildren), stdin fed without deadlock, one log, and no leaked threads or fds.
+
+The agent's stdout goes straight into its log file and its stderr into a sibling
+``<stem>.stderr.log`` (see :func:`stderr_log`), not into pipes: an agent must outlive the
+orchestrator that started it (a crash, or ``dispatch`` without ``--watch``), and a pipe whose
+reader died kills the writer with SIGPIPE/EPIPE. Reader threads tail the files instead, so a
+later orchestrator can adopt the agent by pid and read the same files (``adopted.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import signal
@@ -27,32 +34,46 @@ if TYPE_CHECKING:
 
 RING_SIZE = 64
 JOIN_TIMEOUT = 5.0
+TAIL_POLL = 0.05  # seconds a tailer waits at end of file before looking again
+CHUNK = 65536
 DEPTH_VAR = "CHUMP_DISPATCH_DEPTH"
+# the runner's own lines in the log start with this; the stdout tailer skips them
+MARK = "=== chump "
 # lines containing WARN, ERROR, FAIL or PANIC, in any case and inside words (RateLimitError)
 NOTABLE = re.compile(r"warn|error|fail|panic", re.IGNORECASE)
+_APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+
+
+def stderr_log(log_path: Path) -> Path:
+    """Where the agent's stderr goes: ``<dir>/<stem>.stderr.log`` next to ``log_path``."""
+    return log_path.with_name(log_path.stem + ".stderr.log")
 
 
 class _Log:
-    """The append-only log of one process, shared by its reader threads under one lock."""
+    """The runner's side of the log: whole ``MARK`` lines, each one ``O_APPEND`` write.
+
+    The agent appends its stdout to the same file through its own descriptor; one write per
+    line keeps our lines whole between its writes.
+    """
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._file = path.open("a", encoding="utf-8", errors="replace")
+        self.fd = os.open(path, _APPEND, 0o644)
+        self._open = True
         self._lock = threading.Lock()
 
-    def write(self, line: str) -> None:
-        with self._lock, contextlib.suppress(OSError):
-            if not self._file.closed:
-                self._file.write(line + "\n")
-                self._file.flush()
-
     def mark(self, event: str) -> None:
-        self.write(f"=== {datetime.now(UTC).isoformat(timespec='seconds')} {event} ===")
+        line = f"{MARK}{datetime.now(UTC).isoformat(timespec='seconds')} {event} ===\n"
+        with self._lock, contextlib.suppress(OSError):
+            if self._open:
+                os.write(self.fd, line.encode("utf-8", errors="replace"))
 
     def close(self) -> None:
         with self._lock:
-            self._file.close()
+            if self._open:
+                self._open = False
+                os.close(self.fd)
 
 
 class ProcessHandle:
@@ -70,11 +91,13 @@ class ProcessHandle:
         self._ring_lock = threading.Lock()
         self._activity = time.monotonic()
         self._status: int | None = None
+        self._exited = threading.Event()  # the agent exited: tailers drain their file and stop
         self._done = threading.Event()
         self._closed = False
         self._released = False  # after close() the group id may be reused: never signal it
         self._close_lock = threading.Lock()
-        self._pipes: list[tuple[IO[bytes], threading.Thread | None]] = []
+        self._writer: threading.Thread | None = None
+        self._tails: list[tuple[io.FileIO, threading.Thread]] = []
         self._waiter: threading.Thread | None = None
 
     def poll(self) -> int | None:
@@ -102,7 +125,7 @@ class ProcessHandle:
         return dict(self.facts)
 
     def close(self) -> None:
-        """Join threads and close pipes and the log; kills the agent first if it still runs."""
+        """Join threads and close stdin, the tailed files and the log; kills a running agent."""
         with self._close_lock:
             if self._closed:
                 return
@@ -110,12 +133,13 @@ class ProcessHandle:
         if self._proc.returncode is None:
             self.kill()
         _join(self._waiter)
-        if any(t is not None and t.is_alive() for _, t in self._pipes[1:]):
-            self.kill()  # stragglers of the group still hold our output pipes
-        _join(*(thread for _, thread in self._pipes))
-        for stream, thread in self._pipes:
-            if thread is None or not thread.is_alive():
-                _close_quietly(stream)
+        self._exited.set()  # stop tailing even if the waiter is stuck
+        _join(self._writer, *(thread for _, thread in self._tails))
+        if self._proc.stdin is not None and (self._writer is None or not self._writer.is_alive()):
+            _close_quietly(self._proc.stdin)
+        for reader, thread in self._tails:
+            if not thread.is_alive():
+                _close_quietly(reader)
         _join(self._waiter)
         self._log.close()
         self._released = True
@@ -126,45 +150,72 @@ class ProcessHandle:
                 os.killpg(self.pid, sig)
 
     def _launch(
-        self, stdin_text: str | None, on_line: Callable[[str], None] | None, ring_stdout: bool
+        self,
+        stdin_text: str | None,
+        readers: tuple[io.FileIO, io.FileIO],
+        on_line: Callable[[str], None] | None,
+        ring_stdout: bool,
     ) -> None:
         proc = self._proc
-        if proc.stdin is None or proc.stdout is None or proc.stderr is None:
-            raise RuntimeError("agent started without pipes")
-        writer = None if stdin_text is None else _thread(_feed, proc.stdin, stdin_text)
-        if writer is None:
+        if proc.stdin is None:
+            raise RuntimeError("agent started without a stdin pipe")
+        if stdin_text is None:
             _close_quietly(proc.stdin)
-        self._pipes = [
-            (proc.stdin, writer),
-            (proc.stdout, _thread(self._read, proc.stdout, "", on_line, ring_stdout)),
-            (proc.stderr, _thread(self._read, proc.stderr, "[stderr] ", None, True)),
+        else:
+            self._writer = _thread(_feed, proc.stdin, stdin_text)
+        out, err = readers
+        self._tails = [
+            (out, _thread(self._tail, out, on_line, ring_stdout, True)),
+            (err, _thread(self._tail, err, None, True, False)),
         ]
         self._waiter = _thread(self._wait_exit)
 
-    def _read(
+    def _tail(
         self,
-        stream: IO[bytes],
-        prefix: str,
+        reader: io.FileIO,
         on_line: Callable[[str], None] | None,
         notable: bool,
+        skip_marks: bool,
     ) -> None:
+        """Follow ``reader`` line by line until the agent exited and the file is drained.
+
+        A partial last line waits for its newline; it is emitted as is only at the end.
+        """
+        pending = b""
         with contextlib.suppress(OSError, ValueError):
-            for raw in iter(stream.readline, b""):
-                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-                self._activity = time.monotonic()
-                self._log.write(prefix + line)
-                if notable and NOTABLE.search(line):
-                    with self._ring_lock:
-                        self._ring.append(line.strip())
-                if on_line is not None:
-                    self._call(on_line, line)
-                self._ping()
+            while True:
+                exited = self._exited.is_set()  # before reading: a read after exit drains all
+                chunk = reader.read(CHUNK)
+                if chunk:
+                    *lines, pending = (pending + chunk).split(b"\n")
+                    for raw in lines:
+                        self._line(raw, on_line, notable, skip_marks)
+                elif exited:
+                    break
+                else:
+                    self._exited.wait(TAIL_POLL)
+            if pending:
+                self._line(pending, on_line, notable, skip_marks)
+
+    def _line(
+        self, raw: bytes, on_line: Callable[[str], None] | None, notable: bool, skip_marks: bool
+    ) -> None:
+        line = raw.decode("utf-8", errors="replace").rstrip("\r")
+        if skip_marks and line.startswith(MARK):
+            return
+        self._activity = time.monotonic()
+        if notable and NOTABLE.search(line):
+            with self._ring_lock:
+                self._ring.append(line.strip())
+        if on_line is not None:
+            self._call(on_line, line)
+        self._ping()
 
     def _call(self, on_line: Callable[[str], None], line: str) -> None:
         try:
             on_line(line)
         except Exception as exc:  # a parser bug must not stop the reader
-            self._log.write(f"[chump] stdout callback failed: {type(exc).__name__}: {exc}")
+            self._log.mark(f"stdout callback failed: {type(exc).__name__}: {exc}")
 
     def _ping(self) -> None:
         if self._notify is not None:
@@ -173,7 +224,8 @@ class ProcessHandle:
 
     def _wait_exit(self) -> None:
         status = self._proc.wait()
-        _join(*(reader for _, reader in self._pipes[1:]))  # drained: tail and facts complete
+        self._exited.set()
+        _join(*(tail for _, tail in self._tails))  # drained: tail and facts complete
         self._log.mark(f"exit: status {status}")
         self._status = status
         self._done.set()
@@ -201,9 +253,16 @@ def _feed(stream: IO[bytes], text: str) -> None:
     _close_quietly(stream)
 
 
-def _close_quietly(stream: IO[bytes]) -> None:
+def _close_quietly(stream: IO[bytes] | io.FileIO) -> None:
     with contextlib.suppress(OSError, ValueError):
         stream.close()
+
+
+def _open_at_end(path: Path) -> io.FileIO:
+    """An unbuffered reader of ``path`` positioned at its current end (earlier runs' output)."""
+    reader = io.FileIO(path, "r")
+    reader.seek(0, os.SEEK_END)
+    return reader
 
 
 def start(
@@ -219,33 +278,46 @@ def start(
 ) -> ProcessHandle:
     """Start ``argv`` in its own session with exactly ``env``; raise ChumpError if it cannot run.
 
+    stdout is appended to ``log_path`` and stderr to :func:`stderr_log` through descriptors the
+    agent owns, so it survives this process; threads here tail both files.
+
     ``ring_stdout``: also keep notable stdout lines in the WARN/ERROR ring — for agents that
     print their errors as plain text on stdout (aider, most commands), not as JSON events.
     """
     if not argv:
         raise ChumpError("cannot start an agent: empty command")
     log = _Log(log_path)
-    try:
-        proc = _popen(argv, cwd, env)
-    except BaseException as exc:  # the log must not leak, whatever went wrong
-        log.mark(f"cannot start: {exc}")
-        log.close()
-        raise
+    with contextlib.ExitStack() as on_error, contextlib.ExitStack() as child_fds:
+        on_error.callback(log.close)  # the log and readers must not leak, whatever went wrong
+        err_fd = os.open(stderr_log(log_path), _APPEND, 0o644)
+        child_fds.callback(os.close, err_fd)  # the agent has its copy once Popen returned
+        out_reader = _open_at_end(log_path)
+        on_error.callback(out_reader.close)
+        err_reader = _open_at_end(stderr_log(log_path))
+        on_error.callback(err_reader.close)
+        try:
+            proc = _popen(argv, cwd, env, log.fd, err_fd)
+        except BaseException as exc:
+            log.mark(f"cannot start: {exc}")
+            raise
+        on_error.pop_all()
     log.mark(f"start: {argv[0]} pid {proc.pid}")
     handle = ProcessHandle(proc, log, notify)
-    handle._launch(stdin_text, on_stdout_line, ring_stdout)
+    handle._launch(stdin_text, (out_reader, err_reader), on_stdout_line, ring_stdout)
     return handle
 
 
-def _popen(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+def _popen(
+    argv: Sequence[str], cwd: Path, env: Mapping[str, str], stdout: int, stderr: int
+) -> subprocess.Popen[bytes]:
     try:
         return subprocess.Popen(
             list(argv),
             cwd=cwd,
             env=dict(env),
             stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stdout=stdout,
+            stderr=stderr,
             close_fds=True,
             start_new_session=True,
         )
@@ -274,7 +346,4 @@ def agent_env(
 ) -> dict[str, str]:
     """``base`` without hook git variables, plus the dispatch markers and the bot identity."""
     markers = {DEPTH_VAR: "1", "CHUMP_GAP_ID": gap_id, "CHUMP_BRANCH": branch}
-    name, email = settings.bot_name, settings.bot_email
-    identity = {"GIT_AUTHOR_NAME": name, "GIT_COMMITTER_NAME": name}
-    identity |= {"GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_EMAIL": email}
-    return clean_env(base, **markers, **identity, CHUMP_WORKTREE=str(worktree))
+    return clean_env(base, **markers, **settings.bot_identity, CHUMP_WORKTREE=str(worktree))

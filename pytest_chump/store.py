@@ -146,7 +146,10 @@ class Store:
 
     # --- owners and leases ----------------------------------------------------------
 
-    def register_owner(self, owner: str) -> None:
+    def register_owner(self, owner: str) -> float:
+        """Record ``owner`` as running; forget owners that are gone. Returns the start of its
+        cohort: the earliest start among the owners alive now (this one included), so runs
+        started together treat each other's dispatches as part of the same run."""
         host, _, rest = owner.partition(":")
         pid = int(rest.partition(":")[0] or 0)
         with self.transaction() as conn:
@@ -154,6 +157,10 @@ class Store:
                 "INSERT OR REPLACE INTO owners(owner, host, pid, started_at) VALUES (?,?,?,?)",
                 (owner, host, pid, time.time()),
             )
+            rows = conn.execute("SELECT owner, started_at FROM owners").fetchall()
+            gone = [(name,) for name, _ in rows if not owner_alive(name)]
+            conn.executemany("DELETE FROM owners WHERE owner=?", gone)
+        return min(started for name, started in rows if (name,) not in gone)
 
     def acquire_lease(self, gap_id: str, owner: str) -> bool:
         """Take the lease of ``gap_id`` for ``owner``; False when a live owner holds it."""
@@ -303,8 +310,10 @@ class Store:
     def _routing_row(
         self, conn: sqlite3.Connection, dispatch_id: int, r: Reflection, now: float
     ) -> None:
+        # the arm's model (what routing chose), not the model the agent reported: the stats
+        # of an arm are looked up by the arm
         row = conn.execute(
-            "SELECT priority, effort FROM dispatches WHERE id=?", (dispatch_id,)
+            "SELECT priority, effort, model FROM dispatches WHERE id=?", (dispatch_id,)
         ).fetchone()
         conn.execute(
             "INSERT INTO routing_outcomes(dispatch_id, task_class, priority, effort, backend, "
@@ -316,7 +325,7 @@ class Store:
                 row[0],
                 row[1],
                 r.backend,
-                r.model or "",
+                row[2] or "",
                 r.outcome,
                 r.pr_number,
                 r.duration_s,

@@ -4,6 +4,7 @@ typed, or raises ``ValueError`` with a message that makes sense after the value'
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -40,7 +41,7 @@ def number(minimum: float = 0.0, maximum: float | None = None) -> Parser:
             result = float(value) if isinstance(value, int | float | str) else None
         except ValueError:
             result = None
-        if result is None or isinstance(value, bool):
+        if result is None or isinstance(value, bool) or not math.isfinite(result):
             raise ValueError(f"expected a number, got {value!r}")
         if result < minimum or (maximum is not None and result > maximum):
             upper = "" if maximum is None else f" to {maximum:g}"
@@ -89,7 +90,9 @@ def relative_path(value: object) -> str:
 
 def duration(value: object) -> float:
     """Seconds from ``90``, ``"90s"``, ``"20m"``, ``"1.5h"`` or ``"250ms"``."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"expected a duration like 30s, 20m or 2h, got {value!r}")
         return float(value)
     match = _DURATION_RE.fullmatch(value.strip()) if isinstance(value, str) else None
     if match is None:

@@ -7,6 +7,8 @@ Both satisfy one small interface, so the dispatcher and the finisher are the sam
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -38,8 +40,9 @@ class GitWorktrees:
     process's ``worktree prune`` deletes another's half-created worktree.
     """
 
-    def __init__(self, repo_root: Path) -> None:
+    def __init__(self, repo_root: Path, identity: Mapping[str, str] | None = None) -> None:
         self.repo_root = repo_root
+        self.identity = dict(identity or {})  # who commits work saved before a removal
 
     def prepare(self, worktree: Path, branch: str, base_ref: str) -> Prepared:
         with repo_lock(self.repo_root):
@@ -51,7 +54,8 @@ class GitWorktrees:
 
     def remove(self, worktree: Path, message: str) -> str:
         with repo_lock(self.repo_root):
-            return worktrees.remove(self.repo_root, worktree, message=message)
+            env = {**os.environ, **self.identity} if self.identity else None
+            return worktrees.remove(self.repo_root, worktree, message=message, env=env)
 
     def head(self, worktree: Path) -> str:
         return run(["git", "rev-parse", "HEAD"], cwd=worktree).stdout.strip()

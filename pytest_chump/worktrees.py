@@ -204,7 +204,9 @@ def save_work(worktree: Path, message: str, env: Mapping[str, str] | None = None
     return True
 
 
-def remove(repo_root: Path, worktree: Path, *, message: str) -> str:
+def remove(
+    repo_root: Path, worktree: Path, *, message: str, env: Mapping[str, str] | None = None
+) -> str:
     """Commit leftover changes, then remove the worktree (branch kept); "" or why it was kept."""
     target = worktree.resolve()
     with _open(repo_root) as repo:
@@ -213,7 +215,7 @@ def remove(repo_root: Path, worktree: Path, *, message: str) -> str:
             gone = not target.exists()
             return "" if gone else f"kept {worktree}: not a linked worktree of {repo_root}"
     try:
-        save_work(target, message)
+        save_work(target, message, env)
     except ChumpError as exc:
         return f"kept {worktree}: could not commit its changes: {exc}"
     try:

@@ -177,11 +177,18 @@ CASES: list[tuple[str, Outcome, tuple[str, ...], dict[str, object], str]] = [
     ),
     ("checks-failed kept", Outcome("ci_failed", 8, cause="checks-failed"), (), {}, "checks-failed"),
     (
-        "provider cause passes",
+        "other provider causes map onto the closed list",
         Outcome("ci_failed", 9, cause="branch-deleted"),
         (),
         {},
-        "branch-deleted",
+        "unknown",
+    ),
+    (
+        "a refused merge is a conflict",
+        Outcome("ci_failed", 9, cause="merge-failed"),
+        (),
+        {},
+        "merge-conflict",
     ),
     # the report when there is no API evidence
     (
@@ -243,7 +250,7 @@ def test_success_has_no_cause(name: str) -> None:
 def test_every_loop_cause_is_a_known_class() -> None:
     for cause in ("agent-error", "timeout", "interrupted", "checks-failed", "spawn-failed"):
         assert cause in CAUSES
-    assert {case[-1] for case in CASES} - {"branch-deleted"} <= set(CAUSES)
+    assert {case[-1] for case in CASES} <= set(CAUSES)
 
 
 def test_nested_report_errors_are_searched() -> None:

@@ -43,7 +43,7 @@ def test_lock_is_exclusive_across_processes_and_names_its_holder(tmp_path: Path)
 
 
 def test_second_exclusive_orchestrator_nudges_the_first_to_reload(
-    repo: Path,  # noqa: F811
+    repo: Path,
 ) -> None:
     gate = repo.parent / "go"
     env = {"AGENT_MODE": "gate", "AGENT_GATE": str(gate)}

@@ -529,3 +529,48 @@ def test_wheel_ships_the_plain_scripts_and_console_scripts(tmp_path: Path) -> No
         assert f"pytest_chump/githooks/scripts/{name}" in names
     assert "chump-dispatch = pytest_chump.githooks.chump_dispatch:main" in entry_points
     assert "chump-validate = pytest_chump.githooks.chump_validate:main" in entry_points
+
+
+def test_plain_post_merge_starts_a_detached_orchestrator_on_a_real_pull(
+    repo: Path, tmp_path: Path, gate: Path, orchestrators: list[int]
+) -> None:
+    """``chump install-hooks`` then ``git pull``: the hook starts chump and git does not wait."""
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    installed = run(repo, env, str(VENV_BIN / "chump"), "install-hooks", "--repo-root", str(repo))
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert (repo / ".git/hooks/post-merge").read_bytes() == (SCRIPTS / "post-merge").read_bytes()
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "--quiet", str(tmp_path / "origin.git"), str(other))
+    (other / "docs/gaps.yaml").write_text(ONE_GAP)
+    commit_all(other, "one gap")
+    git(other, "push", "--quiet", "origin", "main")
+    (repo / "LOCAL").write_text("a local commit: the pull makes a real merge\n")
+    commit_all(repo, "local work")
+    assert not (repo / ".chump").exists()
+
+    t0 = time.perf_counter()
+    pull = run(repo, env, "git", "pull", "--no-rebase", "--no-edit", "origin", "main")
+    elapsed = time.perf_counter() - t0
+    assert pull.returncode == 0, pull.stdout + pull.stderr
+    orchestrators.append(pid := started_pid(pull.stdout + pull.stderr))
+    assert elapsed < 5.0, f"git pull with the plain post-merge hook took {elapsed:.2f}s"
+    assert (repo / "docs/gaps.yaml").read_text() == ONE_GAP  # the pull merged the new commit
+    assert len(git(repo, "rev-list", "--parents", "-n", "1", "HEAD").split()) == 3  # a merge
+    assert os.getsid(pid) == pid != os.getsid(0)  # detached: its own session, not ours
+    wait_until(lambda: running_pid(repo / ".chump") == pid, what="the orchestrator's pid file")
+    wait_until(lambda: "DISPATCHED: HOOK-1" in log_of(repo), what="HOOK-1 dispatched")
+    assert alive(pid)
+    stop(pid)
+    assert not alive(pid)
+
+
+def test_pre_commit_hooks_manifest_stages_and_flags() -> None:
+    hooks = {h["id"]: h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
+    assert set(hooks) == {"chump-validate", "chump-dispatch"}
+    validate, dispatch = hooks["chump-validate"], hooks["chump-dispatch"]
+    assert validate["stages"] == ["pre-commit", "pre-push"]
+    assert validate["pass_filenames"] is False
+    assert validate["always_run"] is True
+    assert dispatch["stages"] == ["post-merge"]
+    assert dispatch["always_run"] is True
+    assert dispatch["pass_filenames"] is False

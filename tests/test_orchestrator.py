@@ -153,3 +153,20 @@ def test_gap_marked_done_on_the_base_by_another_change_is_race_abandoned(
         (record,) = store.reflections()
     assert record["outcome"] == "race_abandoned"
     assert "cause:" not in record["notes"]  # a race lost is not a failure
+
+
+def test_dispatch_row_records_the_routing_arm_and_its_posterior(repo: Path) -> None:
+    (repo / "docs/gaps.yaml").write_text("gaps:\n  - {id: ARM-1, priority: P1, effort: s}\n")
+    orch, out = orchestrate(repo)
+    assert orch.finisher.counts["shipped"] == 1, out
+    with Store.for_repo(repo) as store:
+        (row,) = store.dispatches()
+    meta = row.meta_dict
+    assert (row.gap_id, row.backend, meta["arm"]) == ("ARM-1", "script", "script")
+    posterior = meta["posterior"]
+    assert isinstance(posterior, dict)
+    assert posterior["script"] == 0.5  # Beta(1, 1): no history for this arm yet
+    for label, mean in posterior.items():
+        assert isinstance(label, str)
+        assert isinstance(mean, float)
+        assert 0.0 < mean < 1.0, (label, mean)

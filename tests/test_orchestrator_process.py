@@ -22,7 +22,7 @@ def gaps(*ids: str) -> str:
 
 
 def test_sigint_stops_agents_removes_their_worktrees_and_releases_leases(
-    repo: Path,  # noqa: F811
+    repo: Path,
 ) -> None:
     (repo / "docs/gaps.yaml").write_text(gaps("INT-1", "INT-2", "INT-3"))
     chump = ChumpProcess(repo, *EXECUTE, "--kill-grace", "5s", env={"AGENT_MODE": "sleep"})
@@ -41,7 +41,7 @@ def test_sigint_stops_agents_removes_their_worktrees_and_releases_leases(
 
 
 def test_restart_after_sigkill_resumes_with_one_reflection_per_dispatch(
-    repo: Path,  # noqa: F811
+    repo: Path,
 ) -> None:
     (repo / "docs/gaps.yaml").write_text(gaps("RES-1", "RES-2", "RES-3"))
     gate = repo.parent / "go"
@@ -66,7 +66,7 @@ def test_restart_after_sigkill_resumes_with_one_reflection_per_dispatch(
 
 @pytest.mark.parametrize("run", range(2))
 def test_two_orchestrators_started_together_never_dispatch_a_gap_twice(
-    repo: Path,  # noqa: F811
+    repo: Path,
     run: int,
 ) -> None:
     ids = [f"TWIN-{n}" for n in range(8)]
@@ -82,3 +82,16 @@ def test_two_orchestrators_started_together_never_dispatch_a_gap_twice(
     git(repo, "fetch", "--quiet", "origin")
     landed = set(git(repo, "ls-tree", "--name-only", "origin/main").split())
     assert {f"{i}.txt" for i in ids} <= landed
+
+
+def test_twins_never_retry_a_gap_the_other_just_finished(repo: Path) -> None:
+    """A lease is released when a dispatch ends; the twin still running must not take the
+    gap again: a gap is dispatched at most once while both runs last."""
+    ids = [f"FAIL-{n}" for n in range(6)]
+    (repo / "docs/gaps.yaml").write_text(gaps(*ids))
+    twins = [ChumpProcess(repo, *EXECUTE, env={"AGENT_MODE": "fail"}) for _ in range(2)]
+    for twin in twins:
+        twin.finish(timeout=120)
+    with Store.for_repo(repo) as store:
+        dispatched = sorted(r.gap_id for r in store.dispatches())
+    assert dispatched == sorted(ids), "\n---\n".join(t.text for t in twins)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -53,8 +55,8 @@ def test_top_level_fixture_is_the_packaged_one() -> None:
     assert (ROOT / "fixtures/synthetic-backlog.yaml").read_bytes() == SYNTHETIC.read_bytes()
 
 
-def test_installed_console_script_works_outside_any_repo(wheel: Path, tmp_path: Path) -> None:
-    target = tmp_path / "site"
+def install_to(target: Path, wheel: Path) -> None:
+    """A plain (non-editable) install of ``wheel`` into ``target`` (used via PYTHONPATH)."""
     subprocess.run(
         [
             sys.executable,
@@ -70,6 +72,11 @@ def test_installed_console_script_works_outside_any_repo(wheel: Path, tmp_path: 
         check=True,
         capture_output=True,
     )
+
+
+def test_installed_console_script_works_outside_any_repo(wheel: Path, tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    install_to(target, wheel)
     env = {**os.environ, "PYTHONPATH": str(target)}
     code = (
         "import pytest_chump, importlib.resources as r; print(pytest_chump.__file__); "
@@ -95,3 +102,62 @@ def test_installed_console_script_works_outside_any_repo(wheel: Path, tmp_path: 
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("WOULD DISPATCH:") == 2
+
+
+@pytest.fixture(scope="module")
+def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel installed (not editable) into its own ``--target`` directory."""
+    target = tmp_path_factory.mktemp("installed") / "site"
+    install_to(target, wheel)
+    return target
+
+
+def bare_dir(where: Path) -> None:
+    pass
+
+
+def git_repo(where: Path) -> None:
+    subprocess.run(["git", "init", "--quiet", str(where)], check=True, capture_output=True)
+
+
+def unrelated_pytest_config(where: Path) -> None:
+    (where / "pyproject.toml").write_text(
+        '[project]\nname = "someone-else"\n\n'
+        '[tool.pytest.ini_options]\naddopts = "-x --strict-markers"\n'
+        'testpaths = ["does-not-exist"]\nmarkers = ["slow: slow tests"]\n'
+    )
+    (where / "test_theirs.py").write_text("def test_theirs():\n    assert False\n")
+
+
+@pytest.mark.parametrize("make_dir", [bare_dir, git_repo, unrelated_pytest_config])
+def test_installed_self_test_works_in_any_directory(
+    installed: Path, tmp_path: Path, make_dir: Callable[[Path], None]
+) -> None:
+    where = tmp_path / "project"
+    where.mkdir()
+    make_dir(where)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHUMP_")}
+    env["PYTHONPATH"] = str(installed)
+    imported = subprocess.run(
+        [sys.executable, "-c", "import pytest_chump; print(pytest_chump.__file__)"],
+        env=env,
+        cwd=where,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert imported == str(installed / "pytest_chump" / "__init__.py")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--chump-self-test"],
+        env=env,
+        cwd=where,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.match(
+        r"self-test PASSED: rows=4 reflections=4 dummy_files=4 elapsed=\d+ms$",
+        proc.stdout.splitlines()[0],
+    ), proc.stdout
+    assert not (where / ".chump").exists()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -14,6 +17,8 @@ from pytest_chump.contracts import PickRequest
 from pytest_chump.errors import PluginError
 from pytest_chump.model import Gap
 from pytest_chump.plugins import DEFAULT_PLUGINS, Registry, collect, get_plugin_manager
+
+from .conftest import SYNTHETIC
 
 PLUGIN_SOURCE = '''
 from pytest_chump import hookimpl
@@ -32,6 +37,12 @@ class DummySpawner:
 def chump_register_spawners(register):
     register("dummy", lambda settings: DummySpawner())
 '''
+
+SPAWNER_ONLY_SOURCE = (
+    "from pytest_chump import hookimpl\n"
+    + PLUGIN_SOURCE[PLUGIN_SOURCE.index("class DummySpawner") :]
+)
+"""PLUGIN_SOURCE without its picker: only adds the ``dummy`` spawner."""
 
 GAPS = (Gap("A-1", priority="P1", effort="s"), Gap("B-1", priority="P1", effort="s"))
 
@@ -127,3 +138,50 @@ def test_every_hookspec_is_documented_and_typed() -> None:
         for param in sig.parameters.values():
             assert param.annotation is not inspect.Parameter.empty, (spec.__name__, param.name)
             assert f":param {param.name}:" in doc, (spec.__name__, param.name)
+
+
+def cli_dispatch(dist: Path, root: Path, spawner: str) -> subprocess.CompletedProcess[str]:
+    """``python -m pytest_chump.cli dispatch`` (dry run) with ``dist`` on PYTHONPATH."""
+    path = os.pathsep.join(filter(None, [str(dist), os.environ.get("PYTHONPATH", "")]))
+    argv = ["dispatch", "--spawner", spawner, "--backlog", str(SYNTHETIC)]
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_chump.cli", *argv, "--repo-root", str(root)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": path},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_entry_point_spawner_is_selectable_through_the_real_cli(tmp_path: Path) -> None:
+    dist, root = tmp_path / "dist", tmp_path / "root"
+    dist.mkdir()
+    root.mkdir()
+    install_entry_point(dist, "thirdparty", "chump_thirdparty_cli_demo", SPAWNER_ONLY_SOURCE)
+
+    proc = cli_dispatch(dist, root, "dummy")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    would = [ln for ln in proc.stdout.splitlines() if ln.startswith("WOULD DISPATCH: ")]
+    assert len(would) == 2, proc.stdout
+    assert not (root / ".chump" / "worktrees").exists()  # a dry run creates no worktree
+
+    proc = cli_dispatch(dist, root, "nope")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "WOULD DISPATCH" not in proc.stdout
+    (line,) = proc.stderr.splitlines()
+    assert "unknown spawner 'nope' (valid: " in line
+    valid = line.split("(valid: ", 1)[1].rstrip(")").split(", ")
+    assert "dummy" in valid
+
+
+def test_entry_point_picker_and_spawner_both_apply_through_the_real_cli(tmp_path: Path) -> None:
+    dist, root = tmp_path / "dist", tmp_path / "root"
+    dist.mkdir()
+    root.mkdir()
+    install_entry_point(dist, "thirdparty", "chump_thirdparty_cli_full", PLUGIN_SOURCE)
+    proc = cli_dispatch(dist, root, "dummy")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    would = [ln.split()[2] for ln in proc.stdout.splitlines() if ln.startswith("WOULD DISPATCH")]
+    assert would == ["SYNTH-004"]  # the plugin's chump_pick: always the last gap

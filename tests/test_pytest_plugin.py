@@ -171,3 +171,54 @@ def test_fixtures_let_a_plugin_author_test_a_spawner(pytester: pytest.Pytester) 
 def test_readme_shows_the_plugin_author_example() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert README_EXAMPLE.strip() in readme  # the README's example is this tested code
+
+
+PROMPT_CONFTEST = """
+def chump_build_prompt(gap, dispatch, settings):
+    return f"CUSTOM-PROMPT-MARKER gap={gap.id} branch={dispatch.branch} base={settings.base_ref}"
+"""
+
+PROMPT_TEST = f"""
+import sys
+from pytest_chump.runner import start
+
+AGENT = (  # commit the prompt it got on stdin as the gap's file and land it on origin's main
+    "import os, sys, subprocess as s; g = os.environ['CHUMP_GAP_ID']; "
+    "open(g, 'w').write(sys.stdin.read()); "
+    "[s.run(['git', *a], check=True) for a in (['add', g], ['commit', '-qm', g], "
+    "['push', '-q', 'origin', 'HEAD:main'])]"
+)
+
+
+class RecordingSpawner:
+    name = "recording"
+
+    def __init__(self):
+        self.prompts = {{}}
+
+    def spawn(self, request):
+        self.prompts[request.gap.id] = request.prompt
+        return start([{sys.executable!r}, "-c", AGENT], cwd=request.worktree, env=request.env,
+                     stdin_text=request.prompt, log_path=request.log_path,
+                     notify=request.notify)
+
+
+def test_conftest_prompt_reaches_the_spawner(chump_repo, chump_backlog, chump_run,
+                                             chump_git_provider):
+    chump_backlog([{{"id": "PROMPT-1", "priority": "P1", "effort": "s"}}])
+    spawner = RecordingSpawner()
+    result = chump_run(spawner=spawner, provider=chump_git_provider)
+    expected = "CUSTOM-PROMPT-MARKER gap=PROMPT-1 branch=chump/prompt-1 base=origin/main"
+    assert spawner.prompts == {{"PROMPT-1": expected}}
+    assert result.outcomes["PROMPT-1"].name == "shipped", result.output
+    assert [r.gap_id for r in result.reflections] == ["PROMPT-1"]
+    chump_repo.git("fetch", "--quiet", "origin")
+    assert chump_repo.git("show", "origin/main:PROMPT-1") == expected  # the agent's stdin
+"""
+
+
+def test_conftest_build_prompt_is_bridged_into_chump_run(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(PROMPT_CONFTEST)
+    pytester.makepyfile(test_prompt=PROMPT_TEST)
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

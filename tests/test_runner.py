@@ -99,17 +99,44 @@ def test_agent_gets_exactly_the_dispatch_env(
 # --- output: log, ring, activity, notify ----------------------------------------------
 
 
-def test_log_has_header_stdout_and_prefixed_stderr(launch: Launch, tmp_path: Path) -> None:
+def test_log_has_header_stdout_and_stderr_goes_to_its_own_file(
+    launch: Launch, tmp_path: Path
+) -> None:
     log = tmp_path / "deep" / "er" / "agent.log"
     handle = launch(py("noisy.py"), log_path=log)
     assert finish(handle) == 0
     lines = log.read_text(encoding="utf-8").splitlines()
+    marks = [line for line in lines if line.startswith("=== chump ")]
+    assert len(marks) == 2
     assert re.fullmatch(
-        rf"=== \S+ start: {re.escape(sys.executable)} pid {handle.pid} ===", lines[0]
+        rf"=== chump \S+ start: {re.escape(sys.executable)} pid {handle.pid} ===", marks[0]
     )
-    assert {"out 0", "out 2", "[stderr] WARN line 0", "[stderr] info 0"} <= set(lines)
-    assert lines[-1].endswith("exit: status 0 ===")
+    assert marks[1] == lines[-1]  # written after the output drained
+    assert marks[1].endswith("exit: status 0 ===")
+    assert [line for line in lines if line not in marks] == ["out 0", "out 1", "out 2"]
     assert handle.log_path == log
+    errors = (tmp_path / "deep" / "er" / "agent.stderr.log").read_text(encoding="utf-8")
+    assert {"WARN line 0", "info 0", "PANIC line 99"} <= set(errors.splitlines())
+    assert len(errors.splitlines()) == 110  # 100 problem lines and 10 noise lines, whole
+
+
+def test_a_second_run_appends_and_reads_only_its_own_output(launch: Launch, tmp_path: Path) -> None:
+    seen: list[str] = []
+    for code in ("print('first')", "print('second')"):
+        handle = launch([sys.executable, "-c", code], on_stdout_line=seen.append)
+        assert finish(handle) == 0
+        handle.close()
+    assert seen == ["first", "second"]
+    log = (tmp_path / "logs" / "agent.log").read_text(encoding="utf-8")
+    assert log.count("exit: status 0 ===") == 2
+
+
+def test_partial_last_line_is_delivered_whole_at_exit(launch: Launch) -> None:
+    seen: list[str] = []
+    code = "import sys; sys.stdout.write('par'); sys.stdout.flush(); sys.stdout.write('tial')"
+    handle = launch([sys.executable, "-c", code], on_stdout_line=seen.append)
+    assert finish(handle) == 0
+    assert seen == ["partial"]
 
 
 def test_stderr_ring_keeps_only_the_last_64_problem_lines(launch: Launch) -> None:
@@ -162,8 +189,10 @@ def test_callback_errors_are_logged_and_reading_goes_on(launch: Launch, tmp_path
     assert finish(handle) == 0
     assert seen == ["out 0", "out 1", "out 2"]
     log = (tmp_path / "logs" / "agent.log").read_text(encoding="utf-8")
-    assert log.count("[chump] stdout callback failed: RuntimeError: parser bug") == 3
-    assert "[stderr] PANIC line 99" in log
+    marks = [line for line in log.splitlines() if line.startswith("=== chump ")]
+    assert sum("stdout callback failed: RuntimeError: parser bug" in m for m in marks) == 3
+    errors = (tmp_path / "logs" / "agent.stderr.log").read_text(encoding="utf-8")
+    assert errors.splitlines()[-1] == "PANIC line 99"
 
 
 def test_exit_status_and_report_copy(launch: Launch) -> None:

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"released stale lease of {gap_id}")
         ended = store.dispatches("outcome IS NOT NULL", order="id DESC")
         orphans = [r for r in store.unfinished() if not owner_alive(r.owner)]
-    _remove_worktrees(root, {Path(r.worktree) for r in ended})
+    _remove_worktrees(root, {Path(r.worktree) for r in ended}, app.settings.bot_identity)
     _delete_branches(root, {r.branch for r in ended if r.outcome == "shipped"}, app)
     if orphans:
         print(
@@ -50,10 +50,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _remove_worktrees(root: Path, paths: set[Path]) -> None:
+def _remove_worktrees(root: Path, paths: set[Path], identity: dict[str, str]) -> None:
     live = {path for path, _ in worktrees.list_worktrees(root)}
     for path in sorted(paths & live):
-        problem = GitWorktrees(root).remove(path, "chump cleanup: save uncommitted work")
+        problem = GitWorktrees(root, identity).remove(path, "chump cleanup: save uncommitted work")
         print(f"kept {path}: {problem}" if problem else f"removed worktree {path}")
 
 

@@ -100,6 +100,8 @@ def execute(app: App, *, watch: bool, reflect: bool = True, sole: bool = False) 
     from pytest_chump.runner import check_depth
 
     check_depth(os.environ)
+    app.check_repository()
+    app.load_backlog()  # an invalid backlog fails here, before any state is created
     if not sole:
         return _execute(app, watch=watch, reflect=reflect)
     # a nudge before the loop's handler is in place must not kill us: the backlog is read

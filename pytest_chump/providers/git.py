@@ -267,15 +267,9 @@ class GitProvider:
         return proc.stdout
 
 
-def identity(settings: Settings) -> dict[str, str]:
-    """The bot identity as git's author and committer variables."""
-    names = {"NAME": settings.bot_name, "EMAIL": settings.bot_email}
-    return {f"GIT_{role}_{k}": v for role in ("AUTHOR", "COMMITTER") for k, v in names.items()}
-
-
 def _factory(settings: Settings) -> GitProvider:
     gate = parse_gate(settings.merge_gate)
-    provider = GitProvider(settings.repo_root, settings.base_ref, gate, identity(settings))
+    provider = GitProvider(settings.repo_root, settings.base_ref, gate, settings.bot_identity)
     if gate is not None and not provider.remote and provider.head() == provider.base_branch:
         raise UsageError(
             f"{SECTION} cannot move {provider.base_branch}: it is checked out in "

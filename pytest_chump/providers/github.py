@@ -2,7 +2,17 @@
 
 It runs the GitHub CLI, so it uses the user's own ``gh auth`` and chump never holds a token.
 Each poll is one batched ``gh api graphql`` call (PRs, checks and lost races of all branches);
-while GitHub keeps failing, polls back off exponentially instead of hammering the API.
+while GitHub keeps failing, polls back off exponentially instead of hammering the API. An
+answer of the wrong shape is such a failure too (``gh: unexpected answer: ...``), never a crash.
+
+Checks: a CheckRun conclusion or StatusContext state of ``FAILURE``, ``ERROR``, ``TIMED_OUT``
+or ``ACTION_REQUIRED`` fails (the rule of ``gh pr checks``); ``CANCELLED``, ``SKIPPED`` and
+``NEUTRAL`` do not; ``SUCCESS`` passes; anything else (``STARTUP_FAILURE``, ``STALE``, none
+yet) is pending. Only required checks decide when GitHub says which are: ``isRequired`` needs
+the PR number, so the provider remembers each branch's number and, from the next poll on, asks
+it in the same single call. If at least one check is required, only the required ones make the
+PR "failing" (and only they are named), pending or passing; if none is required (no branch
+protection) or required-ness is not known yet (first poll of a branch), every check counts.
 
 The repository is taken once from the URL of the base ref's remote (``origin`` for
 ``origin/main``), owner and name being its last two path segments; ``gh`` picks the host
@@ -24,7 +34,7 @@ from pytest_chump.config import Settings
 from pytest_chump.contracts import PrStatus, Register, Watch
 from pytest_chump.errors import ChumpError
 from pytest_chump.proc import run
-from pytest_chump.providers import github_query
+from pytest_chump.providers import github_parse, github_query
 from pytest_chump.redact import redact
 
 TIMEOUT_S = 30.0
@@ -65,6 +75,7 @@ class GithubProvider:
         self._failures = 0
         self._retry_at = 0.0
         self._error: str | None = None
+        self._numbers: dict[str, int] = {}  # branch -> its PR number seen by the last poll
 
     def poll(self, watches: Sequence[Watch]) -> Mapping[str, PrStatus]:
         """One ``gh`` call for all ``watches`` (none when empty or while backing off)."""
@@ -90,8 +101,15 @@ class GithubProvider:
 
     def _poll(self, watches: Sequence[Watch]) -> dict[str, PrStatus]:
         owner, name = self.repository()
-        data = self._graphql(github_query.build(owner, name, self.base, watches))
-        return github_query.parse(data, watches)
+        known = {w.branch: self._numbers[w.branch] for w in watches if w.branch in self._numbers}
+        data = self._graphql(github_query.build(owner, name, self.base, watches, known))
+        try:
+            result = github_parse.parse(data, watches, known)
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+            # parse checks every shape it reads; this only keeps a missed one from the loop
+            raise github_parse.malformed(type(exc).__name__) from None
+        self._numbers = {b: s.number for b, s in result.items() if s.number is not None}
+        return result
 
     def repository(self) -> tuple[str, str]:
         """(owner, name) of the GitHub repository, read once from the remote's URL."""
@@ -138,7 +156,7 @@ class GithubProvider:
 def _json(text: str) -> dict[str, Any] | None:
     try:
         payload = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return payload if isinstance(payload, dict) else None
 

@@ -5,12 +5,14 @@ worktree, commits on its branch, then rebases onto origin/main and pushes to mai
 when another agent pushed first. Behaviour switches come from ``AGENT_MODE``:
 ``ship`` (default), ``sleep`` (never finishes; starts a grandchild that sleeps too),
 ``fail`` (exits 3 with an ERROR line on stderr), ``noop`` (exits 0 without committing),
-``gate`` (waits until the file named by ``AGENT_GATE`` exists, then ships).
+``gate`` (waits until the file named by ``AGENT_GATE`` exists, then ships), ``stubborn``
+(ignores SIGTERM and sleeps: only SIGKILL stops it).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -48,6 +50,10 @@ def main() -> None:
         while not os.path.exists(os.environ["AGENT_GATE"]):
             time.sleep(0.02)
         mode = "ship"
+    if mode == "stubborn":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("stubborn and ready", flush=True)
+        time.sleep(3600)
     if mode == "sleep":
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
         print(f"grandchild {child.pid}", flush=True)
