@@ -43,7 +43,7 @@ class Flight:
     term_sent_at: float | None = None
     kill_sent: bool = False
     stop_outcome: Outcome | None = None
-    state: str = "running"  # running / stalled / silent
+    state: str = "running"  # running / silent / stalled / awaiting-pr
     extra: dict[str, object] = field(default_factory=dict)
 
 

@@ -256,14 +256,17 @@ class Orchestrator:
         if decision.action == STOP and decision.outcome is not None:
             flight.stop_outcome = decision.outcome
             return self._ladder(flight, observation)
-        self._flag(
-            flight,
-            "stalled" if decision.stalled else "silent" if self._silent(flight) else "running",
-        )
+        self._flag(flight, self._state(flight, decision.stalled))
         return False
 
+    def _state(self, flight: Flight, stalled: bool) -> str:
+        """What a dispatch still in flight is doing, for status and progress."""
+        if flight.exited_at is not None:
+            return "awaiting-pr"  # the agent finished; its PR decides
+        return "stalled" if stalled else "silent" if self._silent(flight) else "running"
+
     def _flag(self, flight: Flight, state: str) -> None:
-        """Record a running dispatch's state (running / stalled / silent) when it changes."""
+        """Record a dispatch's state (running / silent / stalled / awaiting-pr) on change."""
         if flight.state != state:
             flight.state = state
             if flight.dispatch.dispatch_id is not None:

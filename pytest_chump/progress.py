@@ -1,7 +1,7 @@
 """What the orchestrator prints: dispatch lines, outcomes, flags, the summary and totals.
 
-Plain lines always (logs and pipes stay readable); on a terminal a one-line status of the
-in-flight dispatches (gap, backend, elapsed, state) is redrawn in place.
+Plain lines always (logs and pipes stay readable); on a terminal a block with one line per
+dispatch in flight (gap, backend, elapsed, state) is redrawn in place under them.
 """
 
 from __future__ import annotations
@@ -27,12 +27,10 @@ class Progress:
     err: TextIO = field(default_factory=lambda: sys.stderr)
     live: bool = False
     _errors: set[str] = field(default_factory=set)
-    _status: str = ""
+    _shown: int = 0  # lines of the live block on the terminal now
 
     def line(self, text: str, stream: TextIO | None = None) -> None:
-        if self._status:
-            self.out.write("\r\033[K")
-            self._status = ""
+        self._clear()
         print(text, file=stream or self.out, flush=True)
 
     def dispatched(self, flight: Flight) -> None:
@@ -50,7 +48,7 @@ class Progress:
         self.line(f"OUTCOME: {d.gap.id} {outcome.name}{pr}{why}")
 
     def flag(self, gap_id: str, state: str) -> None:
-        """A running dispatch changed state (running / stalled / silent)."""
+        """A dispatch in flight changed state (running / silent / stalled / awaiting-pr)."""
         self.line(f"STATE: {gap_id} {state}")
 
     def provider_error(self, message: str) -> None:
@@ -63,18 +61,26 @@ class Progress:
         self.line(f"chump: warning: {message}", self.err)
 
     def status(self, flights: Sequence[Flight]) -> None:
-        """Redraw the one-line live status (terminals only)."""
+        """Redraw the live block, one line per dispatch in flight (terminals only)."""
         if not self.live:
             return
+        self._clear()
         now = time.time()
-        parts = [
-            f"{f.dispatch.gap.id}({f.dispatch.backend} {int(now - f.dispatch.started_at)}s "
-            f"{f.state})"
+        rows = [
+            f"  {f.dispatch.gap.id:<16} {f.dispatch.backend:<10} "
+            f"{elapsed(now - f.dispatch.started_at):>8}  {f.state}"
             for f in flights
         ]
-        self._status = "in flight: " + " ".join(parts)
-        self.out.write("\r\033[K" + self._status[:200])
+        if rows:
+            self.out.write("\n".join(rows) + "\n")
+        self._shown = len(rows)
         self.out.flush()
+
+    def _clear(self) -> None:
+        """Erase the live block (cursor up over its lines, clear to the end of the screen)."""
+        if self._shown:
+            self.out.write(f"\033[{self._shown}F\033[J")
+            self._shown = 0
 
     def summary(self, rows: Sequence[tuple[str, str, Outcome]], counts: Counter[str]) -> None:
         self.line(f"\n=== monitor summary ({len(rows)} entries) ===")
@@ -84,3 +90,10 @@ class Progress:
             detail = pr if outcome.name in ("shipped", "ci_failed") else outcome.reason
             self.line(f"  {label:<14} {branch}  {detail}".rstrip())
         self.line("  ".join(f"{name}={counts.get(name, 0)}" for name in TOTALS))
+
+
+def elapsed(seconds: float) -> str:
+    """``12m05s`` or ``2h03m07s``."""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"

@@ -12,6 +12,7 @@ from pytest_chump.app import App
 from pytest_chump.commands.common import add_setting_flags, setting_flags
 from pytest_chump.locks import STATE_DIR
 from pytest_chump.owners import owner_alive
+from pytest_chump.progress import elapsed
 from pytest_chump.store import DB_NAME, DispatchRow, Store
 
 
@@ -22,17 +23,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.set_defaults(run=run)
 
 
-def _age(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
-
-
 def _running(row: DispatchRow, now: float) -> str:
     watcher = "" if owner_alive(row.owner) else "  (orchestrator gone: resume with --watch)"
     return (
         f"  {row.gap_id:<16} {row.backend:<8} pid {row.pid or '-':<7} "
-        f"{_age(now - row.started_at):>8}  {row.state:<8} {row.branch}{watcher}"
+        f"{elapsed(now - row.started_at):>8}  {row.state:<8} {row.branch}{watcher}"
     )
 
 
