@@ -58,8 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.run(args)
         return status
     except ChumpError as exc:
-        for line in exc.lines():
-            print(f"chump: error: {line}", file=sys.stderr)
+        for line in exc.messages():
+            print(line, file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

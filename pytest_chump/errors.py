@@ -14,10 +14,17 @@ class ChumpError(Exception):
     """A problem caused by input or environment; its message is shown without a traceback."""
 
     exit_code: int = EXIT_USAGE
+    located = False  # True: lines start with their own location and get no prefix
 
     def lines(self) -> list[str]:
-        """The message as the lines to print (one problem per line)."""
+        """The message as lines (one problem per line)."""
         return [str(self)]
+
+    def messages(self) -> list[str]:
+        """The lines as shown to the user: ``chump: error: …``, unless they carry their own
+        location (``path:line: field: message``)."""
+        prefix = "" if self.located else "chump: error: "
+        return [f"{prefix}{line}" for line in self.lines()]
 
 
 class UsageError(ChumpError):
@@ -25,7 +32,13 @@ class UsageError(ChumpError):
 
 
 class BacklogError(ChumpError):
-    """A backlog that cannot be used; carries every problem found, one per line."""
+    """A backlog that cannot be used; carries every problem found, one per line.
+
+    Its lines already say where (``path:line: field: message``) and are printed as they are,
+    so editors and CI annotate them like a compiler's.
+    """
+
+    located = True
 
     def __init__(self, problems: Iterable[str]) -> None:
         self.problems = list(problems)

@@ -72,8 +72,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
             Path(backlog) if backlog else None, settings.max_parallel, plugins=bridged(config)
         )
     except ChumpError as exc:
-        for line in exc.lines():
-            print(f"chump: error: {line}")
+        print("\n".join(exc.messages()))
         return int(pytest.ExitCode.USAGE_ERROR)
     print("\n".join(report.lines()), flush=True)
     return int(pytest.ExitCode.OK if report.passed else pytest.ExitCode.TESTS_FAILED)

@@ -154,7 +154,7 @@ def test_validate_rejects_a_bad_backlog_with_the_validator_lines(
 ) -> None:
     (repo / "docs/gaps.yaml").write_text(BAD)
     assert chump_validate.main([]) == 2
-    assert f"chump: error: {BAD_LINE}" in capsys.readouterr().err
+    assert capsys.readouterr().err.startswith(BAD_LINE)  # path:line: field: message, bare
 
 
 def test_validate_takes_backlog_and_repo_root(

@@ -60,7 +60,7 @@ def test_self_test_on_another_backlog_and_bad_backlog(tmp_path: Path) -> None:
     bad.write_text("gaps:\n  - id: ../x\n")
     proc = run_pytest(tmp_path, "--chump-self-test", "--chump-self-test-backlog", str(bad))
     assert proc.returncode == 4
-    assert proc.stdout.startswith("chump: error: ")
+    assert proc.stdout.startswith("bad.yaml:2: gaps[0].id: ")  # path:line: field: message
     assert "'../x'" in proc.stdout
 
 

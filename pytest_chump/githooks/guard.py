@@ -51,9 +51,9 @@ def disabled_reason(root: Path) -> str | None:
 
 
 def report(exc: ChumpError) -> int:
-    """Print ``exc`` as ``chump: error:`` lines on stderr and return its exit status."""
-    for line in exc.lines():
-        print(f"chump: error: {line}", file=sys.stderr)
+    """Print ``exc`` on stderr (see ``ChumpError.messages``) and return its exit status."""
+    for line in exc.messages():
+        print(line, file=sys.stderr)
     return exc.exit_code
 
 
