@@ -16,6 +16,7 @@ from pytest_chump.adopted import adopt_orphans
 from pytest_chump.app import App
 from pytest_chump.backlog import Backlog
 from pytest_chump.causes import report_failed
+from pytest_chump.committed import done_on_base
 from pytest_chump.contracts import Outcome, PrProvider, PrStatus, Spawner, Watch
 from pytest_chump.decide import FINISH, STOP, Observation, decide, next_due
 from pytest_chump.dispatcher import Dispatcher, DispatchFailed, Flight
@@ -24,7 +25,6 @@ from pytest_chump.finisher import Finisher
 from pytest_chump.model import Gap
 from pytest_chump.owners import make_owner
 from pytest_chump.progress import Progress
-from pytest_chump.races import done_on_base
 from pytest_chump.routing import choose_arm, load_table
 from pytest_chump.store import Store
 from pytest_chump.workspaces import GitWorktrees, Workspaces

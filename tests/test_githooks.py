@@ -574,3 +574,27 @@ def test_pre_commit_hooks_manifest_stages_and_flags() -> None:
     assert dispatch["stages"] == ["post-merge"]
     assert dispatch["always_run"] is True
     assert dispatch["pass_filenames"] is False
+
+
+def test_pre_push_judges_the_pushed_commit_not_the_work_tree(repo: Path, tmp_path: Path) -> None:
+    """A bad backlog committed but fixed in the work tree is refused; a good one committed
+    while the work tree is broken goes through."""
+    install(repo)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    good = (repo / "docs/gaps.yaml").read_text()
+
+    def push() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["git", "push", "origin", "main"], cwd=repo, env=env, capture_output=True, text=True
+        )
+
+    (repo / "docs/gaps.yaml").write_text(BAD)
+    commit_all(repo, "break the backlog")
+    (repo / "docs/gaps.yaml").write_text(good)  # fixed, but not committed
+    refused = push()
+    assert refused.returncode != 0
+    assert BAD_LINE in refused.stderr
+    git(repo, "commit", "--quiet", "-am", "fix the backlog")
+    (repo / "docs/gaps.yaml").write_text(BAD)  # broken again, not committed
+    accepted = push()
+    assert accepted.returncode == 0, accepted.stderr
