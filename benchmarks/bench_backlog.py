@@ -18,8 +18,8 @@ import yaml
 
 from benchmarks.report import record
 from pytest_chump.backlog import load_backlog
-from pytest_chump.contracts import PickRequest
-from pytest_chump.picker import pick, recently_done_ids
+from pytest_chump.core.records import PickRequest
+from pytest_chump.pick.picker import pick, recently_done_ids
 
 TARGET_S = 2.0
 

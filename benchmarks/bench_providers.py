@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks.report import record
-from pytest_chump.contracts import Watch
+from pytest_chump.core.protocols import Watch
 from pytest_chump.providers import github_query
 from pytest_chump.providers.git import GitProvider
 from pytest_chump.providers.github import GithubProvider

@@ -22,11 +22,11 @@ from pathlib import Path
 
 from benchmarks.report import record
 from pytest_chump import hookimpl
-from pytest_chump.app import App
-from pytest_chump.contracts import Dispatch, PrStatus, Register, Watch
-from pytest_chump.orchestrator import Orchestrator
-from pytest_chump.progress import Progress
-from pytest_chump.store import Store
+from pytest_chump.core.protocols import Dispatch, PrStatus, Register, Watch
+from pytest_chump.loop.app import App
+from pytest_chump.loop.orchestrator import Orchestrator
+from pytest_chump.loop.progress import Progress
+from pytest_chump.state.store import Store
 
 TARGET_S = 0.2
 AGENTS = {

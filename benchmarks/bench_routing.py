@@ -15,10 +15,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from benchmarks.report import record
-from pytest_chump.contracts import Arm, ArmStats
-from pytest_chump.model import Gap
-from pytest_chump.routing import arm_stats, cascade, thompson
-from pytest_chump.store import Store
+from pytest_chump.core.model import Gap
+from pytest_chump.core.records import Arm, ArmStats
+from pytest_chump.learn.routing import arm_stats, cascade, thompson
+from pytest_chump.state.store import Store
 
 SHIP_P = {Arm("p30"): 0.3, Arm("p50"): 0.5, Arm("p80"): 0.8}
 ARMS = list(SHIP_P)  # worst first: the cascade's fixed choice

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from benchmarks.report import record
-from pytest_chump.plugins import get_plugin_manager
+from pytest_chump.core.plugins import get_plugin_manager
 from pytest_chump.selftest import inprocess
 
 

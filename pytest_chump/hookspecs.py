@@ -17,17 +17,10 @@ import pluggy
 from pytest_chump import PROJECT_NAME
 
 if TYPE_CHECKING:
-    from pytest_chump.config import Settings
-    from pytest_chump.contracts import (
-        Arm,
-        ArmStats,
-        Dispatch,
-        Outcome,
-        PickRequest,
-        Reflection,
-        Register,
-    )
-    from pytest_chump.model import Gap
+    from pytest_chump.core.config import Settings
+    from pytest_chump.core.model import Gap
+    from pytest_chump.core.protocols import Dispatch, Register
+    from pytest_chump.core.records import Arm, ArmStats, Outcome, PickRequest, Reflection
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 
@@ -40,8 +33,8 @@ def chump_register_spawners(register: Register) -> None:
     """Called once when chump starts, to collect the spawners plugins offer.
 
     :param register: call ``register(name, factory)`` for each spawner; ``factory`` takes
-        the resolved :class:`~pytest_chump.config.Settings` and returns an object satisfying
-        :class:`~pytest_chump.contracts.Spawner`. Names are what ``--spawner NAME`` selects;
+        the resolved :class:`~pytest_chump.core.config.Settings` and returns an object satisfying
+        :class:`~pytest_chump.core.protocols.Spawner`. Names are what ``--spawner NAME`` selects;
         a name registered twice is an error.
     """
 
@@ -51,7 +44,8 @@ def chump_register_pr_providers(register: Register) -> None:
     """Called once when chump starts, to collect the pull-request providers plugins offer.
 
     :param register: call ``register(name, factory)``; ``factory(settings)`` returns an object
-        satisfying :class:`~pytest_chump.contracts.PrProvider`, selected by ``--pr-provider NAME``.
+        satisfying :class:`~pytest_chump.core.protocols.PrProvider`, selected by
+        ``--pr-provider NAME``.
     """
 
 
@@ -60,7 +54,7 @@ def chump_register_sinks(register: Register) -> None:
     """Called once when chump starts, to collect the reflection sinks plugins offer.
 
     :param register: call ``register(name, factory)``; ``factory(settings)`` returns an object
-        satisfying :class:`~pytest_chump.contracts.Sink`, enabled by the ``sinks`` setting.
+        satisfying :class:`~pytest_chump.core.protocols.Sink`, enabled by the ``sinks`` setting.
     """
 
 

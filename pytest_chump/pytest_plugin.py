@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_chump import config as chump_config
+from pytest_chump.core import config as chump_config
 
 if TYPE_CHECKING:
-    from pytest_chump.config import Settings
+    from pytest_chump.core.config import Settings
 
 SETTINGS_KEY = pytest.StashKey["Settings"]()
 
@@ -59,7 +59,8 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         return None
     from pathlib import Path
 
-    from pytest_chump.errors import ChumpError
+    from pytest_chump.core.errors import ChumpError
+    from pytest_chump.selftest.bridge import bridged
 
     backlog = config.getoption("chump_self_test_backlog")
     try:
@@ -83,38 +84,22 @@ def chump_settings(config: pytest.Config) -> Settings:
     if SETTINGS_KEY not in config.stash:
         from pathlib import Path
 
-        from pytest_chump.proc import find_repo_root
+        from pytest_chump.core import config_sources
+        from pytest_chump.core.run import find_repo_root
 
         flags = {f.name: config.getoption(f"chump_{f.name}") for f in _flag_settings()}
         root = find_repo_root(Path(str(config.rootpath)))
-        table = dict(chump_config.read_pyproject(root))
+        table = dict(config_sources.read_pyproject(root))
         for f in _flag_settings():
             value = config.getini(f"chump_{f.name}")
             if value not in (None, "", []):
                 table[f.name] = value
-        config.stash[SETTINGS_KEY] = chump_config.resolve(root, flags, os.environ, table)
+        config.stash[SETTINGS_KEY] = config_sources.resolve(root, flags, os.environ, table)
     return config.stash[SETTINGS_KEY]
 
 
-def bridged(config: pytest.Config) -> list[object]:
-    """conftest modules and plugins that implement chump hooks (functions named like one).
-
-    pytest only treats ``pytest_*`` functions as hooks, so these are handed to chump's own
-    plugin manager explicitly (it accepts unmarked ``chump_*`` functions).
-    """
-    from pytest_chump.plugins import HOOK_NAMES
-
-    found = []
-    for plugin in config.pluginmanager.get_plugins():
-        if plugin is None or getattr(plugin, "__name__", "").startswith("pytest_chump."):
-            continue
-        if any(callable(getattr(plugin, name, None)) for name in HOOK_NAMES):
-            found.append(plugin)
-    return found
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    from pytest_chump import testing
+    from pytest_chump.selftest import fixtures
 
     if not config.pluginmanager.has_plugin("chump-testing"):
-        config.pluginmanager.register(testing, "chump-testing")
+        config.pluginmanager.register(fixtures, "chump-testing")

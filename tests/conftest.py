@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SYNTHETIC = ROOT / "pytest_chump" / "fixtures" / "synthetic-backlog.yaml"
+SYNTHETIC = ROOT / "pytest_chump" / "selftest" / "synthetic-backlog.yaml"
 
 
 @pytest.fixture(autouse=True)

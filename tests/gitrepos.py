@@ -5,8 +5,10 @@ Uses the git CLI directly (argv lists); the autouse conftest fixture isolates co
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,7 +50,10 @@ def origin_clone(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def open_fds() -> int:
-    """How many file descriptors this process has open."""
+    """How many file descriptors this process has open, once garbage no longer holds any
+    (files an earlier test dropped without closing are closed by the collector, at a moment
+    that would otherwise fall in the middle of a measurement)."""
+    gc.collect()
     return len(os.listdir("/proc/self/fd"))
 
 
@@ -69,3 +74,42 @@ def child_pids() -> set[int]:
         if int(fields[1]) == me:
             children.add(int(entry))
     return children
+
+
+# --- a repository with six gaps and a scripted agent that lands each on origin/main ----------
+
+AGENT = Path(__file__).parent / "agent_scripts" / "ship.py"
+
+SIX_GAPS = """\
+gaps:
+  - {id: E2E-A, title: base, priority: P1, effort: s}
+  - {id: E2E-B, title: needs A, priority: P1, effort: s, depends_on: [E2E-A]}
+  - {id: E2E-C, title: needs A, priority: P1, effort: s, depends_on: [E2E-A]}
+  - {id: E2E-D, title: needs B and C, priority: P2, effort: s, depends_on: [E2E-B, E2E-C]}
+  - {id: E2E-E, title: alone, priority: P2, effort: s}
+  - {id: E2E-F, title: needs E, priority: P2, effort: s, depends_on: [E2E-E]}
+"""
+
+PYPROJECT = f"""\
+[tool.chump]
+spawner = "script"
+pr_provider = "git"
+max_parallel = 2
+poll_interval = "50ms"
+exit_grace = "20s"
+
+[tool.chump.spawners.script]
+command = ["{sys.executable}", "{AGENT}"]
+"""
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    _, clone = make_origin(tmp_path)
+    (clone / "docs/gaps.yaml").write_text(SIX_GAPS)
+    (clone / "pyproject.toml").write_text(PYPROJECT)
+    git(clone, "add", "-A")
+    git(clone, "commit", "--quiet", "-m", "backlog")
+    git(clone, "push", "--quiet", "origin", "main")
+    git(clone, "fetch", "--quiet", "origin")
+    return clone

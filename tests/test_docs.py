@@ -6,9 +6,9 @@ import inspect
 
 import yaml
 
-from pytest_chump import config, hookspecs
-
-from .conftest import ROOT
+from pytest_chump import hookspecs
+from pytest_chump.core import config
+from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 

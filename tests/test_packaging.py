@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, SYNTHETIC
+from tests.conftest import ROOT, SYNTHETIC
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +41,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_ships_fixture_typing_marker_and_entry_points(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
-        assert "pytest_chump/fixtures/synthetic-backlog.yaml" in names
+        assert "pytest_chump/selftest/synthetic-backlog.yaml" in names
         assert "pytest_chump/py.typed" in names
-        shipped = zf.read("pytest_chump/fixtures/synthetic-backlog.yaml")
+        shipped = zf.read("pytest_chump/selftest/synthetic-backlog.yaml")
         (ep,) = (n for n in names if n.endswith("entry_points.txt"))
         entry_points = zf.read(ep).decode()
     assert shipped == SYNTHETIC.read_bytes()
@@ -80,7 +80,7 @@ def test_installed_console_script_works_outside_any_repo(wheel: Path, tmp_path: 
     env = {**os.environ, "PYTHONPATH": str(target)}
     code = (
         "import pytest_chump, importlib.resources as r; print(pytest_chump.__file__); "
-        "print(r.files('pytest_chump.fixtures').joinpath('synthetic-backlog.yaml'))"
+        "print(r.files('pytest_chump.selftest').joinpath('synthetic-backlog.yaml'))"
     )
     where = subprocess.run(
         [sys.executable, "-c", code],

@@ -125,7 +125,7 @@ def test_help_lists_the_chump_group(pytester: pytest.Pytester) -> None:
 
 
 README_EXAMPLE = """
-from pytest_chump.runner import start
+from pytest_chump import start
 
 AGENT = (  # a toy agent: commit a file for the gap and land it on origin's main
     "import os, subprocess as s; g = os.environ['CHUMP_GAP_ID']; open(g, 'w').write(g); "
@@ -180,7 +180,7 @@ def chump_build_prompt(gap, dispatch, settings):
 
 PROMPT_TEST = f"""
 import sys
-from pytest_chump.runner import start
+from pytest_chump import start
 
 AGENT = (  # commit the prompt it got on stdin as the gap's file and land it on origin's main
     "import os, sys, subprocess as s; g = os.environ['CHUMP_GAP_ID']; "

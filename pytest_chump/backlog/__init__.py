@@ -1,7 +1,7 @@
-"""Load the YAML backlog and validate it, reporting every problem as one line.
+"""Backlog: reading the YAML backlog and validating it, reporting every problem as one line,
+and the backlog as committed at a git ref. May import: core, state.
 
 Each problem reads ``{display}:{line}: {field}: {message}``; a clean file yields ``Gap`` objects.
-
 The work is split by job: ``reading`` (file to text), ``fastread`` (the usual layout, line by
 line) falling back to ``compose`` (PyYAML's node tree; yaml is imported only then), both
 feeding ``checks`` (each field and id) and ``graph`` (unknown dependencies and cycles).
@@ -18,8 +18,8 @@ from pytest_chump.backlog.compose import read_tree
 from pytest_chump.backlog.fastread import read_fast as _read_fast
 from pytest_chump.backlog.reading import decode, read_bytes
 from pytest_chump.backlog.tagged import Problem
-from pytest_chump.errors import BacklogError
-from pytest_chump.model import Gap
+from pytest_chump.core.errors import BacklogError
+from pytest_chump.core.model import Gap
 
 __all__ = ["Backlog", "check_bytes", "load_backlog"]
 

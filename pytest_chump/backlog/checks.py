@@ -12,7 +12,7 @@ from typing import Any
 
 from pytest_chump.backlog.graph import Entry, dependency_problems
 from pytest_chump.backlog.tagged import DATE, LIST, MAP, NULL, STR, Problem, Value, describe
-from pytest_chump.model import EFFORTS, KINDS, PRIORITIES, STATUSES, Gap, id_problem, slug_for
+from pytest_chump.core.model import EFFORTS, KINDS, PRIORITIES, STATUSES, Gap, id_problem, slug_for
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 

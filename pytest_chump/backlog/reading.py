@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_chump.errors import BacklogError
+from pytest_chump.core.errors import BacklogError
 
 
 def read_bytes(path: Path, shown: str) -> bytes:

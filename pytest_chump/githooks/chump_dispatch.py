@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pytest_chump import cli
-from pytest_chump.errors import ChumpError
-from pytest_chump.exclusive import NUDGE, nudge, running_pid
+from pytest_chump.core.errors import ChumpError
+from pytest_chump.core.run import clean_env
 from pytest_chump.githooks import guard
-from pytest_chump.proc import clean_env
+from pytest_chump.state.orchestrator_lock import NUDGE, nudge, running_pid
 
 LOG = Path(".chump", "logs", "orchestrator.log")
 SQUASH_VAR = "PRE_COMMIT_IS_SQUASH_MERGE"

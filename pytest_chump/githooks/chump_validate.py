@@ -62,9 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _at(root: Path, commit: str, backlog: str | None) -> int:
-    from pytest_chump.app import App
-    from pytest_chump.commands.validate import validate_at
-    from pytest_chump.errors import ChumpError
+    from pytest_chump.cli.validate import validate_at
+    from pytest_chump.core.errors import ChumpError
+    from pytest_chump.loop.app import App
 
     try:
         app = App.create({"repo_root": str(root), "backlog": backlog})

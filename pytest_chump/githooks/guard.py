@@ -13,11 +13,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pytest_chump import config
-from pytest_chump.errors import ChumpError
-from pytest_chump.proc import HOOK_GIT_VARS, find_repo_root
+from pytest_chump.core import config_sources
+from pytest_chump.core.errors import ChumpError
+from pytest_chump.core.run import HOOK_GIT_VARS, repo_root
+from pytest_chump.dispatch.agent_env import DEPTH_VAR
 
-DEPTH_VAR = "CHUMP_DISPATCH_DEPTH"
 DISABLE_VAR = "CHUMP_DISABLE"
 
 
@@ -32,20 +32,11 @@ def inside_agent() -> bool:
     return bool(os.environ.get(DEPTH_VAR, ""))
 
 
-def repo_root(flag: str | None) -> Path:
-    """``--repo-root``, else ``CHUMP_REPO_ROOT``, else the git top level of the cwd."""
-    given = flag or os.environ.get("CHUMP_REPO_ROOT")
-    start = Path(given) if given else Path.cwd()
-    if not start.is_dir():
-        raise config.UsageError(f"--repo-root: {start}: not a directory")
-    return find_repo_root(start)
-
-
 def disabled_reason(root: Path) -> str | None:
     """Why the hooks must do nothing here, or None; a bad configuration raises UsageError."""
     if os.environ.get(DISABLE_VAR, "").strip() == "1":
         return f"{DISABLE_VAR}=1"
-    if not config.resolve(root, {}, os.environ).hooks:
+    if not config_sources.resolve(root, {}, os.environ).hooks:
         return "setting hooks = false"
     return None
 

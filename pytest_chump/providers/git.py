@@ -8,58 +8,19 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pytest_chump import hookimpl
-from pytest_chump.config import Settings
-from pytest_chump.contracts import PrStatus, Register, Watch
-from pytest_chump.errors import ChumpError, UsageError
-from pytest_chump.locks import repo_lock
-from pytest_chump.proc import clean_env, run
+from pytest_chump.core.config import Settings
+from pytest_chump.core.errors import ChumpError, UsageError
+from pytest_chump.core.protocols import PrStatus, Register, Watch
+from pytest_chump.core.run import clean_env, run
+from pytest_chump.providers.gate_config import SECTION, GateConfig, parse_gate
 from pytest_chump.providers.merge_gate import MergeGate, Merger
-from pytest_chump.values import duration
+from pytest_chump.state.locks import repo_lock
 
 DIFF_FLAGS = ("--no-color", "--no-ext-diff", "--no-renames")
 CACHE_LIMIT = 4096
-SECTION = "[tool.chump.merge_gate]"
-KEYS = ("command", "timeout", "merge")
-
-
-@dataclass(frozen=True, slots=True)
-class GateConfig:
-    """What the gate runs (an argv list), for how long at most, and how it merges."""
-
-    command: tuple[str, ...]
-    timeout: float = 600.0
-    merge: str = "merge"  # "merge": fast-forward when possible, else a merge commit; "ff": only ff
-
-
-def parse_gate(table: Mapping[str, Any]) -> GateConfig | None:
-    """The gate ``[tool.chump.merge_gate]`` sets up (None when empty), or a one-line UsageError."""
-    if not table:
-        return None
-    for key in table:
-        if key not in KEYS:
-            raise UsageError(f"{SECTION} {key}: unknown key (valid: {', '.join(KEYS)})")
-    command = table.get("command")
-    if not (isinstance(command, list) and command and all(isinstance(a, str) for a in command)):
-        raise UsageError(f"{SECTION} command: expected a list of strings, got {command!r}")
-    mode = table.get("merge", "merge")
-    if mode not in ("merge", "ff"):
-        raise UsageError(f"{SECTION} merge: expected ff or merge, got {mode!r}")
-    return GateConfig(tuple(command), _timeout(table.get("timeout", "10m")), str(mode))
-
-
-def _timeout(raw: object) -> float:
-    try:
-        seconds = duration(raw)
-    except ValueError as exc:
-        raise UsageError(f"{SECTION} timeout: {exc}") from None
-    if seconds <= 0:
-        raise UsageError(f"{SECTION} timeout: must be more than 0, got {raw!r}")
-    return seconds
 
 
 def split_base(base_ref: str, remotes: Sequence[str]) -> tuple[str, str]:
@@ -197,7 +158,7 @@ class GitProvider:
 
     def _save(self, worktree: Path, gap_id: str) -> bool:
         """Commit what the agent left uncommitted; True when a commit was made."""
-        from pytest_chump.worktrees import save_work
+        from pytest_chump.dispatch.worktrees import save_work
 
         message = f"chump: save uncommitted work of {gap_id} for the merge gate"
         try:

@@ -30,12 +30,12 @@ from subprocess import CompletedProcess
 from typing import Any
 
 from pytest_chump import hookimpl
-from pytest_chump.config import Settings
-from pytest_chump.contracts import PrStatus, Register, Watch
-from pytest_chump.errors import ChumpError
-from pytest_chump.proc import run
+from pytest_chump.core.config import Settings
+from pytest_chump.core.errors import ChumpError
+from pytest_chump.core.protocols import PrStatus, Register, Watch
+from pytest_chump.core.redact import redact
+from pytest_chump.core.run import run
 from pytest_chump.providers import github_parse, github_query
-from pytest_chump.redact import redact
 
 TIMEOUT_S = 30.0
 MAX_BACKOFF_S = 600.0

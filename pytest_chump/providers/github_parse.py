@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, NamedTuple
 
-from pytest_chump.contracts import PrStatus, Watch
-from pytest_chump.errors import ChumpError
+from pytest_chump.core.errors import ChumpError
+from pytest_chump.core.protocols import PrStatus, Watch
 
 FAILED = frozenset({"FAILURE", "ERROR", "TIMED_OUT", "ACTION_REQUIRED"})
 NEUTRAL = frozenset({"CANCELLED", "SKIPPED", "NEUTRAL"})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 
-from pytest_chump.contracts import Watch
+from pytest_chump.core.protocols import Watch
 
 _PR_FIELDS = """fragment chumpPr on PullRequest {
   number state mergeStateStatus headRefName

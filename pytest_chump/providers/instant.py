@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 from itertools import count
 
 from pytest_chump import hookimpl
-from pytest_chump.config import Settings
-from pytest_chump.contracts import PrStatus, Register, Watch
+from pytest_chump.core.config import Settings
+from pytest_chump.core.protocols import PrStatus, Register, Watch
 
 FIRST_NUMBER = 1000
 

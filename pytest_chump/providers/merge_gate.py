@@ -17,10 +17,10 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pytest_chump.contracts import PrStatus
-from pytest_chump.locks import file_lock, repo_lock, state_dir
-from pytest_chump.proc import clean_env, run
-from pytest_chump.redact import redact
+from pytest_chump.core.protocols import PrStatus
+from pytest_chump.core.redact import redact
+from pytest_chump.core.run import clean_env, run
+from pytest_chump.state.locks import file_lock, repo_lock, state_dir
 
 PENDING = PrStatus(None, "OPEN", checks="pending")
 TAIL_LINES, DETAIL_CHARS, TRIES = 10, 500, 3

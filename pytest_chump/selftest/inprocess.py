@@ -14,20 +14,20 @@ from pathlib import Path
 
 import pluggy
 
-from pytest_chump import config
-from pytest_chump.app import App
-from pytest_chump.orchestrator import Orchestrator
-from pytest_chump.plugins import get_plugin_manager
-from pytest_chump.progress import Progress
+from pytest_chump.core import config, config_sources
+from pytest_chump.core.plugins import get_plugin_manager
+from pytest_chump.dispatch.workspaces import NoWorkspaces
+from pytest_chump.loop.app import App
+from pytest_chump.loop.orchestrator import Orchestrator
+from pytest_chump.loop.progress import Progress
+from pytest_chump.reflect.memory_sink import MemorySink
 from pytest_chump.selftest.report import Report
-from pytest_chump.sinks.memory import MemorySink
-from pytest_chump.store import Store
-from pytest_chump.workspaces import NoWorkspaces
+from pytest_chump.state.store import Store
 
 
 def synthetic_backlog() -> Path:
     """The synthetic backlog shipped inside the package."""
-    return Path(str(resources.files("pytest_chump.fixtures") / "synthetic-backlog.yaml"))
+    return Path(str(resources.files("pytest_chump.selftest") / "synthetic-backlog.yaml"))
 
 
 def settings_for(root: Path, backlog: Path, max_parallel: int) -> config.Settings:
@@ -42,7 +42,7 @@ def settings_for(root: Path, backlog: Path, max_parallel: int) -> config.Setting
         "lessons": False,
     }
     table = {"spawners": {"fake": {"scratch": str(root / "synth-test")}}}
-    return config.resolve(root, flags, env={}, table=table)
+    return config_sources.resolve(root, flags, env={}, table=table)
 
 
 def run(

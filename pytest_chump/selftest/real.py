@@ -12,15 +12,15 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from pytest_chump import config
-from pytest_chump.app import App
-from pytest_chump.orchestrator import Orchestrator
-from pytest_chump.plugins import get_plugin_manager
-from pytest_chump.proc import run as run_cmd
-from pytest_chump.progress import Progress
+from pytest_chump.core import config, config_sources
+from pytest_chump.core.plugins import get_plugin_manager
+from pytest_chump.core.run import run as run_cmd
+from pytest_chump.loop.app import App
+from pytest_chump.loop.orchestrator import Orchestrator
+from pytest_chump.loop.progress import Progress
 from pytest_chump.selftest.inprocess import synthetic_backlog
 from pytest_chump.selftest.report import Report
-from pytest_chump.store import Store
+from pytest_chump.state.store import Store
 
 IDENTITY = ("-c", "user.name=chump self-test", "-c", "user.email=self-test@chump.invalid")
 
@@ -56,7 +56,7 @@ def settings_for(work: Path, max_parallel: int) -> config.Settings:
         "lessons": False,
     }
     table = {"spawners": {"selftest-agent": {"command": agent}}}
-    return config.resolve(work, flags, env={}, table=table)
+    return config_sources.resolve(work, flags, env={}, table=table)
 
 
 def run(

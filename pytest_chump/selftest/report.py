@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pytest_chump.contracts import Outcome, Reflection
+from pytest_chump.core.records import Outcome, Reflection
 
 
 @dataclass

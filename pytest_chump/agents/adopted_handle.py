@@ -1,0 +1,86 @@
+"""The handle of an agent this process did not start (its orchestrator died): watched by pid.
+
+It checks the process start time, so a recycled pid is not mistaken for the agent, signals
+its process group, and reads its stderr tail back from the log files. The exit status of a
+process that is not our child is unknowable: it reports 0 and says so in ``report()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from pytest_chump.agents.logfiles import stderr_log
+from pytest_chump.agents.process import NOTABLE
+from pytest_chump.state.liveness import proc_start_ticks
+
+TAIL_LINES = 64
+
+
+class AdoptedHandle:
+    """Satisfies ``contracts.SpawnHandle`` for an agent this process did not start."""
+
+    def __init__(self, pid: int | None, start_ticks: str, log_path: Path | None) -> None:
+        self.pid = pid
+        self.log_path = log_path
+        self._ticks = start_ticks
+
+    def _running(self) -> bool:
+        if self.pid is None:
+            return False
+        try:
+            state = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:
+            return False
+        return state != "Z" and (not self._ticks or proc_start_ticks(self.pid) == self._ticks)
+
+    def poll(self) -> int | None:
+        return None if self._running() else 0
+
+    def _signal(self, sig: signal.Signals) -> None:
+        if self.pid is not None and self._running():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, sig)
+
+    def terminate(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def stderr_tail(self) -> list[str]:
+        """Notable lines of the ``.stderr.log`` the agent writes itself (runner.py); for logs
+        of older versions, the ``[stderr]`` lines inside the main log."""
+        if self.log_path is None:
+            return []
+        try:
+            text = stderr_log(self.log_path).read_text(encoding="utf-8", errors="replace")
+            notable = text.splitlines()
+        except FileNotFoundError:
+            try:
+                old = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                return []
+            notable = [ln.removeprefix("[stderr] ") for ln in old if ln.startswith("[stderr]")]
+        except OSError:
+            return []
+        return [ln.strip() for ln in notable if NOTABLE.search(ln)][-TAIL_LINES:]
+
+    def last_activity(self) -> float:
+        """The last write to the log or the stderr log, on the monotonic clock."""
+        mtimes: list[float] = []
+        for path in (self.log_path, stderr_log(self.log_path)) if self.log_path else ():
+            with contextlib.suppress(OSError):
+                mtimes.append(path.stat().st_mtime)
+        age = time.time() - max(mtimes) if mtimes else 0.0
+        return time.monotonic() - max(age, 0.0)
+
+    def report(self) -> Mapping[str, object]:
+        return {"adopted": True, "exit_status_unknown": not self._running()}
+
+    def close(self) -> None:
+        """Nothing to release: no pipes or threads belong to this process."""

@@ -1,0 +1,70 @@
+"""CLI: the ``chump`` console script, one module per sub-command; user mistakes become one
+line and exit 2. May import: every stage up to selftest (not githooks).
+
+Each sub-command module adds its own parser and runs with an :class:`argparse.Namespace`.
+Any :class:`~pytest_chump.core.errors.ChumpError` is printed as ``chump: error: <line>`` per
+problem line, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from pytest_chump import __version__
+from pytest_chump.core.errors import ChumpError, UsageError
+from pytest_chump.core.run import HOOK_GIT_VARS
+
+COMMANDS: tuple[str, ...] = (
+    "dispatch",
+    "validate",
+    "status",
+    "cleanup",
+    "reflections",
+    "routes",
+    "lessons",
+    "self-test",
+    "install-hooks",
+)
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (raised, then printed by ``main``)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="chump", description="Dispatch AI coding agents over a YAML backlog.")
+    parser.add_argument("--version", action="version", version=f"chump {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    for name in COMMANDS:
+        module = importlib.import_module(f"pytest_chump.cli.{name.replace('-', '_')}")
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``chump`` with ``argv`` (default: sys.argv[1:]) and return the exit status."""
+    for name in HOOK_GIT_VARS:  # run from a git hook: act on the repo we are pointed at
+        os.environ.pop(name, None)
+    try:
+        args = build_parser().parse_args(argv)
+        status: int = args.run(args)
+        return status
+    except ChumpError as exc:
+        for line in exc.messages():
+            print(line, file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `chump ... | head`: the reader left; stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141

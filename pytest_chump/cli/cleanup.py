@@ -1,0 +1,69 @@
+"""``chump cleanup``: remove what finished dispatches left behind, without ever destroying work.
+
+Worktrees of ended dispatches are removed after their uncommitted changes are committed to
+their branch; branches are deleted only when shipped and merged into the base; leases of
+orchestrators that are gone are dropped. Dispatches of a crashed orchestrator are left for
+``chump dispatch --no-dry-run --watch`` to resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pytest_chump.cli.setting_flags import add_setting_flags, setting_flags
+from pytest_chump.core.errors import ChumpError
+from pytest_chump.dispatch import worktrees
+from pytest_chump.dispatch.workspaces import GitWorktrees
+from pytest_chump.loop.app import App
+from pytest_chump.state.database import DB_NAME
+from pytest_chump.state.liveness import owner_alive
+from pytest_chump.state.locks import STATE_DIR
+from pytest_chump.state.store import Store
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "cleanup", help="remove worktrees and merged branches of finished dispatches"
+    )
+    add_setting_flags(parser, names=("base_ref",))
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    app = App.create(setting_flags(args))
+    root = app.settings.repo_root
+    if not (root / STATE_DIR / DB_NAME).exists():
+        print("nothing to clean (no .chump/chump.db)")
+        return 0
+    with Store.for_repo(root) as store:
+        for gap_id in store.prune_stale_leases():
+            print(f"released stale lease of {gap_id}")
+        ended = store.dispatches("outcome IS NOT NULL", order="id DESC")
+        orphans = [r for r in store.unfinished() if not owner_alive(r.owner)]
+    _remove_worktrees(root, {Path(r.worktree) for r in ended}, app.settings.bot_identity)
+    _delete_branches(root, {r.branch for r in ended if r.outcome == "shipped"}, app)
+    if orphans:
+        print(
+            f"{len(orphans)} dispatch(es) of a stopped orchestrator are unfinished: "
+            "run `chump dispatch --no-dry-run --watch` to resume them"
+        )
+    return 0
+
+
+def _remove_worktrees(root: Path, paths: set[Path], identity: dict[str, str]) -> None:
+    live = {path for path, _ in worktrees.list_worktrees(root)}
+    for path in sorted(paths & live):
+        problem = GitWorktrees(root, identity).remove(path, "chump cleanup: save uncommitted work")
+        print(f"kept {path}: {problem}" if problem else f"removed worktree {path}")
+
+
+def _delete_branches(root: Path, branches: set[str], app: App) -> None:
+    for branch in sorted(branches):
+        try:
+            if worktrees.branch_exists(root, branch) and worktrees.delete_branch_if_merged(
+                root, branch, app.settings.base_ref
+            ):
+                print(f"deleted merged branch {branch}")
+        except ChumpError as exc:
+            print(f"kept branch {branch}: {exc}")

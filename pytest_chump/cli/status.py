@@ -1,0 +1,60 @@
+"""``chump status``: what is in flight (with stalled / silent flags), who holds leases, what ended.
+
+Read-only: it never creates ``.chump/`` and never changes the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from pytest_chump.cli.setting_flags import add_setting_flags, setting_flags
+from pytest_chump.loop.app import App
+from pytest_chump.loop.progress import elapsed
+from pytest_chump.state.database import DB_NAME
+from pytest_chump.state.liveness import owner_alive
+from pytest_chump.state.locks import STATE_DIR
+from pytest_chump.state.rows import DispatchRow
+from pytest_chump.state.store import Store
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("status", help="show dispatches in flight, leases and last outcomes")
+    add_setting_flags(parser, names=())
+    parser.add_argument("--last", type=int, default=10, metavar="N", help="ended dispatches shown")
+    parser.set_defaults(run=run)
+
+
+def _running(row: DispatchRow, now: float) -> str:
+    watcher = "" if owner_alive(row.owner) else "  (orchestrator gone: resume with --watch)"
+    return (
+        f"  {row.gap_id:<16} {row.backend:<8} pid {row.pid or '-':<7} "
+        f"{elapsed(now - row.started_at):>8}  {row.state:<8} {row.branch}{watcher}"
+    )
+
+
+def _ended(row: DispatchRow) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(row.ended_at or row.started_at))
+    pr = f"PR #{row.pr_number}" if row.pr_number is not None else ""
+    cause = f"cause:{row.cause}" if row.cause else ""
+    return f"  {when}  {row.gap_id:<16} {row.outcome:<14} {pr:<9} {cause} {row.reason}".rstrip()
+
+
+def run(args: argparse.Namespace) -> int:
+    app = App.create(setting_flags(args))
+    if not (app.settings.repo_root / STATE_DIR / DB_NAME).exists():
+        print("no dispatches yet (no .chump/chump.db)")
+        return 0
+    now = time.time()
+    with Store.for_repo(app.settings.repo_root) as store:
+        running = store.unfinished()
+        ended = store.dispatches("outcome IS NOT NULL", order="ended_at DESC", limit=args.last)
+        leases = store.live_leases()
+    print(f"in flight ({len(running)}):")
+    for row in running:
+        print(_running(row, now))
+    print(f"leases ({len(leases)}): " + ", ".join(f"{g} ({o})" for g, o in sorted(leases.items())))
+    print(f"last outcomes ({len(ended)}):")
+    for row in ended:
+        print(_ended(row))
+    return 0

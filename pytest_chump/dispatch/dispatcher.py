@@ -1,0 +1,143 @@
+"""Starts one dispatch: lease, worktree and branch, record, prompt, agent — or none of them.
+
+Every step undoes what the earlier steps did when a later one fails, so a failed dispatch
+leaves no worktree, no new branch and no lease behind; the caller reports it as
+``DISPATCH-FAILED: <ID>: <reason>`` and goes on with other gaps.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import pluggy
+
+from pytest_chump.core.config import Settings
+from pytest_chump.core.errors import ChumpError
+from pytest_chump.core.model import Gap, require_safe_id
+from pytest_chump.core.plugins import call_event
+from pytest_chump.core.protocols import Dispatch, Spawner, SpawnRequest
+from pytest_chump.core.records import Outcome
+from pytest_chump.dispatch.agent_env import agent_env
+from pytest_chump.dispatch.workspaces import Workspaces
+from pytest_chump.dispatch.worktrees import Prepared
+from pytest_chump.state.liveness import proc_start_ticks
+from pytest_chump.state.store import Store
+
+
+class DispatchFailed(ChumpError):
+    """A dispatch could not start; ``dispatch_id`` is set when it had been recorded."""
+
+    def __init__(self, message: str, dispatch_id: int | None = None) -> None:
+        super().__init__(message)
+        self.dispatch_id = dispatch_id
+
+
+@dataclass
+class Flight:
+    """A dispatch in flight, with what the loop tracks about it."""
+
+    dispatch: Dispatch
+    base_sha: str
+    exited_at: float | None = None
+    term_sent_at: float | None = None
+    kill_sent: bool = False
+    stop_outcome: Outcome | None = None
+    state: str = "running"  # running / silent / stalled / awaiting-pr
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class Dispatcher:
+    """Creates flights for gaps; one per orchestrator, sharing its store and plugins."""
+
+    settings: Settings
+    store: Store
+    pm: pluggy.PluginManager
+    owner: str
+    spawner: Callable[[str], Spawner]
+    clock: Callable[[], float]
+    workspaces: Workspaces
+    notify: Callable[[], None] | None = None
+    warn: Callable[[str], None] = print
+
+    def remove(self, flight: Flight) -> str:
+        """Tear down a finished flight's workspace, committing leftover work first."""
+        message = f"chump: save uncommitted work of {flight.dispatch.gap.id}"
+        return self.workspaces.remove(flight.dispatch.worktree, message)
+
+    def start(
+        self,
+        gap: Gap,
+        backend: str,
+        model: str | None = None,
+        meta: Mapping[str, object] | None = None,
+    ) -> Flight | None:
+        """Start ``gap``; None when another orchestrator holds its lease.
+
+        ``meta`` (e.g. the routing arm and its posterior) is recorded on the dispatch.
+        """
+        require_safe_id(gap.id)
+        if not self.store.acquire_lease(gap.id, self.owner):
+            return None
+        try:
+            prepared = self.workspaces.prepare(
+                self.settings.worktree_dir / gap.slug,
+                f"{self.settings.branch_prefix}{gap.slug}",
+                self.settings.base_ref,
+            )
+        except ChumpError as exc:
+            self.store.release_lease(gap.id, self.owner)
+            raise DispatchFailed(str(exc)) from None
+        try:
+            return self._spawn(gap, prepared, backend, model, dict(meta or {}))
+        except ChumpError as exc:
+            self.workspaces.rollback(prepared)
+            self.store.release_lease(gap.id, self.owner)
+            raise DispatchFailed(str(exc), getattr(exc, "dispatch_id", None)) from None
+
+    def _spawn(
+        self, gap: Gap, prepared: Prepared, backend: str, model: str | None, meta: dict[str, object]
+    ) -> Flight:
+        base_sha = prepared.start or self.workspaces.head(prepared.worktree)
+        dispatch = Dispatch(gap, prepared.branch, prepared.worktree, backend, self.clock(), model)
+        dispatch.dispatch_id = self.store.add_dispatch(
+            gap.id,
+            prepared.branch,
+            str(prepared.worktree),
+            backend,
+            self.owner,
+            model=model,
+            effort=gap.effort,
+            priority=gap.priority,
+            meta={**meta, "base_sha": base_sha},
+        )
+        try:
+            dispatch.handle = self.spawner(backend).spawn(self._request(gap, dispatch))
+        except ChumpError as exc:
+            raise DispatchFailed(str(exc), dispatch.dispatch_id) from None
+        handle = dispatch.handle
+        self.store.update_dispatch(
+            dispatch.dispatch_id,
+            state="running",
+            pid=handle.pid,
+            log_path=str(handle.log_path) if handle.log_path else None,
+            meta={**meta, "base_sha": base_sha, "pid_start": proc_start_ticks(handle.pid or 0)},
+        )
+        call_event(self.pm, "chump_dispatched", self.warn, dispatch=dispatch)
+        return Flight(dispatch, base_sha)
+
+    def _request(self, gap: Gap, dispatch: Dispatch) -> SpawnRequest:
+        prompt = self.pm.hook.chump_build_prompt(gap=gap, dispatch=dispatch, settings=self.settings)
+        env = agent_env(os.environ, self.settings, gap.id, dispatch.branch, dispatch.worktree)
+        return SpawnRequest(
+            gap=gap,
+            prompt=prompt,
+            worktree=dispatch.worktree,
+            branch=dispatch.branch,
+            log_path=self.settings.logs_dir / f"{gap.slug}.log",
+            env=env,
+            model=dispatch.model,
+            notify=self.notify,
+        )

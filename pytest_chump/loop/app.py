@@ -1,0 +1,138 @@
+"""The orchestrator's front door: settings, plugins and backlog, wired once per command.
+
+The CLI, the pytest plugin and the git hooks all start here, so they resolve configuration,
+load plugins and pick gaps the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pluggy
+
+from pytest_chump.backlog import Backlog, load_backlog
+from pytest_chump.core import config, config_sources
+from pytest_chump.core.errors import PluginError, UsageError
+from pytest_chump.core.model import Gap
+from pytest_chump.core.plugins import Registry, collect, get_plugin_manager
+from pytest_chump.core.protocols import PrProvider, Sink, Spawner
+from pytest_chump.core.records import PickRequest
+from pytest_chump.core.run import repo_root, run
+from pytest_chump.pick.picker import recently_done_ids
+
+
+def display_path(path: Path) -> str:
+    """``path`` relative to the current directory when it is below it, else absolute."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+@dataclass
+class App:
+    """Resolved settings plus the plugin manager, shared by every command."""
+
+    settings: config.Settings
+    pm: pluggy.PluginManager
+    _sinks: dict[str, Sink] | None = None
+
+    @classmethod
+    def create(
+        cls,
+        flags: Mapping[str, object] | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        plugins: Iterable[object] = (),
+    ) -> App:
+        """Resolve the repo root (flag, env ``CHUMP_REPO_ROOT``, git, cwd) and the settings."""
+        flags = dict(flags or {})
+        env = os.environ if env is None else env
+        root = repo_root(flags.pop("repo_root", None), env, cwd)
+        settings = config_sources.resolve(root, flags, env)
+        pm = get_plugin_manager(extra=plugins, env=env)
+        pm.hook.chump_configure(settings=settings)
+        return cls(settings, pm)
+
+    def spawners(self) -> Registry[object]:
+        """Spawners offered by plugins plus the command spawners defined in configuration."""
+        from pytest_chump.agents.command import command_spawners
+
+        registry = collect(self.pm, "spawners")
+        for name, factory in command_spawners(self.settings).items():
+            registry.register(name, factory)
+        return registry
+
+    def spawner_factory(self) -> Callable[[str], Spawner]:
+        """name -> spawner instance (one per name), failing early for the configured one."""
+        registry, made = self.spawners(), {}
+        registry.factory(self.settings.spawner)
+
+        def get(name: str) -> Spawner:
+            if name not in made:
+                made[name] = registry.factory(name)(self.settings)
+            return made[name]  # type: ignore[return-value]
+
+        return get
+
+    def provider(self) -> PrProvider:
+        factory = collect(self.pm, "pr_providers").factory(self.settings.pr_provider)
+        return factory(self.settings)  # type: ignore[return-value]
+
+    def sinks(self) -> dict[str, Sink]:
+        """The configured sinks, by name (created once per App)."""
+        if self._sinks is None:
+            registry = collect(self.pm, "sinks")
+            self._sinks = {
+                name: registry.factory(name)(self.settings)  # type: ignore[misc]
+                for name in self.settings.sinks
+            }
+        return self._sinks
+
+    def check_repository(self) -> None:
+        """Before a real dispatch: a git repository whose base ref exists (one line, exit 2)."""
+        root, ref = self.settings.repo_root, self.settings.base_ref
+        if run(["git", "rev-parse", "--git-dir"], cwd=root, check=False).returncode != 0:
+            raise UsageError(f"{root}: not a git repository (agents work in git worktrees)")
+        verify = ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"]
+        if run(verify, cwd=root, check=False).returncode != 0:
+            raise UsageError(
+                f"--base-ref: {ref!r} is not a commit in {root} (fetch it or set base_ref)"
+            )
+
+    def load_backlog(self) -> Backlog:
+        path = self.settings.backlog_path
+        return load_backlog(path, display_path(path))
+
+    def branch_for(self, gap: Gap) -> str:
+        return f"{self.settings.branch_prefix}{gap.slug}"
+
+    def worktree_for(self, gap: Gap) -> Path:
+        return self.settings.worktree_dir / gap.slug
+
+    def pick(
+        self,
+        backlog: Backlog,
+        slots: int,
+        busy: frozenset[str] = frozenset(),
+        shipped: frozenset[str] = frozenset(),
+    ) -> list[Gap]:
+        """Ask the ``chump_pick`` hook for up to ``slots`` gaps to start now."""
+        s = self.settings
+        request = PickRequest(
+            slots=slots,
+            done_ids=backlog.done_ids() | shipped,
+            busy_ids=busy | shipped,
+            kind=s.kind,
+            order=s.picker_order,
+            bias_threshold=s.bias_threshold,
+            bias_window=s.bias_window,
+            recently_done=recently_done_ids(backlog.gaps),
+        )
+        picked = self.pm.hook.chump_pick(gaps=backlog.gaps, request=request)
+        if picked is None:
+            raise PluginError("no plugin implements chump_pick (is the built-in picker disabled?)")
+        return list(picked)[: max(slots, 0)]

@@ -1,0 +1,134 @@
+"""Ends dispatches: the one reflection per outcome, the outcome hooks, and the teardown.
+
+Order matters for crash safety: the outcome and its reflection are committed together
+first (so a restart never writes a second one), then plugins hear of it, then the agent's
+process group, worktree and lease are cleaned up — committing leftover work first.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from pytest_chump.core.model import Gap
+from pytest_chump.core.plugins import call_event
+from pytest_chump.core.records import Outcome, Reflection
+from pytest_chump.dispatch.dispatcher import Flight
+from pytest_chump.loop.app import App
+from pytest_chump.loop.progress import Progress
+from pytest_chump.reflect import record as reflection
+from pytest_chump.state.store import Store
+
+
+@dataclass
+class Finisher:
+    app: App
+    store: Store
+    progress: Progress
+    owner: str
+    now: Callable[[], float]
+    remove_workspace: Callable[[Flight], str]
+    counts: Counter[str] = field(default_factory=Counter)
+    shipped: set[str] = field(default_factory=set)
+    rows: list[tuple[str, str, Outcome]] = field(default_factory=list)
+    reflect: bool = True
+    torn_down: list[Flight] = field(default_factory=list)
+
+    def finish(
+        self, flight: Flight, outcome: Outcome, exit_code: int | None, siblings: int
+    ) -> None:
+        """Record ``outcome`` for ``flight`` exactly once, tell plugins, tear down."""
+        d, handle = flight.dispatch, flight.dispatch.handle
+        record = reflection.build(
+            gap_id=d.gap.id,
+            effort=d.gap.effort,
+            backend=d.backend,
+            outcome=outcome,
+            duration_s=self.now() - d.started_at,
+            parallel_siblings=siblings,
+            tail=handle.stderr_tail() if handle else (),
+            report=handle.report() if handle else {},
+            model=d.model,
+            exit_code=exit_code,
+            failing_checks=outcome.failing_checks,
+            dispatch_id=d.dispatch_id,
+        )
+        assert d.dispatch_id is not None
+        fields = {"pr_number": outcome.pr_number, "reason": outcome.reason, "cause": outcome.cause}
+        if not self.reflect:
+            self.store.finish_dispatch(d.dispatch_id, outcome.name, exit_code=exit_code, **fields)
+        elif self.store.finish_with_reflection(
+            d.dispatch_id, record, exit_code=exit_code, **fields
+        ):
+            call_event(
+                self.app.pm,
+                "chump_outcome",
+                self.progress.warn,
+                dispatch=flight.dispatch,
+                outcome=outcome,
+            )
+            self.deliver(record, list(self.app.settings.sinks))
+        self._count(d.gap.id, d.branch, outcome)
+        self.progress.finished(flight, outcome)
+        self.torn_down.append(flight)
+
+    def teardown_pending(self) -> None:
+        """Tear down finished flights; the loop calls this after refilling the freed slots,
+        so the next agent does not wait for the last one's worktree to be removed."""
+        while self.torn_down:
+            self._teardown(self.torn_down.pop(0))
+
+    def spawn_failed(self, gap: Gap, backend: str, reason: str, dispatch_id: int | None) -> None:
+        """A dispatch that never started: count it; if it was recorded, end it as killed."""
+        self.counts["spawn_failures"] += 1
+        if dispatch_id is None:
+            return
+        outcome = Outcome("killed", reason=reason, cause="spawn-failed")
+        record = reflection.build(
+            gap_id=gap.id,
+            effort=gap.effort,
+            backend=backend,
+            outcome=outcome,
+            duration_s=0,
+            parallel_siblings=0,
+            dispatch_id=dispatch_id,
+        )
+        if self.store.finish_with_reflection(
+            dispatch_id, record, reason=reason, cause="spawn-failed"
+        ):
+            self.deliver(record, list(self.app.settings.sinks))
+
+    def deliver(self, record: Reflection, names: Sequence[str]) -> None:
+        """Hand ``record`` to each named sink; one failing sink never stops the others."""
+        sinks = self.app.sinks()
+        for name in names:
+            try:
+                sinks[name].write(record)
+            except Exception as exc:  # a sink's failure is logged; delivery is retried later
+                self.progress.warn(f"sink {name!r} failed: {type(exc).__name__}: {exc}")
+                continue
+            if record.dispatch_id is not None:
+                self.store.mark_delivered(record.dispatch_id, name)
+        call_event(self.app.pm, "chump_reflect", self.progress.warn, reflection=record)
+
+    def redeliver(self) -> None:
+        """Deliver reflections a sink missed (it failed, or the process died before it ran)."""
+        for record, missing in self.store.undelivered(self.app.settings.sinks):
+            self.deliver(record, missing)
+
+    def _teardown(self, flight: Flight) -> None:
+        handle = flight.dispatch.handle
+        if handle is not None:
+            handle.kill()  # stragglers left in the agent's process group
+            handle.close()
+        problem = self.remove_workspace(flight)
+        if problem:
+            self.progress.warn(f"kept worktree {flight.dispatch.worktree}: {problem}")
+        self.store.release_lease(flight.dispatch.gap.id, self.owner)
+
+    def _count(self, gap_id: str, branch: str, outcome: Outcome) -> None:
+        self.counts[outcome.name] += 1
+        self.rows.append((gap_id, branch, outcome))
+        if outcome.name == "shipped":
+            self.shipped.add(gap_id)

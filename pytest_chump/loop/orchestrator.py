@@ -1,0 +1,196 @@
+"""The orchestrator loop: keep slots full, watch agents and PRs, finish each dispatch once.
+
+Continuous, not in rounds: when a dispatch ends, the gaps it unblocked and the freed slot
+are filled at once. The loop sleeps on an event that agents' handles set when they exit or
+print, with a timeout that is the next provider poll or deadline — never a fixed tick.
+Starting work is here; watching it is :mod:`~pytest_chump.loop.monitor`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from pytest_chump.backlog import Backlog
+from pytest_chump.core.errors import ChumpError
+from pytest_chump.core.model import Gap
+from pytest_chump.core.protocols import PrProvider, Spawner
+from pytest_chump.core.records import Outcome
+from pytest_chump.dispatch.dispatcher import Dispatcher, DispatchFailed, Flight
+from pytest_chump.dispatch.workspaces import GitWorktrees, Workspaces
+from pytest_chump.learn.routing import choose_arm, load_table
+from pytest_chump.loop.app import App
+from pytest_chump.loop.clock import Clock
+from pytest_chump.loop.finish import Finisher
+from pytest_chump.loop.monitor import Monitor
+from pytest_chump.loop.progress import Progress
+from pytest_chump.loop.resume import adopt_orphans
+from pytest_chump.state.liveness import make_owner
+from pytest_chump.state.store import Store
+
+
+@dataclass
+class Orchestrator:
+    """Drives one repository's backlog with one spawner factory and one PR provider."""
+
+    app: App
+    store: Store
+    spawner: Callable[[str], Spawner]
+    provider: PrProvider
+    progress: Progress
+    clock: Clock = field(default_factory=Clock)
+    watch: bool = True
+    owner: str = field(default_factory=make_owner)
+    flights: list[Flight] = field(default_factory=list)
+    attempted: set[str] = field(default_factory=set)
+    stopping: str = ""
+    wake: threading.Event = field(default_factory=threading.Event)
+    nudged: threading.Event = field(default_factory=threading.Event)
+    workspaces: Workspaces | None = None
+
+    def __post_init__(self) -> None:
+        self.app.sinks()  # an unknown sink name fails now, before anything is dispatched
+        self.started_at = self.store.register_owner(self.owner)
+        self.dispatcher = Dispatcher(
+            self.app.settings,
+            self.store,
+            self.app.pm,
+            self.owner,
+            self.spawner,
+            self.clock.now,
+            self.workspaces
+            or GitWorktrees(self.app.settings.repo_root, self.app.settings.bot_identity),
+            self.wake.set,
+            self.progress.warn,
+        )
+        self.finisher = Finisher(
+            self.app, self.store, self.progress, self.owner, self.clock.now, self.dispatcher.remove
+        )
+        self.monitor = Monitor(
+            self.app.settings,
+            self.store,
+            self.provider,
+            self.progress,
+            self.finisher,
+            self.clock.now,
+        )
+        self.backlog: Backlog | None = None
+        if hasattr(self.provider, "notify"):  # e.g. the merge gate: wake when it finishes
+            self.provider.notify = self.wake.set
+        self.routes = load_table(self.app.settings)
+        self._check_arms()
+
+    def _check_arms(self) -> None:
+        """Every spawner the routing table names must exist, before anything is dispatched."""
+        arms = {a for rule in self.routes.rules for a in rule.arms} | set(self.routes.default)
+        for arm in sorted(arms, key=lambda a: a.label):
+            self.spawner(arm.spawner)  # an unknown name fails listing the valid ones
+
+    # --- the loop -------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Dispatch and (with ``watch``) watch until nothing is in flight and nothing is ready."""
+        self.backlog = self.app.load_backlog()
+        self.finisher.redeliver()
+        if self.watch:
+            self.adopt()
+        while True:
+            self._reload_if_nudged()
+            if not self.stopping:
+                self.refill()
+            self.finisher.teardown_pending()
+            if (not self.flights and not self.nudged.is_set()) or not self.watch:
+                return
+            self.monitor.poll(self.flights)
+            finished = self.monitor.tick(self.flights, self.stopping)
+            self.progress.status(self.flights)
+            if not finished:
+                self.clock.wait(self.wake, self.monitor.timeout(self.flights))
+
+    def adopt(self) -> None:
+        """Resume after a crash: take over the dispatches of orchestrators that are gone."""
+        assert self.backlog is not None
+        for flight in adopt_orphans(self.store, self.backlog, self.owner):
+            self.attempted.add(flight.dispatch.gap.id)
+            self.flights.append(flight)
+            handle = flight.dispatch.handle
+            pid = handle.pid if handle and handle.pid else "-"
+            self.progress.line(f"RESUMED: {flight.dispatch.gap.id} (pid {pid})")
+
+    def nudge(self) -> None:
+        """Re-read the backlog at the next turn of the loop (safe from a signal handler).
+
+        New gaps and gaps a merge unblocked become eligible; gaps that already ended in this
+        run are not dispatched again by it.
+        """
+        self.nudged.set()
+        self.wake.set()
+
+    def _reload_if_nudged(self) -> None:
+        if not self.nudged.is_set():
+            return
+        self.nudged.clear()
+        try:
+            self.backlog = self.app.load_backlog()
+        except ChumpError as exc:  # keep dispatching from the last valid backlog
+            self.progress.warn(f"backlog not reloaded: {exc.lines()[0]}")
+            return
+        self.progress.line(f"RELOADED: {len(self.backlog.gaps)} gaps")
+
+    def stop(self, reason: str) -> None:
+        """Stop dispatching and stop every agent (TERM, grace, KILL); called on SIGINT/SIGTERM."""
+        self.stopping = reason
+        for flight in self.flights:
+            if flight.stop_outcome is None:
+                flight.stop_outcome = Outcome("killed", reason=reason, cause="interrupted")
+        self.wake.set()
+
+    def refill(self) -> None:
+        """Start ready gaps while slots are free; a dispatch that fails to start is reported."""
+        assert self.backlog is not None
+        while not self.stopping and (slots := self.app.settings.max_parallel - len(self.flights)):
+            picks = self.app.pick(self.backlog, max(slots, 0), self._busy(), self._shipped())
+            if not picks:
+                return
+            for gap in picks:
+                if self.stopping:  # a signal arrived while this refill was starting agents
+                    return
+                self.attempted.add(gap.id)
+                self._start(gap)
+
+    def _busy(self) -> frozenset[str]:
+        """Gaps not to start now: tried by this run, leased, unfinished anywhere (an agent of
+        a crashed orchestrator may still run it), or dispatched by a twin since this run's
+        cohort began (see ``Store.register_owner``)."""
+        since = self.store.dispatches("started_at >= ?", (self.started_at,))
+        return frozenset(
+            self.attempted
+            | set(self.store.live_leases())
+            | {row.gap_id for row in self.store.unfinished()}
+            | {row.gap_id for row in since}
+        )
+
+    def _shipped(self) -> frozenset[str]:
+        return self.store.shipped_ids() | self.finisher.shipped
+
+    def _start(self, gap: Gap) -> None:
+        arm, posterior = choose_arm(
+            self.app, self.store, gap, table=self.routes, warn=self.progress.warn
+        )
+        backend = arm.spawner
+        try:
+            flight = self.dispatcher.start(
+                gap, backend, arm.model, {"arm": arm.label, "posterior": posterior}
+            )
+        except DispatchFailed as exc:
+            self.progress.dispatch_failed(gap.id, str(exc))
+            self.finisher.spawn_failed(gap, backend, str(exc), exc.dispatch_id)
+            return
+        if flight is not None:
+            self.flights.append(flight)
+            self.monitor.soon()  # look for its PR promptly
+            self.progress.dispatched(flight)
+
+    def in_flight_ids(self) -> Sequence[str]:
+        return [f.dispatch.gap.id for f in self.flights]

@@ -1,0 +1,99 @@
+"""What the orchestrator prints: dispatch lines, outcomes, flags, the summary and totals.
+
+Plain lines always (logs and pipes stay readable); on a terminal a block with one line per
+dispatch in flight (gap, backend, elapsed, state) is redrawn in place under them.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TextIO
+
+from pytest_chump.core.records import Outcome
+
+if TYPE_CHECKING:
+    from pytest_chump.dispatch.dispatcher import Flight
+
+TOTALS = ("shipped", "ci_failed", "stalled", "killed", "race_abandoned", "spawn_failures")
+
+
+@dataclass
+class Progress:
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+    live: bool = False
+    _errors: set[str] = field(default_factory=set)
+    _shown: int = 0  # lines of the live block on the terminal now
+
+    def line(self, text: str, stream: TextIO | None = None) -> None:
+        self._clear()
+        print(text, file=stream or self.out, flush=True)
+
+    def dispatched(self, flight: Flight) -> None:
+        d = flight.dispatch
+        pid = d.handle.pid if d.handle and d.handle.pid is not None else "<no-pid>"
+        self.line(f"DISPATCHED: {d.gap.id} in {d.worktree} as PID {pid}")
+
+    def dispatch_failed(self, gap_id: str, reason: str) -> None:
+        self.line(f"DISPATCH-FAILED: {gap_id}: {reason}", self.err)
+
+    def finished(self, flight: Flight, outcome: Outcome) -> None:
+        d = flight.dispatch
+        pr = f" PR #{outcome.pr_number}" if outcome.pr_number is not None else ""
+        why = f" ({outcome.reason})" if outcome.reason else ""
+        self.line(f"OUTCOME: {d.gap.id} {outcome.name}{pr}{why}")
+
+    def flag(self, gap_id: str, state: str) -> None:
+        """A dispatch in flight changed state (running / silent / stalled / awaiting-pr)."""
+        self.line(f"STATE: {gap_id} {state}")
+
+    def provider_error(self, message: str) -> None:
+        """Transient provider trouble: said once per distinct message, then retried quietly."""
+        if message not in self._errors:
+            self._errors.add(message)
+            self.line(f"chump: warning: PR provider: {message} (will retry)", self.err)
+
+    def warn(self, message: str) -> None:
+        self.line(f"chump: warning: {message}", self.err)
+
+    def status(self, flights: Sequence[Flight]) -> None:
+        """Redraw the live block, one line per dispatch in flight (terminals only)."""
+        if not self.live:
+            return
+        self._clear()
+        now = time.time()
+        rows = [
+            f"  {f.dispatch.gap.id:<16} {f.dispatch.backend:<10} "
+            f"{elapsed(now - f.dispatch.started_at):>8}  {f.state}"
+            for f in flights
+        ]
+        if rows:
+            self.out.write("\n".join(rows) + "\n")
+        self._shown = len(rows)
+        self.out.flush()
+
+    def _clear(self) -> None:
+        """Erase the live block (cursor up over its lines, clear to the end of the screen)."""
+        if self._shown:
+            self.out.write(f"\033[{self._shown}F\033[J")
+            self._shown = 0
+
+    def summary(self, rows: Sequence[tuple[str, str, Outcome]], counts: Counter[str]) -> None:
+        self.line(f"\n=== monitor summary ({len(rows)} entries) ===")
+        for _gap_id, branch, outcome in rows:
+            label = outcome.name.upper().replace("_", "-")
+            pr = f"PR #{outcome.pr_number}" if outcome.pr_number is not None else ""
+            detail = pr if outcome.name in ("shipped", "ci_failed") else outcome.reason
+            self.line(f"  {label:<14} {branch}  {detail}".rstrip())
+        self.line("  ".join(f"{name}={counts.get(name, 0)}" for name in TOTALS))
+
+
+def elapsed(seconds: float) -> str:
+    """``12m05s`` or ``2h03m07s``."""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"

@@ -1,0 +1,50 @@
+"""Resume after a crash: take over dispatches whose orchestrator died, and watch their agents.
+
+Their agents are watched by pid (:class:`~pytest_chump.agents.adopted_handle.AdoptedHandle`);
+an exit status we cannot know makes the PR the judge. Each adopted dispatch keeps its id, so
+it still gets exactly one reflection.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytest_chump.agents.adopted_handle import AdoptedHandle
+from pytest_chump.backlog import Backlog
+from pytest_chump.core.model import Gap
+from pytest_chump.core.protocols import Dispatch
+from pytest_chump.core.records import Outcome
+from pytest_chump.dispatch.dispatcher import Flight
+from pytest_chump.state.liveness import owner_alive
+from pytest_chump.state.rows import DispatchRow
+from pytest_chump.state.store import Store
+
+
+def adopt_orphans(store: Store, backlog: Backlog, owner: str) -> list[Flight]:
+    """Flights for the unfinished dispatches of dead owners, now leased to ``owner``."""
+    gaps = {g.id: g for g in backlog.gaps}
+    flights = []
+    for row in store.unfinished():
+        if row.owner == owner or owner_alive(row.owner):
+            continue
+        if not store.acquire_lease(row.gap_id, owner):
+            continue
+        store.update_dispatch(row.id, owner=owner)
+        flight = _flight(row, gaps.get(row.gap_id))
+        if row.state == "starting":  # it died between recording and starting the agent
+            flight.stop_outcome = Outcome(
+                "killed", reason="orchestrator died while starting the agent", cause="interrupted"
+            )
+        flights.append(flight)
+    return flights
+
+
+def _flight(row: DispatchRow, gap: Gap | None) -> Flight:
+    meta = row.meta_dict
+    log = Path(row.log_path) if row.log_path else None
+    handle = AdoptedHandle(row.pid, str(meta.get("pid_start", "")), log)
+    gap = gap or Gap(row.gap_id, effort=row.effort, priority=row.priority)
+    dispatch = Dispatch(
+        gap, row.branch, Path(row.worktree), row.backend, row.started_at, row.model, handle, row.id
+    )
+    return Flight(dispatch, str(meta.get("base_sha", "")))

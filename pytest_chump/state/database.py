@@ -1,0 +1,95 @@
+"""The SQLite database under ``.chump/``: opening it (WAL, retried while another process
+creates it), migrating its schema, one-writer transactions, and read-only connections.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Self
+
+from pytest_chump.core.errors import ChumpError
+from pytest_chump.state.schema import MIGRATIONS
+
+DB_NAME = "chump.db"
+OPEN_RETRY_SECONDS = 10.0
+BUSY_TIMEOUT_MS = 5000
+
+
+class Database:
+    """A read-write connection to one state database, migrated to the current schema."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + OPEN_RETRY_SECONDS
+        while True:
+            try:
+                self._open()
+                return
+            except sqlite3.OperationalError as exc:
+                # creating the database, switching it to WAL and migrating need it to
+                # themselves for a moment, and SQLite may answer "locked" at once instead
+                # of waiting: processes opening a new database together retry briefly
+                if hasattr(self, "conn"):
+                    self.conn.close()
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise ChumpError(f"{path}: cannot open the state database: {exc}") from None
+                time.sleep(0.01)
+            except sqlite3.DatabaseError as exc:
+                raise ChumpError(f"{path}: cannot open the state database: {exc}") from None
+
+    def _open(self) -> None:
+        self.conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self._migrate()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``: one writer at a time, rolled back on error."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self.transaction() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise ChumpError(
+                    f"{self.path}: schema version {version} is newer than this chump knows "
+                    f"({len(MIGRATIONS)}); upgrade pytest-chump"
+                )
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in filter(str.strip, script.split(";")):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={number}")
+
+
+@contextmanager
+def read_only(path: Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to the database at ``path`` (which must exist): looking at
+    history never creates, migrates or changes it."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise ChumpError(f"{path}: cannot open the state database: {exc}") from None
+    with closing(conn):
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        yield conn

@@ -1,0 +1,250 @@
+"""Durable state in ``.chump/chump.db``: dispatches, leases, reflections, routing outcomes.
+
+Leases are taken inside ``BEGIN IMMEDIATE`` so two orchestrators (or a hook and an
+orchestrator) racing on one repository can never both dispatch a gap. A lease whose owner
+process is gone is stale and may be taken over. Opening and migrating: ``database``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from pytest_chump.core.model import outcome_class
+from pytest_chump.core.records import Reflection
+from pytest_chump.state.database import DB_NAME, Database
+from pytest_chump.state.liveness import owner_alive
+from pytest_chump.state.locks import state_dir
+from pytest_chump.state.rows import DispatchRow, dispatch_row, encode, reflection_from_json
+
+
+class Store(Database):
+    """One repository's state: leases, dispatches, their reflections and routing outcomes."""
+
+    @classmethod
+    def for_repo(cls, repo_root: Path) -> Store:
+        """Open ``<repo_root>/.chump/chump.db``, writing ``.chump/.gitignore`` on first use."""
+        return cls(state_dir(repo_root) / DB_NAME)
+
+    # --- owners and leases ----------------------------------------------------------
+
+    def register_owner(self, owner: str) -> float:
+        """Record ``owner`` as running; forget owners that are gone. Returns the start of its
+        cohort: the earliest start among the owners alive now (this one included), so runs
+        started together treat each other's dispatches as part of the same run."""
+        host, _, rest = owner.partition(":")
+        pid = int(rest.partition(":")[0] or 0)
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO owners(owner, host, pid, started_at) VALUES (?,?,?,?)",
+                (owner, host, pid, time.time()),
+            )
+            rows = conn.execute("SELECT owner, started_at FROM owners").fetchall()
+            gone = [(name,) for name, _ in rows if not owner_alive(name)]
+            conn.executemany("DELETE FROM owners WHERE owner=?", gone)
+        return min(started for name, started in rows if (name,) not in gone)
+
+    def acquire_lease(self, gap_id: str, owner: str) -> bool:
+        """Take the lease of ``gap_id`` for ``owner``; False when a live owner holds it."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT owner FROM leases WHERE gap_id=?", (gap_id,)).fetchone()
+            if row is not None and row[0] != owner and owner_alive(row[0]):
+                return False
+            conn.execute(
+                "INSERT OR REPLACE INTO leases(gap_id, owner, dispatch_id, acquired_at) "
+                "VALUES (?,?,NULL,?)",
+                (gap_id, owner, time.time()),
+            )
+            return True
+
+    def release_lease(self, gap_id: str, owner: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM leases WHERE gap_id=? AND owner=?", (gap_id, owner))
+
+    def live_leases(self) -> dict[str, str]:
+        """gap id -> owner, for leases whose owner still runs."""
+        rows = self.conn.execute("SELECT gap_id, owner FROM leases").fetchall()
+        return {gap: owner for gap, owner in rows if owner_alive(owner)}
+
+    def prune_stale_leases(self) -> list[str]:
+        """Drop leases of owners that are gone; return their gap ids."""
+        with self.transaction() as conn:
+            rows = conn.execute("SELECT gap_id, owner FROM leases").fetchall()
+            stale = [gap for gap, owner in rows if not owner_alive(owner)]
+            conn.executemany("DELETE FROM leases WHERE gap_id=?", [(g,) for g in stale])
+        return stale
+
+    # --- dispatches -----------------------------------------------------------------
+
+    def add_dispatch(
+        self, gap_id: str, branch: str, worktree: str, backend: str, owner: str, **fields: object
+    ) -> int:
+        """Record a dispatch in state ``starting`` and link it to the gap's lease."""
+        fields = encode(fields)
+        columns = ["gap_id", "branch", "worktree", "backend", "owner", "started_at", *fields]
+        values = [gap_id, branch, worktree, backend, owner, time.time(), *fields.values()]
+        marks = ",".join("?" * len(columns))
+        with self.transaction() as conn:
+            cur = conn.execute(
+                f"INSERT INTO dispatches({','.join(columns)}) VALUES ({marks})",  # noqa: S608
+                values,
+            )
+            dispatch_id = int(cur.lastrowid or 0)
+            conn.execute(
+                "UPDATE leases SET dispatch_id=? WHERE gap_id=? AND owner=?",
+                (dispatch_id, gap_id, owner),
+            )
+        return dispatch_id
+
+    def update_dispatch(self, dispatch_id: int, **fields: object) -> None:
+        fields = encode(fields)
+        sets = ", ".join(f"{name}=?" for name in fields)
+        with self.transaction() as conn:
+            conn.execute(
+                f"UPDATE dispatches SET {sets} WHERE id=?",  # noqa: S608
+                [*fields.values(), dispatch_id],
+            )
+
+    def finish_dispatch(self, dispatch_id: int, outcome: str, **fields: object) -> bool:
+        """Record the terminal outcome once; False when the dispatch had already ended."""
+        fields = {"state": "ended", "outcome": outcome, "ended_at": time.time(), **fields}
+        fields = encode(fields)
+        sets = ", ".join(f"{name}=?" for name in fields)
+        with self.transaction() as conn:
+            cur = conn.execute(
+                f"UPDATE dispatches SET {sets} WHERE id=? AND outcome IS NULL",  # noqa: S608
+                [*fields.values(), dispatch_id],
+            )
+            return cur.rowcount == 1
+
+    def finish_with_reflection(
+        self, dispatch_id: int, reflection: Reflection, **fields: object
+    ) -> bool:
+        """End the dispatch and keep its reflection on the row (the outbox), atomically.
+
+        Returns False (and writes nothing) when the dispatch already ended: one reflection
+        per dispatch, ever, even when two processes finish the same dispatch after a crash.
+        Sinks are delivered from the outbox afterwards (see ``undelivered``).
+        """
+        now = time.time()
+        record = json.dumps(dataclasses.asdict(reflection), sort_keys=True)
+        fields = {
+            "state": "ended",
+            "outcome": reflection.outcome,
+            "ended_at": now,
+            "reflection": record,
+            **fields,
+        }
+        sets = ", ".join(f"{name}=?" for name in fields)
+        with self.transaction() as conn:
+            cur = conn.execute(
+                f"UPDATE dispatches SET {sets} WHERE id=? AND outcome IS NULL",  # noqa: S608
+                [*fields.values(), dispatch_id],
+            )
+            if cur.rowcount != 1:
+                return False
+            self._routing_row(conn, dispatch_id, reflection, now)
+        return True
+
+    def undelivered(self, sinks: Iterable[str]) -> list[tuple[Reflection, list[str]]]:
+        """Reflections some of ``sinks`` have not stored yet, with those sinks' names."""
+        wanted = list(sinks)
+        rows = self.conn.execute(
+            "SELECT reflection, delivered FROM dispatches WHERE reflection IS NOT NULL ORDER BY id"
+        ).fetchall()
+        pending = []
+        for record, delivered in rows:
+            missing = [s for s in wanted if s not in json.loads(delivered)]
+            if missing:
+                pending.append((reflection_from_json(record), missing))
+        return pending
+
+    def mark_delivered(self, dispatch_id: int, sink: str) -> None:
+        with self.transaction() as conn:
+            (delivered,) = conn.execute(
+                "SELECT delivered FROM dispatches WHERE id=?", (dispatch_id,)
+            ).fetchone()
+            names = sorted({*json.loads(delivered), sink})
+            conn.execute(
+                "UPDATE dispatches SET delivered=? WHERE id=?", (json.dumps(names), dispatch_id)
+            )
+
+    def insert_reflection(self, reflection: Reflection, directive: str) -> bool:
+        """Store a reflection in the ``reflections`` table once per dispatch (idempotent)."""
+        record = json.dumps(dataclasses.asdict(reflection), sort_keys=True)
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO reflections(dispatch_id, gap_id, outcome, outcome_class, "
+                "backend, directive, created_at, record) VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    reflection.dispatch_id,
+                    reflection.gap_id,
+                    reflection.outcome,
+                    outcome_class(reflection.outcome),
+                    reflection.backend,
+                    directive,
+                    time.time(),
+                    record,
+                ),
+            )
+            return cur.rowcount == 1
+
+    def _routing_row(
+        self, conn: sqlite3.Connection, dispatch_id: int, r: Reflection, now: float
+    ) -> None:
+        # the arm's model (what routing chose), not the model the agent reported: the stats
+        # of an arm are looked up by the arm
+        row = conn.execute(
+            "SELECT priority, effort, model FROM dispatches WHERE id=?", (dispatch_id,)
+        ).fetchone()
+        conn.execute(
+            "INSERT INTO routing_outcomes(dispatch_id, task_class, priority, effort, backend, "
+            "model, outcome, pr_number, duration_s, cost_usd, created_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                dispatch_id,
+                r.gap_domain,
+                row[0],
+                row[1],
+                r.backend,
+                row[2] or "",
+                r.outcome,
+                r.pr_number,
+                r.duration_s,
+                r.cost_usd,
+                now,
+            ),
+        )
+
+    def reflections(self, limit: int = 100) -> list[dict[str, object]]:
+        """Stored reflection records, newest first."""
+        rows = self.conn.execute(
+            "SELECT record FROM reflections ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def dispatch(self, dispatch_id: int) -> DispatchRow | None:
+        cur = self.conn.cursor()
+        cur.row_factory = dispatch_row
+        return cur.execute("SELECT * FROM dispatches WHERE id=?", (dispatch_id,)).fetchone()
+
+    def dispatches(
+        self, where: str = "1", params: tuple[object, ...] = (), order: str = "id", limit: int = -1
+    ) -> list[DispatchRow]:
+        """Rows matching ``where`` (a trusted SQL fragment with ``?`` placeholders)."""
+        cur = self.conn.cursor()
+        cur.row_factory = dispatch_row
+        sql = f"SELECT * FROM dispatches WHERE {where} ORDER BY {order} LIMIT ?"  # noqa: S608
+        return cur.execute(sql, (*params, limit)).fetchall()
+
+    def unfinished(self) -> list[DispatchRow]:
+        """Dispatches without a terminal outcome (in flight, or orphaned by a crash)."""
+        return self.dispatches("outcome IS NULL")
+
+    def shipped_ids(self) -> frozenset[str]:
+        rows = self.conn.execute("SELECT gap_id FROM dispatches WHERE outcome='shipped'")
+        return frozenset(r[0] for r in rows)

@@ -1,0 +1,114 @@
+"""``chump status`` and ``chump cleanup``: read-only status; cleanup that never destroys work."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_chump.cli import main
+from pytest_chump.dispatch import worktrees
+from pytest_chump.state.liveness import make_owner
+from pytest_chump.state.store import Store
+from tests.gitrepos import git, make_origin
+
+
+def chump(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    status = main(list(argv))
+    return status, capsys.readouterr().out
+
+
+def dead_owner() -> str:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return make_owner(proc.pid)
+
+
+@pytest.fixture
+def clone(tmp_path: Path) -> Path:
+    return make_origin(tmp_path)[1]
+
+
+def leftover(clone: Path, gap_id: str, outcome: str, owner: str) -> Path:
+    """A dispatch that ended but whose worktree was left behind, with uncommitted work in it."""
+    slug = gap_id.lower()
+    prepared = worktrees.prepare(
+        clone, clone / ".chump/worktrees" / slug, f"chump/{slug}", "origin/main"
+    )
+    (prepared.worktree / "notes.txt").write_text("unsaved work\n")
+    with Store.for_repo(clone) as store:
+        store.acquire_lease(gap_id, owner)
+        did = store.add_dispatch(gap_id, prepared.branch, str(prepared.worktree), "fake", owner)
+        store.finish_dispatch(did, outcome, cause="timeout" if outcome != "shipped" else "")
+    return prepared.worktree
+
+
+def test_status_without_a_store_creates_nothing(
+    capsys: pytest.CaptureFixture[str], clone: Path
+) -> None:
+    code, out = chump(capsys, "status", "--repo-root", str(clone))
+    assert code == 0
+    assert out.strip() == "no dispatches yet (no .chump/chump.db)"
+    assert not (clone / ".chump").exists()
+
+
+def test_status_shows_in_flight_leases_and_outcomes(
+    capsys: pytest.CaptureFixture[str], clone: Path
+) -> None:
+    leftover(clone, "OLD-1", "stalled", make_owner())
+    with Store.for_repo(clone) as store:
+        gone = dead_owner()
+        store.acquire_lease("RUN-1", gone)
+        did = store.add_dispatch("RUN-1", "chump/run-1", str(clone / "wt"), "claude", gone)
+        store.update_dispatch(did, state="silent", pid=4242)
+    code, out = chump(capsys, "status", "--repo-root", str(clone))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "in flight (1):"
+    assert "RUN-1" in lines[1]
+    assert "silent" in lines[1]
+    assert "resume with --watch" in lines[1]
+    assert lines[2].startswith("leases (1): OLD-1")
+    assert "OLD-1" in lines[-1]
+    assert "stalled" in lines[-1]
+    assert "cause:timeout" in lines[-1]
+
+
+def test_cleanup_commits_leftover_work_then_removes_worktrees(
+    capsys: pytest.CaptureFixture[str], clone: Path
+) -> None:
+    stalled = leftover(clone, "KEEP-1", "stalled", dead_owner())
+    code, out = chump(capsys, "cleanup", "--repo-root", str(clone))
+    assert code == 0
+    assert "released stale lease of KEEP-1" in out
+    assert f"removed worktree {stalled}" in out
+    assert not stalled.exists()
+    assert git(clone, "show", "chump/keep-1:notes.txt") == "unsaved work"  # work kept
+    with Store.for_repo(clone) as store:
+        assert store.live_leases() == {}
+
+
+def test_cleanup_deletes_only_merged_branches_of_shipped_dispatches(
+    capsys: pytest.CaptureFixture[str], clone: Path
+) -> None:
+    shipped = leftover(clone, "DONE-1", "shipped", make_owner())
+    unmerged = leftover(clone, "FAIL-1", "ci_failed", make_owner())
+    git(shipped, "add", "-A")
+    git(shipped, "commit", "-qm", "the shipped work")
+    git(clone, "push", "-q", "origin", "chump/done-1:main")
+    git(clone, "fetch", "-q", "origin")
+    code, out = chump(capsys, "cleanup", "--repo-root", str(clone))
+    assert code == 0, out
+    assert "deleted merged branch chump/done-1" in out
+    assert not git(clone, "branch", "--list", "chump/done-1")
+    assert git(clone, "branch", "--list", "chump/fail-1")
+    assert not unmerged.exists()
+
+
+def test_cleanup_without_a_store(capsys: pytest.CaptureFixture[str], clone: Path) -> None:
+    assert chump(capsys, "cleanup", "--repo-root", str(clone)) == (
+        0,
+        "nothing to clean (no .chump/chump.db)\n",
+    )

@@ -1,0 +1,192 @@
+"""The loop under adverse conditions: signals mid-refill, crashed or concurrent orchestrators,
+faulty plugins, stubborn and silent agents, bad configuration found before any dispatch."""
+
+from __future__ import annotations
+
+import io
+import signal
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+from pytest_chump.cli import main
+from pytest_chump.core.errors import PluginError
+from pytest_chump.core.protocols import PrStatus, Spawner, SpawnHandle, SpawnRequest, Watch
+from pytest_chump.loop.app import App
+from pytest_chump.loop.orchestrator import Orchestrator
+from pytest_chump.loop.progress import Progress
+from pytest_chump.state.store import Store
+from tests.chumpproc import ChumpProcess
+from tests.gitrepos import repo  # noqa: F401  (fixture)
+
+
+def gaps(*ids: str) -> str:
+    return "gaps:\n" + "".join(f"  - {{id: {i}, priority: P1, effort: s}}\n" for i in ids)
+
+
+def build(repo: Path, **flags: object) -> tuple[App, Store, io.StringIO]:
+    app = App.create({"repo_root": str(repo), **flags})
+    return app, Store.for_repo(repo), io.StringIO()
+
+
+def test_a_signal_during_a_refill_starts_nothing_more(
+    repo: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (repo / "docs/gaps.yaml").write_text(gaps(*(f"SIG-{n}" for n in range(6))))
+    monkeypatch.setenv("AGENT_MODE", "sleep")
+    app, store, out = build(repo, max_parallel=6, kill_grace="5s")
+    factory = app.spawner_factory()
+    holder: list[Orchestrator] = []
+
+    def spawner(name: str) -> Spawner:
+        real = factory(name)
+
+        class SignalledDuringSpawn:
+            name = real.name
+
+            def spawn(self, request: SpawnRequest) -> SpawnHandle:
+                handle = real.spawn(request)
+                holder[0].stop("interrupted by SIGINT")  # the signal lands mid-refill
+                return handle
+
+        return SignalledDuringSpawn()
+
+    with store:
+        orch = Orchestrator(app, store, spawner, app.provider(), Progress(out, out))
+        holder.append(orch)
+        orch.run()
+        rows = store.dispatches()
+    assert [r.gap_id for r in rows] == ["SIG-0"], out.getvalue()
+    assert (rows[0].outcome, rows[0].cause) == ("killed", "interrupted")
+
+
+def test_a_gap_of_a_crashed_orchestrator_is_not_dispatched_again(
+    repo: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (repo / "docs/gaps.yaml").write_text(gaps("ORPHAN-1", "FREE-1"))
+    app, store, out = build(repo)
+    with store:
+        gone = "another-host:1:1"  # its agent may still run there: the gap is not free
+        store.acquire_lease("ORPHAN-1", gone)
+        store.add_dispatch("ORPHAN-1", "chump/orphan-1", str(repo / "wt"), "script", gone)
+        orch = Orchestrator(app, store, app.spawner_factory(), app.provider(), Progress(out, out))
+        orch.watch = False
+        orch.run()
+        started = [r.gap_id for r in store.dispatches()]
+    assert started == ["ORPHAN-1", "FREE-1"]
+
+
+class FlakyProvider:
+    """Raises a plain RuntimeError (a plugin bug) on its first poll, then reports MERGED."""
+
+    name = "flaky"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def poll(self, watches: Sequence[Watch]) -> Mapping[str, PrStatus]:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("provider plugin bug")
+        return {w.branch: PrStatus(7, "MERGED") for w in watches}
+
+
+def test_a_provider_raising_anything_is_transient(repo: Path) -> None:
+    (repo / "docs/gaps.yaml").write_text(gaps("FLAKY-1"))
+    app, store, out = build(repo, poll_interval="10ms")
+    provider = FlakyProvider()
+    with store:
+        orch = Orchestrator(app, store, app.spawner_factory(), provider, Progress(out, out))
+        orch.run()
+    assert orch.finisher.counts["shipped"] == 1
+    assert out.getvalue().count("PR provider: RuntimeError: provider plugin bug") == 1
+    assert provider.calls >= 2
+
+
+def test_an_unknown_sink_fails_before_anything_is_dispatched(repo: Path) -> None:
+    app, store, out = build(repo, sinks="sqlite,nope")
+    with store, pytest.raises(PluginError, match=r"unknown sink 'nope' \(valid: "):
+        Orchestrator(app, store, app.spawner_factory(), app.provider(), Progress(out, out))
+    with Store.for_repo(repo) as store:
+        assert store.dispatches() == []
+
+
+def test_a_silent_agent_is_flagged_not_killed(
+    repo: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (repo / "docs/gaps.yaml").write_text(gaps("QUIET-1"))
+    monkeypatch.setenv("AGENT_MODE", "sleep")
+    app, store, out = build(repo, silence_alert="0.3s", deadline_scale="0.001", kill_grace="0.2s")
+    with store:
+        orch = Orchestrator(app, store, app.spawner_factory(), app.provider(), Progress(out, out))
+        orch.run()
+    lines = out.getvalue().splitlines()
+    assert "STATE: QUIET-1 silent" in lines  # flagged first (at 0.3 s) ...
+    assert lines.index("STATE: QUIET-1 silent") < next(
+        i for i, line in enumerate(lines) if line.startswith("OUTCOME: QUIET-1 killed")
+    )  # ... killed only by the deadline ladder (2 x 1.2 s)
+
+
+def test_sigterm_exits_143_and_sigkill_stops_an_agent_that_ignores_sigterm(
+    repo: Path,
+) -> None:
+    (repo / "docs/gaps.yaml").write_text(gaps("STUB-1"))
+    chump = ChumpProcess(
+        repo,
+        "dispatch",
+        "--no-dry-run",
+        "--watch",
+        "--kill-grace",
+        "0.5s",
+        env={"AGENT_MODE": "stubborn"},
+    )
+    chump.wait_for("DISPATCHED:")
+    log = repo / ".chump/logs/stub-1.log"
+    while "stubborn and ready" not in (log.read_text() if log.exists() else ""):
+        chump.proc.poll()  # the agent installs its SIGTERM handler before we signal
+    chump.signal(signal.SIGTERM)
+    assert chump.finish() == 143, chump.text
+    with Store.for_repo(repo) as store:
+        (row,) = store.dispatches()
+    assert (row.outcome, row.cause) == ("killed", "interrupted")
+    assert row.exit_code == -signal.SIGKILL  # TERM was ignored: the ladder's KILL stopped it
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--base-ref", "origin/nope"], "--base-ref: 'origin/nope' is not a commit in"),
+        (["--deadline-scale", "nan"], "--deadline-scale: expected a number, got 'nan'"),
+        (["--kill-grace", "inf"], "--kill-grace: expected a duration"),
+    ],
+)
+def test_mistakes_are_found_before_any_state_is_created(
+    capsys: pytest.CaptureFixture[str],
+    repo: Path,
+    argv: list[str],
+    message: str,
+) -> None:
+    status = main(["dispatch", "--no-dry-run", "--repo-root", str(repo), *argv])
+    err = capsys.readouterr().err.splitlines()
+    assert status == 2
+    assert len(err) == 1
+    assert message in err[0]
+    assert not (repo / ".chump/chump.db").exists()
+
+
+def test_a_directory_that_is_not_a_repository(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs/gaps.yaml").write_text(gaps("A-1"))
+    assert main(["dispatch", "--no-dry-run", "--repo-root", str(tmp_path)]) == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith("not a git repository (agents work in git worktrees)")
+    )
+    assert not (tmp_path / ".chump").exists()

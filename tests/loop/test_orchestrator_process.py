@@ -1,0 +1,98 @@
+"""The orchestrator as a real process: SIGINT teardown, resume after SIGKILL, racing twins."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+
+from pytest_chump.state.liveness import pid_alive
+from pytest_chump.state.store import Store
+from tests.chumpproc import ChumpProcess
+from tests.gitrepos import (
+    git,
+    repo,  # noqa: F401  (fixture)
+)
+
+EXECUTE = ("dispatch", "--no-dry-run", "--watch")
+
+
+def gaps(*ids: str) -> str:
+    return "gaps:\n" + "".join(f"  - {{id: {i}, priority: P1, effort: s}}\n" for i in ids)
+
+
+def test_sigint_stops_agents_removes_their_worktrees_and_releases_leases(
+    repo: Path,
+) -> None:
+    (repo / "docs/gaps.yaml").write_text(gaps("INT-1", "INT-2", "INT-3"))
+    chump = ChumpProcess(repo, *EXECUTE, "--kill-grace", "5s", env={"AGENT_MODE": "sleep"})
+    chump.wait_for("DISPATCHED:", count=2)
+    chump.signal(signal.SIGINT)
+    assert chump.finish() == 130, chump.text
+    with Store.for_repo(repo) as store:
+        rows = store.dispatches()
+        assert [r.gap_id for r in rows] == ["INT-1", "INT-2"]  # nothing new after the signal
+        assert {(r.outcome, r.cause) for r in rows} == {("killed", "interrupted")}
+        assert not any(pid_alive(r.pid) for r in rows if r.pid)
+        assert store.live_leases() == {}
+        assert len(store.reflections()) == 2
+    assert list((repo / ".chump/worktrees").iterdir()) == []
+    assert "killed=2" in chump.text
+
+
+def test_restart_after_sigkill_resumes_with_one_reflection_per_dispatch(
+    repo: Path,
+) -> None:
+    (repo / "docs/gaps.yaml").write_text(gaps("RES-1", "RES-2", "RES-3"))
+    gate = repo.parent / "go"
+    env = {"AGENT_MODE": "gate", "AGENT_GATE": str(gate)}
+    first = ChumpProcess(repo, *EXECUTE, env=env)
+    first.wait_for("DISPATCHED:", count=2)
+    first.signal(signal.SIGKILL)
+    first.finish()
+    gate.write_text("go")
+    second = ChumpProcess(repo, *EXECUTE, env=env)
+    second.wait_for("RESUMED:", count=2)
+    assert second.finish() == 0, second.text
+    assert "shipped=3" in second.text
+    again = ChumpProcess(repo, *EXECUTE, env=env)
+    assert again.finish() == 0, again.text
+    with Store.for_repo(repo) as store:
+        rows = store.dispatches()
+        assert sorted(r.gap_id for r in rows) == ["RES-1", "RES-2", "RES-3"]
+        assert all(r.outcome == "shipped" for r in rows)
+        assert sorted(r["gap_id"] for r in store.reflections()) == ["RES-1", "RES-2", "RES-3"]
+
+
+@pytest.mark.parametrize("run", range(2))
+def test_two_orchestrators_started_together_never_dispatch_a_gap_twice(
+    repo: Path,
+    run: int,
+) -> None:
+    ids = [f"TWIN-{n}" for n in range(8)]
+    (repo / "docs/gaps.yaml").write_text(gaps(*ids))
+    git(repo, "commit", "--quiet", "-am", "twins")
+    twins = [ChumpProcess(repo, *EXECUTE) for _ in range(2)]
+    codes = [t.finish(timeout=120) for t in twins]
+    assert codes == [0, 0], "\n---\n".join(t.text for t in twins)
+    with Store.for_repo(repo) as store:
+        dispatched = sorted(r.gap_id for r in store.dispatches())
+        assert dispatched == sorted(ids)
+        assert len(store.reflections()) == len(ids)
+    git(repo, "fetch", "--quiet", "origin")
+    landed = set(git(repo, "ls-tree", "--name-only", "origin/main").split())
+    assert {f"{i}.txt" for i in ids} <= landed
+
+
+def test_twins_never_retry_a_gap_the_other_just_finished(repo: Path) -> None:
+    """A lease is released when a dispatch ends; the twin still running must not take the
+    gap again: a gap is dispatched at most once while both runs last."""
+    ids = [f"FAIL-{n}" for n in range(6)]
+    (repo / "docs/gaps.yaml").write_text(gaps(*ids))
+    twins = [ChumpProcess(repo, *EXECUTE, env={"AGENT_MODE": "fail"}) for _ in range(2)]
+    for twin in twins:
+        twin.finish(timeout=120)
+    with Store.for_repo(repo) as store:
+        dispatched = sorted(r.gap_id for r in store.dispatches())
+    assert dispatched == sorted(ids), "\n---\n".join(t.text for t in twins)
