@@ -58,6 +58,16 @@ def chump_register_sinks(register: Register) -> None:
     """
 
 
+@hookspec
+def chump_register_backlog_sources(register: Register) -> None:
+    """Called once when chump starts, to collect the backlog sources plugins offer.
+
+    :param register: call ``register(name, factory)``; ``factory(settings)`` returns an object
+        satisfying :class:`~pytest_chump.core.protocols.BacklogSource`, selected by the
+        ``backlog_source`` setting (built in: ``yaml``, ``github``).
+    """
+
+
 # --- policy (first non-None result wins) --------------------------------------------
 
 

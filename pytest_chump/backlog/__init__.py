@@ -1,75 +1,121 @@
-"""Backlog: reading the YAML backlog and validating it, reporting every problem as one line,
-and the backlog as committed at a git ref. May import: core, state.
+"""Backlog: reading YAML backlogs (a file or a directory of files) and validating them, every
+problem tied to its gap, and the backlog at a git ref. May import: core, state.
 
-Each problem reads ``{display}:{line}: {field}: {message}``; a clean file yields ``Gap`` objects.
-The work is split by job: ``reading`` (file to text), ``fastread`` (the usual layout, line by
-line) falling back to ``compose`` (PyYAML's node tree; yaml is imported only then), both
-feeding ``checks`` (each field and id) and ``graph`` (unknown dependencies and cycles).
+Each problem reads ``{path}:{line}: {field}: {message}``. The work is split by job: ``reading``
+(files to text), ``fastread`` (the usual layout, line by line) falling back to ``compose``
+(PyYAML's node tree; yaml is imported only then), both feeding ``checks`` (each field and
+id) and ``graph`` (unknown dependencies and cycles); ``model`` holds the result.
 """
 
 from __future__ import annotations
 
 import gc
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from pytest_chump.backlog.checks import Checker
 from pytest_chump.backlog.compose import read_tree
 from pytest_chump.backlog.fastread import read_fast as _read_fast
-from pytest_chump.backlog.reading import decode, read_bytes
-from pytest_chump.backlog.tagged import Problem
+from pytest_chump.backlog.graph import Found
+from pytest_chump.backlog.reading import backlog_files, decode, read_bytes, read_file, shown_name
+from pytest_chump.backlog.tagged import Flaw, tagged
 from pytest_chump.core.errors import BacklogError
-from pytest_chump.core.model import Gap
+from pytest_chump.core.model import Backlog, Problem, raise_fatal
 
-__all__ = ["Backlog", "check_bytes", "load_backlog"]
+FILE_FIELDS = frozenset({"file", "yaml", "gaps"})  # problems of a file as a whole
 
-
-@dataclass(frozen=True, slots=True)
-class Backlog:
-    """A validated backlog: its file and its gaps in declared order."""
-
-    path: Path
-    gaps: tuple[Gap, ...]
-
-    def by_id(self) -> dict[str, Gap]:
-        return {gap.id: gap for gap in self.gaps}
-
-    def done_ids(self) -> frozenset[str]:
-        return frozenset(gap.id for gap in self.gaps if gap.status == "done")
+__all__ = ["Backlog", "Problem", "check_bytes", "check_files", "check_mappings", "load_backlog"]
 
 
-def load_backlog(path: Path, display: str | None = None) -> Backlog:
-    """Read and validate ``path``; raise ``BacklogError`` listing every problem."""
+def load_backlog(
+    path: Path, display: str | None = None, status_aliases: Mapping[str, str] | None = None
+) -> Backlog:
+    """Read and check the file or directory ``path``; ``BacklogError`` only when it cannot
+    be read as a whole (missing, not YAML, wrong shape). Other problems are on the result."""
     shown = str(path) if display is None else display
-    gaps, problems = check_bytes(read_bytes(path, shown), shown)
-    if problems:
-        raise BacklogError(problems)
-    return Backlog(path, tuple(gaps))
+    if path.is_dir():
+        prefix = shown.rstrip("/") + "/"
+        files = ((prefix + shown_name(f, path), f) for f in backlog_files(path))
+        backlog = check_files(((name, read_file(f)) for name, f in files), status_aliases)
+        if not backlog.gaps and not backlog.problems:
+            raise BacklogError([f"{shown}:1: file: no *.yaml or *.yml files in this directory"])
+    else:
+        backlog = check_bytes(read_bytes(path, shown), shown, status_aliases)
+    raise_fatal(backlog.problems)
+    return Backlog(path, backlog.gaps, backlog.problems)
 
 
-def check_bytes(data: bytes, display: str) -> tuple[list[Gap], list[str]]:
-    """Parse and validate ``data``; return (gaps, problems). Gaps mean something only if clean."""
-    text, problems = decode(data, display)
-    if problems:
-        return [], problems
+def check_bytes(
+    data: bytes, display: str, status_aliases: Mapping[str, str] | None = None
+) -> Backlog:
+    """Parse and check one backlog file's ``data``; problems of the file as a whole are fatal."""
+    text, flaw = decode(data)
+    checker = Checker(status_aliases)
+    if flaw is None:
+        with _no_collection():
+            if not _read_fast(text, checker.read(display)):  # looked up here: tests spy on it
+                checker = Checker(status_aliases)  # forget what it read before giving up
+                flaws = read_tree(text, checker.read(display))
+                for line, message in flaws:
+                    checker.flaw(display, line, message)
+    else:
+        checker.flaw(display, *flaw)
+    return _result(checker, Path(display), [display], fatal=True)
+
+
+def check_files(
+    files: Iterable[tuple[str, bytes | Flaw]], status_aliases: Mapping[str, str] | None = None
+) -> Backlog:
+    """Check the files of a backlog directory as one backlog (ids and dependencies span
+    files). Each file holds a list of gaps, a mapping with ``gaps:``, or one gap; a file that
+    cannot be read is a problem of that file, not of the backlog."""
+    checker, order = Checker(status_aliases), []
+    with _no_collection():
+        for display, data in files:
+            order.append(display)
+            text, flaw = decode(data) if isinstance(data, bytes) else ("", data)
+            flaws = [flaw] if flaw else read_tree(text, checker.read(display), loose=True)
+            for line, message in flaws:
+                checker.flaw(display, line, message)
+    return _result(checker, Path(order[0]).parent if order else Path("."), order, fatal=False)
+
+
+def check_mappings(
+    items: Iterable[tuple[str, Mapping[str, object]]],
+    origin: str,
+    status_aliases: Mapping[str, str] | None = None,
+) -> Backlog:
+    """Check gaps given as plain mappings (``{"id": ..., "priority": "P1", ...}``) by a source
+    that is not a YAML file, e.g. an issue tracker: each item is ``(label, mapping)``, and its
+    problems read ``<origin>: <label>.<field>: <message>``. The same checks as for YAML."""
+    checker = Checker(status_aliases)
+    for label, mapping in items:
+        checker.read(origin, label)(tagged(dict(mapping)))
+    return _result(checker, Path(origin), [origin], fatal=False)
+
+
+@contextmanager
+def _no_collection() -> Iterator[None]:
+    """Everything a backlog read builds is acyclic: collector passes would only cost time."""
     collecting = gc.isenabled()
-    gc.disable()  # everything built here is acyclic: collector passes would only cost time
+    gc.disable()
     try:
-        gaps, found = _check(text)
+        yield
     finally:
         if collecting:
             gc.enable()
-    return gaps, [f"{display}:{line}: {text}" for line, text in sorted(found, key=_line)]
 
 
-def _line(problem: Problem) -> int:
-    return problem[0]
+def _result(checker: Checker, path: Path, order: list[str], fatal: bool) -> Backlog:
+    """The backlog ``checker`` saw; with ``fatal``, a problem of no gap is of the whole file."""
+    gaps, found = checker.finish()
+    rank = {name: i for i, name in enumerate(order)}
+    found.sort(key=lambda f: (rank.get(f[0], len(rank)), f[1]))
+    return Backlog(path, tuple(gaps), tuple(_problem(f, fatal) for f in found))
 
 
-def _check(text: str) -> tuple[list[Gap], list[Problem]]:
-    """Read with the fast reader (looked up here, so tests can spy on it), else compose."""
-    checker = Checker()
-    if not _read_fast(text, checker.entry):
-        checker = Checker()
-        checker.problems.extend(read_tree(text, checker.entry))
-    return checker.finish()
+def _problem(found: Found, fatal: bool) -> Problem:
+    origin, line, where, message, gap_id = found
+    whole_file = gap_id is None and where in FILE_FIELDS
+    return Problem(origin, line, where, message, gap_id, fatal and whole_file)

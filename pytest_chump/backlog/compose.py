@@ -14,7 +14,7 @@ from pytest_chump.backlog.tagged import (
     STR,
     WANTED,
     Emit,
-    Problem,
+    Flaw,
     Value,
     describe,
     plain_tag,
@@ -44,7 +44,7 @@ def _loader() -> type:
     return type("_BacklogLoader", (base,), {"resolve": resolve})
 
 
-def compose_text(text: str) -> tuple[Node | None, Problem | None]:
+def compose_text(text: str) -> tuple[Node | None, Flaw | None]:
     """The single document's node tree, or the syntax error."""
     import yaml
 
@@ -65,22 +65,36 @@ def compose_text(text: str) -> tuple[Node | None, Problem | None]:
         return None, (1, f"yaml: {' '.join(str(exc).split())}")
 
 
-def read_tree(text: str, emit: Emit) -> list[Problem]:
-    """Emit every entry of the composed ``gaps:`` list; return problems that prevent it."""
+def read_tree(text: str, emit: Emit, loose: bool = False) -> list[Flaw]:
+    """Emit every entry of the composed ``gaps:`` list; return problems that prevent it.
+
+    ``loose`` (a file of a backlog directory): the top level may also be a list of gaps, or
+    one gap's mapping (a mapping without ``gaps:``).
+    """
     root, error = compose_text(text)
     if error is not None or root is None:
         return [error or (1, _EMPTY)]
     line = root.start_mark.line + 1
+    if loose and root.id == "sequence":
+        return _emit_all(root, emit)
     if root.id != "mapping":
         got = describe(_leaf(root))
-        return [(line, f"gaps: top level must be a mapping with a 'gaps:' list, got {got}")]
+        wanted = "a list of gaps or a mapping" if loose else "a mapping with a 'gaps:' list"
+        return [(line, f"gaps: top level must be {wanted}, got {got}")]
     found = gaps_nodes(root)
+    if not found and loose:
+        emit(_entry_value(root))
+        return []
     if not found:
         return [(line, "gaps: missing (the top level needs a 'gaps:' list)")]
     if found[-1].id != "sequence":
         gaps = _leaf(found[-1])
         return [(gaps[2], f"gaps: must be a list, got {describe(gaps)}")]
-    for node in found[-1].value:
+    return _emit_all(found[-1], emit)
+
+
+def _emit_all(sequence: Node, emit: Emit) -> list[Flaw]:
+    for node in sequence.value:
         emit(_entry_value(node))
     return []
 

@@ -6,35 +6,39 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Set
 from dataclasses import dataclass
 
-from pytest_chump.backlog.tagged import STR, Problem, Value
+from pytest_chump.backlog.tagged import STR, Value
+
+Found = tuple[str, int, str, str, "str | None"]
+"""A problem as the checks find it: (origin, line, field, message, the gap it belongs to)."""
 
 
 @dataclass(slots=True, eq=False)
 class Entry:
     """What the checks across gaps need about one gap whose id is a string."""
 
-    index: int
+    at: str  # "gaps[i]." (or a source's label): how its fields are named in problems
     id: str
     id_line: int
     deps: tuple[str, ...]
     deps_value: Value | None  # the depends_on list when deps is not empty: lines to report at
+    origin: str = ""  # the file it was read from (a backlog directory has many)
     valid: bool = False  # a node of the dependency graph: a safe id, first of its name
     pos: int = -1  # index among the valid entries
 
     @property
     def where(self) -> str:
-        return f"gaps[{self.index}].id"
+        return f"{self.at}id"
 
 
 def dependency_problems(
     entries: list[Entry], first: Mapping[str, Entry], loose: Set[str]
-) -> list[Problem]:
+) -> list[Found]:
     """Unknown ids, then every dependency cycle among valid gaps.
 
     ``first`` maps each string id to its first entry; ``loose`` holds the text of ids that
     are scalars but not strings (a dependency on one is not reported as unknown).
     """
-    problems: list[Problem] = []
+    problems: list[Found] = []
     nodes = [entry for entry in entries if entry.valid]
     for pos, entry in enumerate(nodes):
         entry.pos = pos
@@ -54,17 +58,18 @@ def dependency_problems(
     return problems
 
 
-def _unknown(entry: Entry, first: Mapping[str, Entry], loose: Set[str]) -> list[Problem]:
+def _unknown(entry: Entry, first: Mapping[str, Entry], loose: Set[str]) -> list[Found]:
     assert entry.deps_value is not None
+    where = f"{entry.at}depends_on"
     return [
-        (line, f"gaps[{entry.index}].depends_on[{k}]: unknown id {dep!r}")
+        (entry.origin, line, f"{where}[{k}]", f"unknown id {dep!r}", entry.id)
         for k, (tag, dep, line) in enumerate(entry.deps_value[1])
         if tag == STR and dep not in first and dep not in loose
     ]
 
 
-def _cycles(nodes: list[Entry], adjacency: list[list[int]]) -> list[Problem]:
-    problems: list[Problem] = []
+def _cycles(nodes: list[Entry], adjacency: list[list[int]]) -> list[Found]:
+    problems: list[Found] = []
     for component in _Tarjan(adjacency).run():
         start = min(component)
         if len(component) > 1 or start in adjacency[start]:
@@ -72,7 +77,8 @@ def _cycles(nodes: list[Entry], adjacency: list[list[int]]) -> list[Problem]:
             names = " -> ".join(nodes[pos].id for pos in path)
             entry = nodes[start]
             line = entry.deps_value[2] if entry.deps_value else entry.id_line
-            problems.append((line, f"gaps[{entry.index}].depends_on: dependency cycle {names}"))
+            where = f"{entry.at}depends_on"
+            problems.append((entry.origin, line, where, f"dependency cycle {names}", entry.id))
     return problems
 
 

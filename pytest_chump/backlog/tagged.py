@@ -19,7 +19,7 @@ WANTED |= {"depends_on", "closed_date"}
 _KINDS = {"str": "string", "int": "int", "float": "float", "bool": "bool", "timestamp": "date"}
 
 Value = tuple[str, Any, int]  # (tag, or LIST/MAP; text, items or fields; 1-based line)
-Problem = tuple[int, str]  # (1-based line, "field: message")
+Flaw = tuple[int, str]  # (1-based line, "field: message"): the file as a whole is unreadable
 Emit = Callable[[Value], None]  # receives each entry of the gaps list, in order
 
 
@@ -46,3 +46,22 @@ def describe(value: Value) -> str:
     kind = _KINDS.get(tag.removeprefix(TAG), tag)
     short = text if len(text) <= 60 else text[:57] + "..."
     return f"{kind} {short!r}" if kind == "string" else f"{kind} {short}"
+
+
+def tagged(value: object, line: int = 0) -> Value:
+    """A Python value (from JSON, an API, a plugin) in the tagged form the checker reads."""
+    if value is None:
+        return (NULL, "", line)
+    if isinstance(value, str):
+        return (STR, value, line)
+    if isinstance(value, bool):
+        return (TAG + "bool", str(value).lower(), line)
+    if isinstance(value, int | float):
+        return (TAG + ("int" if isinstance(value, int) else "float"), str(value), line)
+    if isinstance(value, list | tuple):
+        return (LIST, [tagged(item, line) for item in value], line)
+    if isinstance(value, dict):
+        return (MAP, {str(k): tagged(v, line) for k, v in value.items() if k in WANTED}, line)
+    if hasattr(value, "isoformat"):
+        return (DATE, value.isoformat(), line)
+    return (TAG + type(value).__name__, str(value), line)

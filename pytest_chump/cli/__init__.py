@@ -22,6 +22,7 @@ from pytest_chump.core.run import HOOK_GIT_VARS
 COMMANDS: tuple[str, ...] = (
     "dispatch",
     "validate",
+    "ready",
     "status",
     "cleanup",
     "reflections",

@@ -15,10 +15,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from pytest_chump.backlog import Backlog
 from pytest_chump.cli.setting_flags import add_setting_flags, setting_flags
-from pytest_chump.core.model import Gap
-from pytest_chump.loop.app import App, display_path
+from pytest_chump.core.errors import UsageError
+from pytest_chump.core.model import Backlog, Gap
+from pytest_chump.core.redact import printable
+from pytest_chump.core.run import display_path
+from pytest_chump.loop.app import App
+from pytest_chump.loop.plan import (
+    existing_store,
+    header,
+    nothing_to_do,
+    occupancy,
+    plan,
+    quarantine_note,
+)
 
 if TYPE_CHECKING:
     from pytest_chump.loop.orchestrator import Orchestrator
@@ -57,41 +67,44 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.set_defaults(run=run)
 
 
-def header(app: App, backlog: Backlog, picked: list[Gap], mode: str) -> str:
-    gaps = backlog.gaps
-    open_count = sum(1 for g in gaps if g.status == "open")
-    return (
-        f"chump ({mode}): {len(gaps)} total gaps, {open_count} open, "
-        f"{len(backlog.done_ids())} done; would dispatch {len(picked)} "
-        f"of max-parallel {app.settings.max_parallel}"
-    )
-
-
 def would_dispatch(app: App, gap: Gap) -> str:
     where = display_path(app.worktree_for(gap))
     return (
         f"WOULD DISPATCH: {gap.id} (prio={gap.priority} effort={gap.effort}) in {where}"
-        f"  -- {gap.title}"
+        f"  -- {printable(gap.title)}"
     )
 
 
 def run(args: argparse.Namespace) -> int:
     app = App.create(setting_flags(args))
+    if args.watch and args.dry_run:
+        raise UsageError("--watch needs --no-dry-run: a dry run starts nothing to watch")
     app.spawner_factory()  # an unknown spawner name fails here, before anything else
     if not args.dry_run:
         return execute(app, watch=args.watch, reflect=not args.no_reflect, sole=args.exclusive)
-    backlog = app.load_backlog()
-    picked = app.pick(backlog, app.settings.max_parallel)
-    print(header(app, backlog, picked, "dry-run"))
-    if not picked:
-        print(
-            "note: no pickable gaps: the backlog is exhausted, or every open P0-P2 gap is xl, "
-            "blocked by a dependency or filtered out by kind",
-            file=sys.stderr,
-        )
-    for gap in picked:
+    backlog = load(app)
+    store = existing_store(app.settings.repo_root)
+    try:
+        the_plan = plan(app, backlog, occupancy(store))
+    finally:
+        if store is not None:
+            store.close()
+    print(header(the_plan, "dry-run"))
+    if not the_plan.picks:
+        print(nothing_to_do(the_plan))
+    for gap in the_plan.picks:
         print(would_dispatch(app, gap))
     return 0
+
+
+def load(app: App) -> Backlog:
+    """The backlog (a fatal problem, or any with ``strict``, ends the command: exit 2), with
+    one line on stderr when gaps with problems are quarantined."""
+    backlog = app.load_backlog()
+    note = quarantine_note(backlog)
+    if note is not None:
+        print(note, file=sys.stderr)
+    return backlog
 
 
 def execute(app: App, *, watch: bool, reflect: bool = True, sole: bool = False) -> int:
@@ -101,15 +114,15 @@ def execute(app: App, *, watch: bool, reflect: bool = True, sole: bool = False) 
 
     check_depth(os.environ)
     app.check_repository()
-    app.load_backlog()  # an invalid backlog fails here, before any state is created
+    backlog = load(app)  # an unreadable backlog fails here, before any state is created
     if not sole:
-        return _execute(app, watch=watch, reflect=reflect)
+        return _execute(app, backlog, watch=watch, reflect=reflect)
     # a nudge before the loop's handler is in place must not kill us: the backlog is read
     # right after anyway
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     with exclusive(app.settings.state_dir) as mine:
         if mine:
-            return _execute(app, watch=watch, reflect=reflect)
+            return _execute(app, backlog, watch=watch, reflect=reflect)
     pid = running_pid(app.settings.state_dir)
     if pid is not None and nudge(pid):
         print(f"chump: an orchestrator is running (pid {pid}); nudged it to re-read the backlog")
@@ -118,7 +131,7 @@ def execute(app: App, *, watch: bool, reflect: bool = True, sole: bool = False) 
     return 0
 
 
-def _execute(app: App, *, watch: bool, reflect: bool) -> int:
+def _execute(app: App, backlog: Backlog, *, watch: bool, reflect: bool) -> int:
     from pytest_chump.loop.orchestrator import Orchestrator
     from pytest_chump.loop.progress import Progress
     from pytest_chump.state.store import Store
@@ -129,12 +142,17 @@ def _execute(app: App, *, watch: bool, reflect: bool) -> int:
             app, store, app.spawner_factory(), app.provider(), progress, watch=watch
         )
         orch.finisher.reflect = reflect
+        orch.backlog = backlog
+        the_plan = plan(app, backlog, occupancy(store))
+        print(header(the_plan, "execute+watch" if watch else "execute"), flush=True)
+        if not the_plan.picks:
+            print(nothing_to_do(the_plan), flush=True)
         with _signals(orch) as received:
             orch.run()
             while orch.nudged.is_set() and not received:  # nudged as the loop was ending
                 orch.run()
         if watch:
-            progress.summary(orch.finisher.rows, orch.finisher.counts)
+            progress.summary(orch.finisher.in_dispatch_order(), orch.finisher.counts)
     if received:
         return 128 + received[0]
     return 1 if orch.finisher.counts["spawn_failures"] else 0

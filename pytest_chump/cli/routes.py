@@ -14,7 +14,8 @@ from pytest_chump.cli.setting_flags import add_setting_flags, setting_flags
 from pytest_chump.core.errors import UsageError
 from pytest_chump.core.model import Gap
 from pytest_chump.core.records import Arm, ArmStats
-from pytest_chump.loop.app import App, display_path
+from pytest_chump.core.run import display_path
+from pytest_chump.loop.app import App
 
 if TYPE_CHECKING:
     import sqlite3

@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Iterable
 
 from pytest_chump.core import config
+from pytest_chump.core.config_values import boolean
 
 
 def add_setting_flags(parser: argparse.ArgumentParser, names: Iterable[str] | None = None) -> None:
@@ -20,11 +21,13 @@ def add_setting_flags(parser: argparse.ArgumentParser, names: Iterable[str] | No
         if not f.metadata["flag"] or (wanted is not None and f.name not in wanted):
             continue
         envs = ", ".join(config.env_names(f))
+        switch = {"nargs": "?", "const": "true"} if f.metadata["parse"] is boolean else {}
         parser.add_argument(
             config.flag_name(f),
             dest=f.name,
             metavar=f.name.split("_")[-1].upper(),
             help=f"{f.metadata['help']} (env {envs}; default {config.shown_default(f)})",
+            **switch,  # type: ignore[arg-type]
         )
 
 

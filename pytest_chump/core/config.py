@@ -52,7 +52,35 @@ class Settings:
     """Everything chump is configured with, after precedence was applied."""
 
     repo_root: Path = field(default=Path("."), metadata={"help": "", "internal": True})
-    backlog: str = setting("docs/gaps.yaml", "backlog file, relative to the repo root", v.text)
+    backlog: str = setting(
+        "docs/gaps.yaml",
+        "backlog file or directory of gap files, relative to the repo root",
+        v.text,
+    )
+    backlog_source: str = setting(
+        "yaml",
+        "where gaps come from: yaml (the backlog file or directory), github (issues) or a plugin's",
+        v.text,
+    )
+    backlog_sources: dict[str, dict[str, Any]] = setting(
+        {},
+        "per-source options, e.g. [tool.chump.backlog_sources.github] label",
+        v.tables,
+        flag=False,
+        shown="{}",
+    )
+    strict: bool = setting(
+        False,
+        "refuse the whole backlog when any gap has a problem (default: quarantine those gaps)",
+        v.boolean,
+    )
+    status_aliases: dict[str, str] = setting(
+        {},
+        "a team's own statuses mapped onto chump's, e.g. shipped = \"done\"",
+        v.status_aliases,
+        flag=False,
+        shown="{}",
+    )
     max_parallel: int = setting(
         2,
         "agents running at once",
@@ -191,6 +219,9 @@ class Settings:
 
     def spawner_options(self, name: str) -> dict[str, Any]:
         return dict(self.spawners.get(name, {}))
+
+    def source_options(self, name: str) -> dict[str, Any]:
+        return dict(self.backlog_sources.get(name, {}))
 
 
 def declared() -> list[dataclasses.Field[Any]]:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_chump.core.model import EFFORTS
+from pytest_chump.core.model import EFFORTS, STATUSES
 
 Parser = Callable[[object], Any]
 _DURATION_RE = re.compile(r"(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h)?")
@@ -139,3 +139,18 @@ def names(value: object) -> tuple[str, ...]:
     if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
         raise ValueError(f"expected a list of names, got {value!r}")
     return tuple(i.strip() for i in items if i.strip())
+
+
+def status_aliases(value: object) -> dict[str, str]:
+    """A table ``{team status: chump status}``, e.g. ``{shipped = "done"}``."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"expected a table of status = status, got {value!r}")
+    aliases: dict[str, str] = {}
+    for key, target in value.items():
+        if not isinstance(key, str) or not key.strip():
+            raise ValueError(f"expected status names as keys, got {key!r}")
+        if target not in STATUSES:
+            valid = ", ".join(STATUSES)
+            raise ValueError(f"{key}: {target!r} is not a chump status (valid: {valid})")
+        aliases[key] = str(target)
+    return aliases

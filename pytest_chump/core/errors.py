@@ -40,8 +40,10 @@ class BacklogError(ChumpError):
 
     located = True
 
-    def __init__(self, problems: Iterable[str]) -> None:
-        self.problems = list(problems)
+    def __init__(self, problems: Iterable[object]) -> None:
+        items = list(problems)
+        self.records = [p for p in items if not isinstance(p, str)]  # structured problems
+        self.problems = [str(p) for p in items]
         super().__init__("\n".join(self.problems))
 
     def lines(self) -> list[str]:

@@ -22,6 +22,7 @@ from pytest_chump.core.errors import PluginError
 
 ENTRY_POINT_GROUP = PROJECT_NAME
 DEFAULT_PLUGINS: tuple[str, ...] = (
+    "pytest_chump.backlog.plugin",
     "pytest_chump.pick.plugin",
     "pytest_chump.providers.instant",
     "pytest_chump.providers.git",
@@ -146,7 +147,8 @@ class Registry(Generic[T]):
 
 
 def collect(pm: pluggy.PluginManager, kind: str) -> Registry[object]:
-    """Run the registration hook for ``kind`` (``spawners``, ``pr_providers``, ``sinks``)."""
+    """Run the registration hook for ``kind`` (``spawners``, ``pr_providers``, ``sinks``,
+    ``backlog_sources``)."""
     registry: Registry[object] = Registry(kind.rstrip("s").replace("_", " "))
     getattr(pm.hook, f"chump_register_{kind}")(register=registry.register)
     return registry

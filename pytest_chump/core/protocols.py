@@ -1,4 +1,4 @@
-"""The interfaces a plugin implements: spawner and its handle, PR provider, sink.
+"""The interfaces a plugin implements: spawner and its handle, PR provider, sink, backlog source.
 
 A third-party spawner, PR provider or sink only has to satisfy the protocols here; the
 requests and statuses they exchange with the loop, and the dispatch that carries an agent's
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from pytest_chump.core.config import Settings
-    from pytest_chump.core.model import Gap
+    from pytest_chump.core.model import Backlog, Gap
     from pytest_chump.core.records import Reflection
 
 
@@ -134,6 +134,17 @@ class Sink(Protocol):
 
 
 
+@runtime_checkable
+class BacklogSource(Protocol):
+    """Where gaps come from: a YAML file or directory, an issue tracker, anything."""
+
+    name: str
+
+    def load(self) -> Backlog:
+        """Every gap, and every problem tied to its gap (``check_mappings`` turns plain
+        mappings into both); raise ``ChumpError`` when the backlog cannot be read at all."""
+
+
 @dataclass(slots=True)
 class Dispatch:
     """One gap handed to one agent: the unit that gets exactly one reflection."""
@@ -152,4 +163,5 @@ class Dispatch:
 SpawnerFactory = Callable[["Settings"], Spawner]
 PrProviderFactory = Callable[["Settings"], PrProvider]
 SinkFactory = Callable[["Settings"], Sink]
+BacklogSourceFactory = Callable[["Settings"], BacklogSource]
 Register = Callable[[str, Callable[["Settings"], object]], None]

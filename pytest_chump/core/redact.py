@@ -1,4 +1,5 @@
-"""Removes secrets from text before any log, sink or reflection sees it.
+"""Makes untrusted text safe: secrets removed before any log, sink or reflection sees it, and
+control characters escaped before a terminal does (``printable``).
 
 Three nets: values of environment variables named like secrets (``*_KEY``, ``*_TOKEN``,
 ``*_SECRET``, ``*_PAT``, anything containing ``PASSWORD``), token shapes of well-known
@@ -64,3 +65,17 @@ def redact(text: str, secrets: Iterable[str] | None = None) -> str:
     for pattern in _ASSIGNMENTS:
         text = pattern.sub(lambda m: m.group(1) + MASK, text)
     return text
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal: control characters (escape sequences, carriage
+    returns, newlines), line separators and bidirectional overrides shown as ``\\xNN``."""
+    return _UNPRINTABLE.sub(
+        lambda m: (
+            f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}"
+        ),
+        text,
+    )

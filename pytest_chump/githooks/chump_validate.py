@@ -3,8 +3,10 @@
 It runs exactly what ``chump validate`` runs, so the hook and the command never disagree.
 On pre-push it checks the backlog of each commit being pushed (pre-commit names it in
 ``PRE_COMMIT_TO_REF``; plain git writes the refs to the hook's stdin, read with
-``--pre-push``), not the work tree's copy; on pre-commit, the staged copy pre-commit leaves
-in the work tree. File names pre-commit may pass are accepted and ignored.
+``--pre-push``), not the work tree's copy, and refuses only problems the remote's backlog did
+not have (``chump validate --new-since``): a legacy backlog never blocks every push. On
+pre-commit, the staged copy pre-commit leaves in the work tree. File names pre-commit may
+pass are accepted and ignored.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pytest_chump import cli
 from pytest_chump.githooks import guard
 
 TO_REF_VAR = "PRE_COMMIT_TO_REF"
+FROM_REF_VAR = "PRE_COMMIT_FROM_REF"
 
 
 def build_parser() -> cli.Parser:
@@ -34,17 +37,18 @@ def build_parser() -> cli.Parser:
     return parser
 
 
-def pushed(args: argparse.Namespace) -> list[str] | None:
-    """Commits whose backlog to check, or None for the work tree's copy."""
+def pushed(args: argparse.Namespace) -> list[tuple[str, str | None]] | None:
+    """(commit pushed, what the remote had: the baseline or None) per pushed ref, or None for
+    the work tree's copy (pre-commit stage)."""
     if os.environ.get(TO_REF_VAR):
-        return [os.environ[TO_REF_VAR]]
+        return [(os.environ[TO_REF_VAR], os.environ.get(FROM_REF_VAR) or None)]
     if not args.pre_push:
         return None
-    commits = []
+    commits: list[tuple[str, str | None]] = []
     for line in sys.stdin:  # <local ref> <local sha> <remote ref> <remote sha>
         fields = line.split()
         if len(fields) == 4 and fields[1].strip("0"):  # all zeros: a branch being deleted
-            commits.append(fields[1])
+            commits.append((fields[1], fields[3] if fields[3].strip("0") else None))
     return commits
 
 
@@ -58,19 +62,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     commits = pushed(args)
     if commits is None:
         return cli.main(["validate", "--repo-root", str(root), *extra])
-    return max((_at(root, commit, args.backlog) for commit in commits), default=0)
+    return max((_at(root, commit, before, args.backlog) for commit, before in commits), default=0)
 
 
-def _at(root: Path, commit: str, backlog: str | None) -> int:
-    from pytest_chump.cli.validate import validate_at
-    from pytest_chump.core.errors import ChumpError
+def _at(root: Path, commit: str, before: str | None, backlog: str | None) -> int:
+    """Refuse the push when ``commit``'s backlog has a problem the remote's did not have.
+
+    The baseline is what the remote had (``before``); for a new branch, or a remote commit
+    not known here, the base ref (``origin/main``). A commit without a backlog is fine.
+    """
+    from pytest_chump.backlog.at_ref import backlog_at
+    from pytest_chump.cli.validate import check
+    from pytest_chump.core.errors import BacklogError, ChumpError
     from pytest_chump.loop.app import App
 
     try:
         app = App.create({"repo_root": str(root), "backlog": backlog})
-        return validate_at(app, commit, required=False)  # a commit without a backlog is fine
+        settings = app.settings
+        if backlog_at(settings.repo_root, commit, settings.backlog_path) is None:
+            return 0
+        if before is None or not _known(root, before):
+            before = settings.base_ref
+        verdict = check(app, ref=commit, new_since=before)
+        if verdict.problems:
+            raise BacklogError(verdict.problems)
+        print(verdict.ok_line())
+        return 0
     except ChumpError as exc:
         return guard.report(exc)
+
+
+def _known(root: Path, commit: str) -> bool:
+    from pytest_chump.core.run import run
+
+    verify = ["git", "cat-file", "-e", f"{commit}^{{commit}}"]
+    return run(verify, cwd=root, check=False).returncode == 0
 
 
 if __name__ == "__main__":

@@ -13,23 +13,14 @@ from pathlib import Path
 
 import pluggy
 
-from pytest_chump.backlog import Backlog, load_backlog
 from pytest_chump.core import config, config_sources
 from pytest_chump.core.errors import PluginError, UsageError
-from pytest_chump.core.model import Gap
+from pytest_chump.core.model import Backlog, Gap
 from pytest_chump.core.plugins import Registry, collect, get_plugin_manager
 from pytest_chump.core.protocols import PrProvider, Sink, Spawner
 from pytest_chump.core.records import PickRequest
 from pytest_chump.core.run import repo_root, run
 from pytest_chump.pick.picker import recently_done_ids
-
-
-def display_path(path: Path) -> str:
-    """``path`` relative to the current directory when it is below it, else absolute."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 @dataclass
@@ -103,9 +94,16 @@ class App:
                 f"--base-ref: {ref!r} is not a commit in {root} (fetch it or set base_ref)"
             )
 
-    def load_backlog(self) -> Backlog:
-        path = self.settings.backlog_path
-        return load_backlog(path, display_path(path))
+    def load_backlog(self, strict: bool | None = None) -> Backlog:
+        """The backlog from the configured source; with ``strict`` (default: the setting),
+        refused whole when any gap has a problem, else those gaps are quarantined (see
+        ``Backlog.dispatchable``)."""
+        factory = collect(self.pm, "backlog_sources").factory(self.settings.backlog_source)
+        backlog = factory(self.settings).load()  # type: ignore[attr-defined]
+        if not isinstance(backlog, Backlog):
+            name = self.settings.backlog_source
+            raise PluginError(f"backlog source {name!r} returned {type(backlog).__name__}")
+        return backlog.strict() if (self.settings.strict if strict is None else strict) else backlog
 
     def branch_for(self, gap: Gap) -> str:
         return f"{self.settings.branch_prefix}{gap.slug}"
@@ -132,7 +130,7 @@ class App:
             bias_window=s.bias_window,
             recently_done=recently_done_ids(backlog.gaps),
         )
-        picked = self.pm.hook.chump_pick(gaps=backlog.gaps, request=request)
+        picked = self.pm.hook.chump_pick(gaps=backlog.dispatchable(), request=request)
         if picked is None:
             raise PluginError("no plugin implements chump_pick (is the built-in picker disabled?)")
         return list(picked)[: max(slots, 0)]

@@ -34,6 +34,7 @@ class Finisher:
     rows: list[tuple[str, str, Outcome]] = field(default_factory=list)
     reflect: bool = True
     torn_down: list[Flight] = field(default_factory=list)
+    _started: list[int] = field(default_factory=list)  # dispatch id of each row
 
     def finish(
         self, flight: Flight, outcome: Outcome, exit_code: int | None, siblings: int
@@ -69,7 +70,7 @@ class Finisher:
                 outcome=outcome,
             )
             self.deliver(record, list(self.app.settings.sinks))
-        self._count(d.gap.id, d.branch, outcome)
+        self._count(d.gap.id, d.branch, outcome, d.dispatch_id)
         self.progress.finished(flight, outcome)
         self.torn_down.append(flight)
 
@@ -127,8 +128,14 @@ class Finisher:
             self.progress.warn(f"kept worktree {flight.dispatch.worktree}: {problem}")
         self.store.release_lease(flight.dispatch.gap.id, self.owner)
 
-    def _count(self, gap_id: str, branch: str, outcome: Outcome) -> None:
+    def in_dispatch_order(self) -> list[tuple[str, str, Outcome]]:
+        """``rows`` (gap, branch, outcome) in the order the dispatches started."""
+        order = sorted(range(len(self.rows)), key=lambda i: self._started[i])
+        return [self.rows[i] for i in order]
+
+    def _count(self, gap_id: str, branch: str, outcome: Outcome, dispatch_id: int | None) -> None:
         self.counts[outcome.name] += 1
         self.rows.append((gap_id, branch, outcome))
+        self._started.append(dispatch_id if dispatch_id is not None else len(self.rows) + 10**12)
         if outcome.name == "shipped":
             self.shipped.add(gap_id)

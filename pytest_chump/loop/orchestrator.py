@@ -91,7 +91,8 @@ class Orchestrator:
 
     def run(self) -> None:
         """Dispatch and (with ``watch``) watch until nothing is in flight and nothing is ready."""
-        self.backlog = self.app.load_backlog()
+        if self.backlog is None:  # the caller may have read it already
+            self.backlog = self.app.load_backlog()
         self.finisher.redeliver()
         if self.watch:
             self.adopt()
@@ -149,7 +150,7 @@ class Orchestrator:
     def refill(self) -> None:
         """Start ready gaps while slots are free; a dispatch that fails to start is reported."""
         assert self.backlog is not None
-        while not self.stopping and (slots := self.app.settings.max_parallel - len(self.flights)):
+        while not self.stopping and (slots := self.app.settings.max_parallel - self._running()):
             picks = self.app.pick(self.backlog, max(slots, 0), self._busy(), self._shipped())
             if not picks:
                 return
@@ -158,6 +159,12 @@ class Orchestrator:
                     return
                 self.attempted.add(gap.id)
                 self._start(gap)
+
+    def _running(self) -> int:
+        """Agents in flight in this repository: ours, and those of other orchestrators (or
+        orphaned with their agent still running) — ``max_parallel`` counts them all."""
+        others = sum(1 for row in self.store.in_flight() if row.owner != self.owner)
+        return len(self.flights) + others
 
     def _busy(self) -> frozenset[str]:
         """Gaps not to start now: tried by this run, leased, unfinished anywhere (an agent of

@@ -107,7 +107,7 @@ def _select(
     """Eligible gaps sorted by (domain penalty, priority, tiebreak), stable, first ``slots``."""
     if request.slots <= 0:
         return []
-    kind_ok = _kind_filter(request.kind)
+    kind_ok = kind_filter(request.kind)
     if tiebreak not in PICKER_ORDERS:
         raise ValueError(f"unknown picker order {tiebreak!r} (valid: {', '.join(PICKER_ORDERS)})")
     eligible = [
@@ -156,7 +156,7 @@ def _infra_demoted(request: PickRequest) -> bool:
     return infra / len(window) > request.bias_threshold
 
 
-def _kind_filter(kind: str) -> Callable[[str], bool]:
+def kind_filter(kind: str) -> Callable[[str], bool]:
     if kind == "user":
         return lambda gap_kind: gap_kind in ("", "user")
     if kind == "system":

@@ -40,6 +40,7 @@ def settings_for(root: Path, backlog: Path, max_parallel: int) -> config.Setting
         "base_ref": "HEAD",
         "poll_interval": 0,
         "lessons": False,
+        "strict": True,  # a self-test on a backlog with problems refuses it, never skips gaps
     }
     table = {"spawners": {"fake": {"scratch": str(root / "synth-test")}}}
     return config_sources.resolve(root, flags, env={}, table=table)

@@ -54,6 +54,7 @@ def settings_for(work: Path, max_parallel: int) -> config.Settings:
         "poll_interval": "100ms",
         "exit_grace": "10s",
         "lessons": False,
+        "strict": True,  # a self-test on a backlog with problems refuses it, never skips gaps
     }
     table = {"spawners": {"selftest-agent": {"command": agent}}}
     return config_sources.resolve(work, flags, env={}, table=table)

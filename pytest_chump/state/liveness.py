@@ -42,3 +42,16 @@ def owner_alive(owner: str) -> bool:
         return True
     pid = int(pid_text)
     return pid_alive(pid) and (not ticks or proc_start_ticks(pid) == ticks)
+
+
+def agent_alive(pid: int | None, start_ticks: str) -> bool:
+    """Whether the agent process ``pid`` (started at ``start_ticks``) still runs, not a zombie
+    and not a recycled pid."""
+    if not pid:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return pid_alive(pid) and not start_ticks  # no /proc: trust the pid alone
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[0] != "Z" and (not start_ticks or fields[19] == start_ticks)

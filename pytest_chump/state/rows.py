@@ -37,6 +37,11 @@ class DispatchRow:
     delivered: str = "[]"
 
     @property
+    def pid_start(self) -> str:
+        """The agent process's start time as recorded (tells a recycled pid apart)."""
+        return str(self.meta_dict.get("pid_start", ""))
+
+    @property
     def meta_dict(self) -> dict[str, object]:
         data = json.loads(self.meta or "{}")
         return data if isinstance(data, dict) else {}

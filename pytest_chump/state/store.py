@@ -17,7 +17,7 @@ from pathlib import Path
 from pytest_chump.core.model import outcome_class
 from pytest_chump.core.records import Reflection
 from pytest_chump.state.database import DB_NAME, Database
-from pytest_chump.state.liveness import owner_alive
+from pytest_chump.state.liveness import agent_alive, owner_alive
 from pytest_chump.state.locks import state_dir
 from pytest_chump.state.rows import DispatchRow, dispatch_row, encode, reflection_from_json
 
@@ -244,6 +244,17 @@ class Store(Database):
     def unfinished(self) -> list[DispatchRow]:
         """Dispatches without a terminal outcome (in flight, or orphaned by a crash)."""
         return self.dispatches("outcome IS NULL")
+
+    def in_flight(self) -> list[DispatchRow]:
+        """Unfinished dispatches whose agent may still be working: their orchestrator runs, or
+        (orphaned by a crash) their agent process does. What counts against ``max_parallel``."""
+        rows = self.unfinished()
+        return [r for r in rows if owner_alive(r.owner) or agent_alive(r.pid, r.pid_start)]
+
+    def last_outcomes(self) -> dict[str, DispatchRow]:
+        """The last ended dispatch of each gap."""
+        rows = self.dispatches("outcome IS NOT NULL", order="id")
+        return {row.gap_id: row for row in rows}
 
     def shipped_ids(self) -> frozenset[str]:
         rows = self.conn.execute("SELECT gap_id FROM dispatches WHERE outcome='shipped'")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import random
 import re
 import subprocess
@@ -42,16 +43,16 @@ def problems_of(tmp_path: Path, text: str | bytes) -> list[str]:
     else:
         path.write_text(text, encoding="utf-8")
     try:
-        load_backlog(path, "b.yaml")
+        backlog = load_backlog(path, "b.yaml")
     except BacklogError as exc:
         return exc.lines()
-    return []
+    return [str(p) for p in backlog.problems]
 
 
 def load_text(tmp_path: Path, text: str) -> Backlog:
     path = tmp_path / "gaps.yaml"
     path.write_text(text, encoding="utf-8")
-    return load_backlog(path, "b.yaml")
+    return load_backlog(path, "b.yaml").strict()
 
 
 VALID = [
@@ -390,9 +391,21 @@ def test_missing_file_uses_the_path_by_default(tmp_path: Path) -> None:
     assert caught.value.lines() == [f"{path}:1: file: not found"]
 
 
-def test_directory_cannot_be_read(tmp_path: Path) -> None:
+def test_a_directory_without_backlog_files_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("gaps: []\n")
     with pytest.raises(BacklogError) as caught:
-        load_backlog(tmp_path, "b.yaml")
+        load_backlog(tmp_path, "b")
+    assert caught.value.lines() == ["b:1: file: no *.yaml or *.yml files in this directory"]
+
+
+def test_an_unreadable_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "gaps.yaml"
+    path.write_text("gaps: []\n")
+    path.chmod(0)
+    if os.access(path, os.R_OK):
+        pytest.skip("running as a user who reads every file")
+    with pytest.raises(BacklogError) as caught:
+        load_backlog(path, "b.yaml")
     (line,) = caught.value.lines()
     assert line.startswith("b.yaml:1: file: cannot read: ")
 
@@ -419,8 +432,11 @@ def test_backlog_lookups(tmp_path: Path) -> None:
 
 
 def test_check_bytes_reports_without_raising() -> None:
-    assert check_bytes(b"gaps:\n  - id: A\n", "x") == ([Gap(id="A", line=2)], [])
-    assert check_bytes(b"gaps:\n  - {}\n", "x") == ([], ["x:2: gaps[0].id: missing"])
+    clean = check_bytes(b"gaps:\n  - id: A\n", "x")
+    assert (clean.gaps, clean.problems) == ((Gap(id="A", line=2),), ())
+    broken = check_bytes(b"gaps:\n  - {}\n  - id: B\n", "x")
+    assert [str(p) for p in broken.problems] == ["x:2: gaps[0].id: missing"]
+    assert [g.id for g in broken.dispatchable()] == ["B"]
     assert gc.isenabled()
 
 

@@ -70,7 +70,8 @@ def test_dispatch_dry_run_on_synthetic_fixture(
     )
     assert status == 0, err
     assert out[0] == (
-        "chump (dry-run): 4 total gaps, 4 open, 0 done; would dispatch 2 of max-parallel 2"
+        "chump-orchestrator (MVP complete, dry-run): 4 total gaps, 4 open, 0 done; "
+        "would dispatch 2 of max-parallel 2"
     )
     wt = tmp_path / ".chump/worktrees"
     assert out[1:] == [
@@ -102,19 +103,54 @@ def test_dispatch_with_nothing_ready_says_so(
     status, out, err = run(capsys, "dispatch", "--repo-root", str(tmp_path))
     assert status == 0
     assert out == [
-        "chump (dry-run): 1 total gaps, 1 open, 0 done; would dispatch 0 of max-parallel 2"
+        "chump-orchestrator (MVP complete, dry-run): 1 total gaps, 1 open, 0 done; "
+        "would dispatch 0 of max-parallel 2",
+        "nothing to dispatch: none of the 1 open gaps is ready (`chump ready --explain` says why)",
     ]
-    assert err[0].startswith("note: no pickable gaps")
+    assert err == []
 
 
-def test_dispatch_never_starts_on_invalid_backlog(
+def test_dispatch_quarantines_gaps_with_problems_and_says_so_once(
+    capsys: pytest.CaptureFixture[str], write_backlog: Callable[..., Path], tmp_path: Path
+) -> None:
+    write_backlog(THREE_PROBLEMS + "  - id: B-1\n    priority: P1\n")
+    status, out, err = run(capsys, "dispatch", "--repo-root", str(tmp_path))
+    assert status == 0
+    assert err == [
+        "chump: 3 gaps with problems are quarantined (never dispatched); "
+        "`chump validate` lists the problems"
+    ]
+    assert [line.split()[2] for line in out[1:]] == ["B-1"]  # the only gap without a problem
+
+
+def test_dispatch_strict_never_starts_on_a_backlog_with_problems(
     capsys: pytest.CaptureFixture[str], write_backlog: Callable[..., Path], tmp_path: Path
 ) -> None:
     write_backlog(THREE_PROBLEMS)
+    for argv in (["--strict"], ["--strict", "true"]):
+        status, out, err = run(capsys, "dispatch", "--repo-root", str(tmp_path), *argv)
+        assert status == 2
+        assert out == []
+        assert len(err) == 3
+
+
+def test_dispatch_refuses_a_backlog_that_cannot_be_read_at_all(
+    capsys: pytest.CaptureFixture[str], write_backlog: Callable[..., Path], tmp_path: Path
+) -> None:
+    write_backlog("gaps: [unclosed\n")
     status, out, err = run(capsys, "dispatch", "--repo-root", str(tmp_path))
-    assert status == 2
-    assert out == []
-    assert len(err) == 3
+    assert (status, out) == (2, [])
+    assert err[0].startswith(f"{tmp_path / 'docs/gaps.yaml'}:")
+
+
+def test_watch_without_execute_is_an_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    status, out, err = run(
+        capsys, "dispatch", "--repo-root", str(tmp_path), "--backlog", str(SYNTHETIC), "--watch"
+    )
+    assert (status, out) == (2, [])
+    assert err == ["chump: error: --watch needs --no-dry-run: a dry run starts nothing to watch"]
 
 
 @pytest.mark.parametrize(

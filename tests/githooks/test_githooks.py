@@ -597,3 +597,34 @@ def test_pre_push_judges_the_pushed_commit_not_the_work_tree(repo: Path, tmp_pat
     (repo / "docs/gaps.yaml").write_text(BAD)  # broken again, not committed
     accepted = push()
     assert accepted.returncode == 0, accepted.stderr
+
+
+def test_pre_push_tolerates_a_legacy_backlog_but_refuses_a_new_problem(repo: Path) -> None:
+    """The remote already has problems: pushing other work goes through; adding one does not,
+    on an existing branch and on a new one (judged against the base ref)."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    legacy = "gaps:\n  - {id: OLD-1, status: shipped}\n  - {id: OK-1, priority: P1}\n"
+    (repo / "docs/gaps.yaml").write_text(legacy)
+    commit_all(repo, "legacy backlog")
+    git(repo, "push", "--quiet", "origin", "main")  # no hook yet: the remote has the problem
+    install(repo)
+
+    def push(*ref: str) -> subprocess.CompletedProcess[str]:
+        argv = ["git", "push", "origin", *(ref or ("main",))]
+        return subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True)
+
+    (repo / "notes.txt").write_text("unrelated work\n")
+    commit_all(repo, "other work")
+    accepted = push()
+    assert accepted.returncode == 0, accepted.stderr
+    assert "1 problems already at" in accepted.stdout + accepted.stderr
+    (repo / "docs/gaps.yaml").write_text(legacy + "  - {id: NEW-1, priority: P9}\n")
+    commit_all(repo, "a new problem")
+    refused = push()
+    assert refused.returncode != 0
+    assert "gaps[2].priority: unknown priority 'P9'" in refused.stderr
+    assert "OLD-1" not in refused.stderr
+    assert "status" not in refused.stderr
+    refused = push("main:refs/heads/feature")  # a new branch: judged against origin/main
+    assert refused.returncode != 0
+    assert "unknown priority 'P9'" in refused.stderr

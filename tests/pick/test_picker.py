@@ -419,3 +419,31 @@ def test_builtin_hookimpl_in_a_fresh_manager_is_overridable() -> None:
 
     pm.register(Override())
     assert ids(pm.hook.chump_pick(gaps=CHAIN, request=request)) == ["F"]
+
+
+# --- explain agrees with the picker --------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_explain_says_ready_exactly_for_the_gaps_pick_would_take(seed: int) -> None:
+    from pytest_chump.pick.explain import Context, why_not
+
+    rng = random.Random(seed)
+    gaps = [
+        g(
+            f"R-{n}",
+            prio=rng.choice(["P0", "P1", "P2", "P3", ""]),
+            effort=rng.choice(["xs", "s", "m", "xl"]),
+            status=rng.choice(["open", "open", "open", "done", "blocked", "shipped"]),
+            deps=[f"R-{d}" for d in rng.sample(range(n), min(n, rng.randint(0, 2)))],
+            kind=rng.choice(["user", "system", ""]),
+        )
+        for n in range(40)
+    ]
+    done = frozenset(x.id for x in gaps if x.status == "done")
+    busy = frozenset(rng.sample([x.id for x in gaps], 5))
+    for kind in ("user", "system", "any"):
+        request = PickRequest(slots=len(gaps), done_ids=done, busy_ids=busy, kind=kind)
+        picked = {x.id for x in pick(gaps, request)}
+        ctx = Context({x.id: x for x in gaps}, done, busy, kind=kind)
+        assert {x.id for x in gaps if why_not(x, ctx) is None} == picked
