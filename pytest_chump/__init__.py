@@ -6,6 +6,7 @@ is loaded on first use.
 
 Writing a plugin
     ``hookimpl``            marker for hook implementations (``@pytest_chump.hookimpl``)
+    ``PROJECT_NAME``        ``"chump"``: the pluggy project and the entry-point group
     ``Register``            the ``register(name, factory)`` callback of registration hooks
     ``Settings``            the resolved configuration factories and hooks receive
     ``ChumpError``          raise it (or ``UsageError``) for a problem shown as one line
@@ -26,6 +27,11 @@ What a sink implements
     ``Sink``                ``name`` and ``write(reflection)``
     ``Reflection``          the one record a dispatch gets when it ends
 
+What a backlog source implements
+    ``BacklogSource``       ``name`` and ``load() -> Backlog`` (a tracker, a database, ...)
+    ``Backlog``, ``Problem``  every gap read, and every problem tied to its gap
+    ``check_mappings``      gaps given as plain mappings, checked as chump checks YAML
+
 What hooks are handed
     ``Gap``                 a backlog item; ``Dispatch`` a gap handed to an agent;
     ``Outcome``             how a dispatch ended; ``PickRequest`` what the picker knows;
@@ -35,6 +41,8 @@ Testing a plugin (the fixtures ``chump_repo``, ``chump_backlog``, ``chump_run``,
 the pytest plugin; these are the types they return)
     ``ChumpRepo``           a temporary git repository with a bare origin
     ``RunResult``           what ``chump_run`` produced: outcomes, reflections, output, counts
+    ``FakeSpawner``, ``InstantProvider``, ``GitProvider``, ``MemorySink``  the built-ins the
+                            other fixtures hand you
 """
 
 from __future__ import annotations
@@ -72,8 +80,16 @@ _PUBLIC: dict[str, str] = {
     "PickRequest": "pytest_chump.core.records",
     "Arm": "pytest_chump.core.records",
     "ArmStats": "pytest_chump.core.records",
+    "BacklogSource": "pytest_chump.core.protocols",
+    "Backlog": "pytest_chump.core.model",
+    "Problem": "pytest_chump.core.model",
+    "check_mappings": "pytest_chump.backlog",
     "ChumpRepo": "pytest_chump.selftest.fixtures",
     "RunResult": "pytest_chump.selftest.fixtures",
+    "FakeSpawner": "pytest_chump.agents.fake",
+    "InstantProvider": "pytest_chump.providers.instant",
+    "GitProvider": "pytest_chump.providers.git",
+    "MemorySink": "pytest_chump.reflect.memory_sink",
 }
 """Public name -> the module that defines it (loaded on first use)."""
 
@@ -101,16 +117,27 @@ __all__ = [  # noqa: RUF022  (grouped as in the docstring)
     "PickRequest",
     "Arm",
     "ArmStats",
+    "BacklogSource",
+    "Backlog",
+    "Problem",
+    "check_mappings",
     "ChumpRepo",
     "RunResult",
+    "FakeSpawner",
+    "InstantProvider",
+    "GitProvider",
+    "MemorySink",
 ]
 
 if TYPE_CHECKING:
+    from pytest_chump.agents.fake import FakeSpawner
     from pytest_chump.agents.process import ProcessHandle, start
+    from pytest_chump.backlog import check_mappings
     from pytest_chump.core.config import Settings
     from pytest_chump.core.errors import ChumpError, UsageError
-    from pytest_chump.core.model import Gap
+    from pytest_chump.core.model import Backlog, Gap, Problem
     from pytest_chump.core.protocols import (
+        BacklogSource,
         Dispatch,
         PrProvider,
         PrStatus,
@@ -122,6 +149,9 @@ if TYPE_CHECKING:
         Watch,
     )
     from pytest_chump.core.records import Arm, ArmStats, Outcome, PickRequest, Reflection
+    from pytest_chump.providers.git import GitProvider
+    from pytest_chump.providers.instant import InstantProvider
+    from pytest_chump.reflect.memory_sink import MemorySink
     from pytest_chump.selftest.fixtures import ChumpRepo, RunResult
 
 

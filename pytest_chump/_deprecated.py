@@ -29,13 +29,13 @@ MOVED: dict[str, tuple[str, ...]] = {
     "model": ("core.model",),
     "contracts": ("core.protocols", "core.records"),
     "values": ("core.config_values",),
-    "config": ("core.config",),
+    "config": ("core.config", "core.config_sources"),
     "plugins": ("core.plugins",),
     "proc": ("core.run",),
     "redact": ("core.redact",),
     "store": ("state.store", "state.database", "state.rows"),
     "schema": ("state.schema",),
-    "queries": ("state.queries",),
+    "queries": ("state.queries", "state.database"),
     "locks": ("state.locks",),
     "owners": ("state.liveness",),
     "exclusive": ("state.orchestrator_lock",),
@@ -69,8 +69,9 @@ MOVED: dict[str, tuple[str, ...]] = {
     "decide": ("loop.decide",),
     "finisher": ("loop.finish",),
     "progress": ("loop.progress",),
-    "app": ("loop.app",),
+    "app": ("loop.app", "core.run"),
     "testing": ("selftest.fixtures",),
+    "fixtures": ("selftest",),  # the synthetic backlog's package (importlib.resources)
     "commands.dispatch": ("cli.dispatch",),
     "commands.validate": ("cli.validate",),
     "commands.status": ("cli.status",),
@@ -79,7 +80,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "commands.routes": ("cli.routes",),
     "commands.lessons": ("cli.lessons",),
     "commands.self_test": ("cli.self_test",),
-    "commands.install_hooks": ("cli.install_hooks",),
+    "commands.install_hooks": ("githooks.install",),
     "commands.common": ("cli.setting_flags",),
 }
 RENAMED: dict[tuple[str, str], str] = {("reflection", "from_dict"): "reflection_from_dict"}
@@ -104,16 +105,21 @@ class _Loader:
 
     def __init__(self, old: str) -> None:
         self.old = old
+        self.spec: ModuleSpec | None = None  # the new module's own spec, put back after import
 
     def create_module(self, spec: ModuleSpec) -> ModuleType:
         targets = MOVED.get(self.old)
         if targets is None:  # a folder that is gone: only its modules are importable
             return ModuleType(spec.name)
         if len(targets) == 1:
-            return importlib.import_module(_P + targets[0])
+            module = importlib.import_module(_P + targets[0])
+            self.spec = module.__spec__  # the import system is about to overwrite it
+            return module
         return _forwarder(spec.name, self.old, targets)
 
     def exec_module(self, module: ModuleType) -> None:
+        if self.spec is not None:
+            module.__spec__ = self.spec
         if self.old in MOVED:
             new = " or ".join(_P + target for target in MOVED[self.old])
             # stack: _warn, exec_module, then import machinery (skipped), then the import

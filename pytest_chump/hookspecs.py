@@ -33,8 +33,8 @@ def chump_register_spawners(register: Register) -> None:
     """Called once when chump starts, to collect the spawners plugins offer.
 
     :param register: call ``register(name, factory)`` for each spawner; ``factory`` takes
-        the resolved :class:`~pytest_chump.core.config.Settings` and returns an object satisfying
-        :class:`~pytest_chump.core.protocols.Spawner`. Names are what ``--spawner NAME`` selects;
+        the resolved :class:`pytest_chump.Settings` and returns an object satisfying
+        :class:`pytest_chump.Spawner`. Names are what ``--spawner NAME`` selects;
         a name registered twice is an error.
     """
 
@@ -44,7 +44,7 @@ def chump_register_pr_providers(register: Register) -> None:
     """Called once when chump starts, to collect the pull-request providers plugins offer.
 
     :param register: call ``register(name, factory)``; ``factory(settings)`` returns an object
-        satisfying :class:`~pytest_chump.core.protocols.PrProvider`, selected by
+        satisfying :class:`pytest_chump.PrProvider`, selected by
         ``--pr-provider NAME``.
     """
 
@@ -54,7 +54,7 @@ def chump_register_sinks(register: Register) -> None:
     """Called once when chump starts, to collect the reflection sinks plugins offer.
 
     :param register: call ``register(name, factory)``; ``factory(settings)`` returns an object
-        satisfying :class:`~pytest_chump.core.protocols.Sink`, enabled by the ``sinks`` setting.
+        satisfying :class:`pytest_chump.Sink`, enabled by the ``sinks`` setting.
     """
 
 
@@ -63,7 +63,7 @@ def chump_register_backlog_sources(register: Register) -> None:
     """Called once when chump starts, to collect the backlog sources plugins offer.
 
     :param register: call ``register(name, factory)``; ``factory(settings)`` returns an object
-        satisfying :class:`~pytest_chump.core.protocols.BacklogSource`, selected by the
+        satisfying :class:`pytest_chump.BacklogSource`, selected by the
         ``backlog_source`` setting (built in: ``yaml``, ``github``).
     """
 
@@ -117,7 +117,9 @@ def chump_dispatched(dispatch: Dispatch) -> None:
 
 @hookspec
 def chump_outcome(dispatch: Dispatch, outcome: Outcome) -> None:
-    """Called once when a dispatch reaches its terminal outcome, before its reflection is written.
+    """Called once when a dispatch that ran reaches its terminal outcome, right after the
+    outcome and its reflection were recorded (a restart never calls it twice; a dispatch that
+    never started, and runs with ``--no-reflect``, do not call it).
 
     :param dispatch: the finished dispatch.
     :param outcome: ``shipped``, ``ci_failed``, ``stalled``, ``killed`` or ``race_abandoned``.
@@ -126,7 +128,8 @@ def chump_outcome(dispatch: Dispatch, outcome: Outcome) -> None:
 
 @hookspec
 def chump_reflect(reflection: Reflection) -> None:
-    """Called once per terminal outcome with the reflection record, after the sinks stored it.
+    """Called after a reflection was handed to the sinks: once when its dispatch ends, and
+    again when a sink that had failed (or a crash) gets it later. Dedupe on ``dispatch_id``.
 
     :param reflection: the record (secrets already redacted from its notes).
     """

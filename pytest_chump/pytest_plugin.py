@@ -103,3 +103,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if not config.pluginmanager.has_plugin("chump-testing"):
         config.pluginmanager.register(fixtures, "chump-testing")
+
+
+def __getattr__(name: str) -> object:
+    """``bridged`` lived here in 0.1; it is ``pytest_chump.selftest.bridge.bridged`` now."""
+    if name == "bridged":
+        import warnings
+
+        from pytest_chump.selftest.bridge import bridged
+
+        message = "pytest_chump.pytest_plugin.bridged is deprecated (it goes away in 0.3)"
+        warnings.warn(message, DeprecationWarning, stacklevel=2)
+        return bridged
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

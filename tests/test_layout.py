@@ -69,7 +69,9 @@ def stage_of(module: str) -> str:
 
 def _public_home(name: str) -> str:
     """Where a name of the root package's public API is defined."""
-    return pytest_chump._PUBLIC[name].partition(":")[0]
+    home = pytest_chump._PUBLIC.get(name)
+    assert home is not None, f"pytest_chump has no public name {name!r}: import it from its module"
+    return home
 
 
 def imports(module: str, path: Path, known: set[str]) -> Iterator[Import]:

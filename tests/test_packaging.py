@@ -16,26 +16,18 @@ from tests.conftest import ROOT, SYNTHETIC
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--wheel-dir",
-            str(out),
-            str(ROOT),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    (path,) = out.glob("pytest_chump-*.whl")
-    return path
+def wheel(built_wheel: Path) -> Path:
+    return built_wheel
+
+
+def test_wheel_holds_exactly_the_package_sources(wheel: Path) -> None:
+    """No module of an earlier layout (a stale ``build/``) rides along."""
+    package = ROOT / "pytest_chump"
+    found = (p for p in package.rglob("*.py") if "__pycache__" not in p.parts)
+    sources = {p.relative_to(ROOT).as_posix() for p in found}
+    with zipfile.ZipFile(wheel) as zf:
+        shipped = {n for n in zf.namelist() if n.endswith(".py")}
+    assert shipped == sources
 
 
 def test_wheel_ships_fixture_typing_marker_and_entry_points(wheel: Path) -> None:

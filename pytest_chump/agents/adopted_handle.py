@@ -22,7 +22,7 @@ TAIL_LINES = 64
 
 
 class AdoptedHandle:
-    """Satisfies ``contracts.SpawnHandle`` for an agent this process did not start."""
+    """Satisfies ``SpawnHandle`` for an agent this process did not start."""
 
     def __init__(self, pid: int | None, start_ticks: str, log_path: Path | None) -> None:
         self.pid = pid
@@ -53,7 +53,7 @@ class AdoptedHandle:
         self._signal(signal.SIGKILL)
 
     def stderr_tail(self) -> list[str]:
-        """Notable lines of the ``.stderr.log`` the agent writes itself (runner.py); for logs
+        """Notable lines of the ``.stderr.log`` the agent writes itself (see ``logfiles``); for logs
         of older versions, the ``[stderr]`` lines inside the main log."""
         if self.log_path is None:
             return []

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_chump.agents import faults
-from pytest_chump.agents import process as runner
+from pytest_chump.agents.process import ProcessHandle, start
 from pytest_chump.core.errors import ChumpError, UsageError
 from pytest_chump.core.model import EFFORTS
 
@@ -160,12 +160,12 @@ class LocalSpawner:
         self.binary_option = self.options.text("binary")
         self.model_option = self.options.text("model")
 
-    def spawn(self, request: SpawnRequest) -> runner.ProcessHandle:
+    def spawn(self, request: SpawnRequest) -> ProcessHandle:
         mode = faults.fault_mode(request.env)
         faults.raise_if_spawn_fail(mode)
         argv = faults.fault_argv(mode) or self.argv(request)
         parser = self.parser()
-        handle = runner.start(
+        handle = start(
             argv,
             cwd=request.worktree,
             env={**request.env, **self.extra_env(request)},

@@ -19,18 +19,20 @@ from pytest_chump import __version__
 from pytest_chump.core.errors import ChumpError, UsageError
 from pytest_chump.core.run import HOOK_GIT_VARS
 
-COMMANDS: tuple[str, ...] = (
-    "dispatch",
-    "validate",
-    "ready",
-    "status",
-    "cleanup",
-    "reflections",
-    "routes",
-    "lessons",
-    "self-test",
-    "install-hooks",
-)
+COMMANDS: dict[str, str] = {
+    "dispatch": "pytest_chump.cli.dispatch",
+    "validate": "pytest_chump.cli.validate",
+    "ready": "pytest_chump.cli.ready",
+    "status": "pytest_chump.cli.status",
+    "cleanup": "pytest_chump.cli.cleanup",
+    "reflections": "pytest_chump.cli.reflections",
+    "routes": "pytest_chump.cli.routes",
+    "lessons": "pytest_chump.cli.lessons",
+    "self-test": "pytest_chump.cli.self_test",
+    "install-hooks": "pytest_chump.githooks.install",
+}
+"""Sub-command -> the module with its ``add_parser(sub)`` (loaded by name, like built-in
+plugins: ``install-hooks`` belongs to the git hooks, which sit after the CLI in the flow)."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -45,9 +47,8 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"chump {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    for name in COMMANDS:
-        module = importlib.import_module(f"pytest_chump.cli.{name.replace('-', '_')}")
-        module.add_parser(sub)
+    for module_name in COMMANDS.values():
+        importlib.import_module(module_name).add_parser(sub)
     return parser
 
 

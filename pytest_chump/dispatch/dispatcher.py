@@ -115,8 +115,9 @@ class Dispatcher:
         )
         try:
             dispatch.handle = self.spawner(backend).spawn(self._request(gap, dispatch))
-        except ChumpError as exc:
-            raise DispatchFailed(str(exc), dispatch.dispatch_id) from None
+        except Exception as exc:  # a prompt or spawner plugin's bug fails this dispatch only
+            reason = str(exc) if isinstance(exc, ChumpError) else f"{type(exc).__name__}: {exc}"
+            raise DispatchFailed(reason, dispatch.dispatch_id) from None
         handle = dispatch.handle
         self.store.update_dispatch(
             dispatch.dispatch_id,

@@ -17,7 +17,7 @@ from pytest_chump.core.records import Outcome, Reflection
 from pytest_chump.dispatch.dispatcher import Flight
 from pytest_chump.loop.app import App
 from pytest_chump.loop.progress import Progress
-from pytest_chump.reflect import record as reflection
+from pytest_chump.reflect.record import build as build_reflection
 from pytest_chump.state.store import Store
 
 
@@ -41,7 +41,7 @@ class Finisher:
     ) -> None:
         """Record ``outcome`` for ``flight`` exactly once, tell plugins, tear down."""
         d, handle = flight.dispatch, flight.dispatch.handle
-        record = reflection.build(
+        record = build_reflection(
             gap_id=d.gap.id,
             effort=d.gap.effort,
             backend=d.backend,
@@ -86,7 +86,7 @@ class Finisher:
         if dispatch_id is None:
             return
         outcome = Outcome("killed", reason=reason, cause="spawn-failed")
-        record = reflection.build(
+        record = build_reflection(
             gap_id=gap.id,
             effort=gap.effort,
             backend=backend,

@@ -15,6 +15,7 @@ from pytest_chump.core.config import Settings
 from pytest_chump.core.errors import ChumpError, UsageError
 from pytest_chump.core.protocols import PrStatus, Register, Watch
 from pytest_chump.core.run import clean_env, run
+from pytest_chump.providers.gate_config import KEYS as KEYS  # re-exported for 0.1 imports
 from pytest_chump.providers.gate_config import SECTION, GateConfig, parse_gate
 from pytest_chump.providers.merge_gate import MergeGate, Merger
 from pytest_chump.state.locks import repo_lock

@@ -24,7 +24,7 @@ def build_notes(
 ) -> str:
     """``backend=<label>[ cause:<class>][ reason: …]`` then the tail, redacted.
 
-    ``cause`` defaults to the outcome's own (``reflection.build`` passes the classified one).
+    ``cause`` defaults to the outcome's own (``build`` passes the classified one).
     """
     notes = f"backend={backend}"
     if outcome_class(outcome.name) == "failure":

@@ -1,6 +1,6 @@
 """Agents outlive the orchestrator that started them, and a later one adopts them by pid.
 
-A driver process starts an agent with ``runner.start`` and dies at once (``os._exit``), as a
+A driver process starts an agent with ``agents.process.start`` and dies at once (``os._exit``), as a
 killed orchestrator or a ``dispatch`` without ``--watch`` does. The agent keeps writing to
 stdout and stderr; with pipes its next write would break (SIGPIPE/EPIPE), with files it lives
 on and finishes. The agent only finishes once the test releases it, so "still running" is

@@ -3,11 +3,16 @@ class of every outcome, and what an agent's report adds to the record and its no
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import pytest
 
 from pytest_chump.core.model import OUTCOMES
 from pytest_chump.core.records import Outcome
+from pytest_chump.core.redact import MASK
 from pytest_chump.reflect import record as reflection
+from tests.core.test_redact import ANTHROPIC, GITHUB, OPENAI
 
 REPORT = {"total_cost_usd": 1.25, "num_turns": 7, "model": "claude-x"}
 
@@ -146,3 +151,25 @@ def test_explicit_model_wins_and_a_malformed_report_is_ignored() -> None:
         model="claude-y",
     )
     assert (r.cost_usd, r.turns, r.model, r.exit_code) == (None, None, "claude-y", None)
+
+
+def test_every_free_text_field_of_a_reflection_is_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VENDOR_TOKEN", "vendor-secret-value")
+    outcome = Outcome("killed", reason=f"agent error: bad key {ANTHROPIC}", cause="agent-error")
+    r = reflection.build(
+        gap_id="SEC-1",
+        effort="s",
+        backend="claude",
+        outcome=outcome,
+        duration_s=1,
+        parallel_siblings=0,
+        tail=[f"ERROR Authorization: Bearer {OPENAI}", "WARN vendor-secret-value rejected"],
+        failing_checks=[f"deploy ({GITHUB})"],
+    )
+    record = json.dumps(dataclasses.asdict(r)) + reflection.directive(r)
+    for secret in (ANTHROPIC, OPENAI, GITHUB, "vendor-secret-value"):
+        assert secret not in record
+    assert r.kill_reason == f"agent error: bad key {MASK}"
+    assert r.failing_checks == (f"deploy ({MASK})",)
+    assert r.notes.count(MASK) == 3
+

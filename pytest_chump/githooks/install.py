@@ -1,4 +1,5 @@
-"""``chump install-hooks``: copy the plain pre-push and post-merge hooks into a repository.
+"""``chump install-hooks``: copy the plain pre-push and post-merge hooks (``scripts/`` next to
+this module) into a repository.
 
 For repositories that do not use pre-commit. The hooks directory is the one git uses
 (``core.hooksPath`` and worktrees respected); a user's own hook is never replaced unless

@@ -1,0 +1,73 @@
+"""Finishing a dispatch: a failing sink is isolated, warned about and redelivered later."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+from pytest_chump.core.protocols import Register
+from pytest_chump.core.records import Reflection
+from pytest_chump.loop.app import App
+from pytest_chump.loop.finish import Finisher
+from pytest_chump.loop.progress import Progress
+from pytest_chump.reflect.memory_sink import MemorySink
+from pytest_chump.state.store import Store
+from tests.reflect.test_sinks import lines, make
+
+
+class FlakySink:
+    name = "flaky"
+
+    def __init__(self) -> None:
+        self.failing = True
+        self.received: list[Reflection] = []
+
+    def write(self, r: Reflection) -> None:
+        if self.failing:
+            raise OSError("disk full")
+        self.received.append(r)
+
+
+class FlakyPlugin:
+    def __init__(self, sink: FlakySink) -> None:
+        self.sink = sink
+
+    def chump_register_sinks(self, register: Register) -> None:
+        register("flaky", lambda settings: self.sink)
+
+
+def test_failing_sink_is_isolated_and_redelivered_later(tmp_path: Path) -> None:
+    flaky = FlakySink()
+    app = App.create(
+        {"repo_root": str(tmp_path), "sinks": "flaky,memory,jsonl"}, plugins=[FlakyPlugin(flaky)]
+    )
+    err = io.StringIO()
+    with Store.for_repo(tmp_path) as store:
+        progress = Progress(io.StringIO(), err)
+        finisher = Finisher(
+            app=app,
+            store=store,
+            progress=progress,
+            owner="me",
+            now=time.time,
+            remove_workspace=lambda flight: "",
+        )
+        dispatch_id = store.add_dispatch("SNK-1", "chump/snk-1", str(tmp_path / "wt"), "x", "me")
+        record = make(dispatch_id)
+        assert store.finish_with_reflection(dispatch_id, record)
+        finisher.deliver(record, app.settings.sinks)  # must not raise
+        memory = app.sinks()["memory"]
+        assert isinstance(memory, MemorySink)
+        assert memory.reflections == [record]
+        assert len(lines(tmp_path / ".chump" / "reflections.jsonl")) == 1
+        assert "sink 'flaky' failed: OSError: disk full" in err.getvalue()
+        assert [(r.dispatch_id, missing) for r, missing in store.undelivered(["flaky"])] == [
+            (dispatch_id, ["flaky"])
+        ]
+        finisher.redeliver()  # still failing: warned again, nothing raised
+        flaky.failing = False
+        finisher.redeliver()
+        assert flaky.received == [record]
+        assert memory.reflections == [record]  # delivered sinks are not written again
+        assert store.undelivered(app.settings.sinks) == []
