@@ -81,8 +81,8 @@ _PUBLIC: dict[str, str] = {
     "Arm": "pytest_chump.core.records",
     "ArmStats": "pytest_chump.core.records",
     "BacklogSource": "pytest_chump.core.protocols",
-    "Backlog": "pytest_chump.core.model",
-    "Problem": "pytest_chump.core.model",
+    "Backlog": "pytest_chump.core.records",
+    "Problem": "pytest_chump.core.records",
     "check_mappings": "pytest_chump.backlog",
     "ChumpRepo": "pytest_chump.selftest.fixtures",
     "RunResult": "pytest_chump.selftest.fixtures",
@@ -135,7 +135,7 @@ if TYPE_CHECKING:
     from pytest_chump.backlog import check_mappings
     from pytest_chump.core.config import Settings
     from pytest_chump.core.errors import ChumpError, UsageError
-    from pytest_chump.core.model import Backlog, Gap, Problem
+    from pytest_chump.core.model import Gap
     from pytest_chump.core.protocols import (
         BacklogSource,
         Dispatch,
@@ -148,7 +148,15 @@ if TYPE_CHECKING:
         SpawnRequest,
         Watch,
     )
-    from pytest_chump.core.records import Arm, ArmStats, Outcome, PickRequest, Reflection
+    from pytest_chump.core.records import (
+        Arm,
+        ArmStats,
+        Backlog,
+        Outcome,
+        PickRequest,
+        Problem,
+        Reflection,
+    )
     from pytest_chump.providers.git import GitProvider
     from pytest_chump.providers.instant import InstantProvider
     from pytest_chump.reflect.memory_sink import MemorySink

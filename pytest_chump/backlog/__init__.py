@@ -21,7 +21,7 @@ from pytest_chump.backlog.graph import Found
 from pytest_chump.backlog.reading import backlog_files, decode, read_bytes, read_file, shown_name
 from pytest_chump.backlog.tagged import Flaw, tagged
 from pytest_chump.core.errors import BacklogError
-from pytest_chump.core.model import Backlog, Problem, raise_fatal
+from pytest_chump.core.records import Backlog, Problem, raise_fatal
 
 FILE_FIELDS = frozenset({"file", "yaml", "gaps"})  # problems of a file as a whole
 

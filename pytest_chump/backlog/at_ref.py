@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 
 from pytest_chump.backlog import check_bytes, check_files
 from pytest_chump.backlog.reading import SUFFIXES
-from pytest_chump.core.model import Backlog
+from pytest_chump.core.records import Backlog
 from pytest_chump.core.run import clean_env
 
 _CACHE: dict[tuple[str, str, str], Backlog] = {}  # (repo, object id, display) -> backlog

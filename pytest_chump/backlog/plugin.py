@@ -6,8 +6,8 @@ from __future__ import annotations
 from pytest_chump import hookimpl
 from pytest_chump.backlog import load_backlog
 from pytest_chump.core.config import Settings
-from pytest_chump.core.model import Backlog
 from pytest_chump.core.protocols import Register
+from pytest_chump.core.records import Backlog
 from pytest_chump.core.run import display_path
 
 

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 from pytest_chump.cli.setting_flags import add_setting_flags, setting_flags
 from pytest_chump.core.errors import UsageError
-from pytest_chump.core.model import Backlog, Gap
+from pytest_chump.core.model import Gap
+from pytest_chump.core.records import Backlog
 from pytest_chump.core.redact import printable
 from pytest_chump.core.run import display_path
 from pytest_chump.loop.app import App

@@ -11,7 +11,8 @@ import argparse
 import json
 
 from pytest_chump.cli.setting_flags import add_setting_flags, setting_flags
-from pytest_chump.core.model import Backlog, Gap
+from pytest_chump.core.model import Gap
+from pytest_chump.core.records import Backlog
 from pytest_chump.core.redact import printable
 from pytest_chump.loop.app import App
 from pytest_chump.loop.plan import Occupancy, existing_store, occupancy

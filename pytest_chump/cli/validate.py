@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pytest_chump.backlog.at_ref import backlog_at
 from pytest_chump.cli.setting_flags import add_setting_flags, setting_flags
 from pytest_chump.core.errors import BacklogError, UsageError
-from pytest_chump.core.model import Backlog, Problem
+from pytest_chump.core.records import Backlog, Problem
 from pytest_chump.core.run import display_path
 from pytest_chump.loop.app import App
 

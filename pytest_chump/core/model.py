@@ -1,5 +1,4 @@
-"""The gap model shared by every part of chump: gaps, the id rules that keep ids safe, and a
-backlog as read (its gaps and every problem found, each tied to the gap it makes unusable).
+"""The gap model shared by every part of chump, and the id rules that keep ids safe.
 
 A gap id ends up in file paths, git ref names and argv; ``id_problem`` is the single
 gatekeeper that decides whether an id may be used for any of those.
@@ -8,12 +7,7 @@ gatekeeper that decides whether an id may be used for any of those.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cached_property
-from pathlib import Path
-
-from pytest_chump.core.errors import BacklogError
 
 PRIORITIES: tuple[str, ...] = ("P0", "P1", "P2", "P3", "P4")
 EFFORTS: tuple[str, ...] = ("xs", "s", "m", "l", "xl")
@@ -37,7 +31,6 @@ SUCCESS_OUTCOMES = frozenset({"shipped", "race_abandoned"})
 
 MAX_ID_LENGTH = 100
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-_INDEX_RE = re.compile(r"\[\d+\]")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
 _EFFORT_RANK = {e: i for i, e in enumerate(EFFORTS)}
@@ -122,89 +115,3 @@ def require_safe_id(gap_id: str) -> str:
     if problem is not None:
         raise ValueError(f"gap id {problem}")
     return gap_id
-
-
-# --- a backlog as read: its gaps and every problem, each tied to its gap ---------------
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One thing wrong with a backlog, located: ``path:line: field: message``.
-
-    ``gap_id`` is the gap it makes unusable (None: an entry without a usable id, or the file);
-    ``fatal`` means the backlog cannot be read as a whole (missing, not YAML, wrong shape).
-    """
-
-    path: str
-    line: int
-    field: str
-    message: str
-    gap_id: str | None = None
-    fatal: bool = False
-
-    def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line else self.path
-        return f"{where}: {self.field}: {self.message}"
-
-    @property
-    def key(self) -> tuple[str, str, str, str]:
-        """What stays the same when lines move: file, gap, field without indexes, message."""
-        return (self.path, self.gap_id or "", _INDEX_RE.sub("[]", self.field), self.message)
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "path": self.path,
-            "line": self.line,
-            "field": self.field,
-            "message": self.message,
-            "gap_id": self.gap_id,
-            "fatal": self.fatal,
-            "text": str(self),
-        }
-
-
-def raise_fatal(problems: Iterable[Problem]) -> None:
-    """Raise ``BacklogError`` with every problem when one of them is fatal."""
-    found = list(problems)
-    if any(p.fatal for p in found):
-        raise BacklogError(found)
-
-
-@dataclass(frozen=True)
-class Backlog:
-    """Every gap read (quarantined ones too, for counting and dependencies) and the problems.
-
-    Only :meth:`dispatchable` gaps may ever become a path, a branch, an argument or a prompt.
-    """
-
-    path: Path
-    gaps: tuple[Gap, ...]
-    problems: tuple[Problem, ...] = ()
-
-    @cached_property
-    def quarantined(self) -> frozenset[str]:
-        """Ids of gaps that have a problem: never dispatched."""
-        return frozenset(p.gap_id for p in self.problems if p.gap_id is not None)
-
-    def dispatchable(self) -> tuple[Gap, ...]:
-        """The gaps without a problem, in declared order."""
-        bad = self.quarantined
-        return self.gaps if not bad else tuple(g for g in self.gaps if g.id not in bad)
-
-    def by_id(self) -> dict[str, Gap]:
-        """Gap by id (the first of duplicates)."""
-        found: dict[str, Gap] = {}
-        for gap in self.gaps:
-            found.setdefault(gap.id, gap)
-        return found
-
-    def done_ids(self) -> frozenset[str]:
-        return frozenset(gap.id for gap in self.gaps if gap.status == "done")
-
-    def problems_of(self, gap_id: str) -> list[Problem]:
-        return [p for p in self.problems if p.gap_id == gap_id]
-
-    def strict(self) -> Backlog:
-        """This backlog when it has no problem, else ``BacklogError`` listing them all."""
-        if self.problems:
-            raise BacklogError(self.problems)
-        return self

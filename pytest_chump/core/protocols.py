@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from pytest_chump.core.config import Settings
-    from pytest_chump.core.model import Backlog, Gap
-    from pytest_chump.core.records import Reflection
+    from pytest_chump.core.model import Gap
+    from pytest_chump.core.records import Backlog, Reflection
 
 
 @dataclass(frozen=True, slots=True)

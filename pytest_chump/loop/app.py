@@ -15,10 +15,10 @@ import pluggy
 
 from pytest_chump.core import config, config_sources
 from pytest_chump.core.errors import PluginError, UsageError
-from pytest_chump.core.model import Backlog, Gap
+from pytest_chump.core.model import Gap
 from pytest_chump.core.plugins import Registry, collect, get_plugin_manager
 from pytest_chump.core.protocols import PrProvider, Sink, Spawner
-from pytest_chump.core.records import PickRequest
+from pytest_chump.core.records import Backlog, PickRequest
 from pytest_chump.core.run import repo_root, run
 from pytest_chump.pick.picker import recently_done_ids
 

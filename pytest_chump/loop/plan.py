@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pytest_chump.core.model import Backlog, Gap
+from pytest_chump.core.model import Gap
+from pytest_chump.core.records import Backlog
 from pytest_chump.loop.app import App
 from pytest_chump.state.database import DB_NAME
 from pytest_chump.state.locks import STATE_DIR
