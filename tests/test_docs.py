@@ -40,3 +40,31 @@ def test_readme_commands_are_the_ci_commands() -> None:
     assert len(block) == 2
     for command in block:
         assert command in ci, command
+
+
+def test_the_third_party_backlog_source_example_works(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import types
+
+    from pytest_chump.loop.app import App
+
+    code = next(block for block in README.split("```python\n")[1:] if "LinearSource" in block)
+    module = types.ModuleType("linear_plugin")
+    issues = [
+        {"identifier": "ENG-1", "title": "a", "priority": 1, "completed": True, "blocked_by": []},
+        {
+            "identifier": "ENG-2",
+            "title": "b",
+            "priority": 2,
+            "completed": False,
+            "blocked_by": ["ENG-1"],
+        },
+        {"identifier": "ENG-3", "title": "c", "priority": 7, "completed": False, "blocked_by": []},
+    ]
+    module.fetch_linear_issues = lambda team: issues  # type: ignore[attr-defined]
+    exec(code.split("```", 1)[0], module.__dict__)
+    app = App.create({"repo_root": str(tmp_path), "backlog_source": "linear"}, plugins=[module])
+    backlog = app.load_backlog()
+    assert [str(p) for p in backlog.problems] == [
+        "linear:ENG: ENG-3.priority: unknown priority 'P7' (expected one of P0, P1, P2, P3, P4)"
+    ]
+    assert [g.id for g in app.pick(backlog, 5)] == ["ENG-2"]

@@ -87,6 +87,8 @@ def check(app: App, ref: str | None = None, new_since: str | None = None) -> Ver
     shown = display_path(settings.backlog_path)
     if ref is None:
         backlog = app.load_backlog(strict=False)
+        if not backlog.path.exists():  # not a file: an issue tracker, a database, ...
+            shown = str(backlog.path)
     else:
         backlog = _at(app, ref, shown)
         shown = f"{shown} at {ref[:12]}"

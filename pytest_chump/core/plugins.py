@@ -23,6 +23,7 @@ from pytest_chump.core.errors import PluginError
 ENTRY_POINT_GROUP = PROJECT_NAME
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "pytest_chump.backlog.plugin",
+    "pytest_chump.backlog.github",
     "pytest_chump.pick.plugin",
     "pytest_chump.providers.instant",
     "pytest_chump.providers.git",

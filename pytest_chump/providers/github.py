@@ -21,7 +21,6 @@ The repository is taken once from the URL of the base ref's remote (``origin`` f
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,16 +31,24 @@ from typing import Any
 from pytest_chump import hookimpl
 from pytest_chump.core.config import Settings
 from pytest_chump.core.errors import ChumpError
+from pytest_chump.core.gh import (
+    AUTH_MESSAGE,
+    MAX_MESSAGE,
+    RATE_MESSAGE,
+    errors_message,
+    failure_message,
+    json_object,
+    one_line,
+    run_gh,
+)
 from pytest_chump.core.protocols import PrStatus, Register, Watch
-from pytest_chump.core.redact import redact
 from pytest_chump.core.run import run
 from pytest_chump.providers import github_parse, github_query
 
+__all__ = ["AUTH_MESSAGE", "MAX_MESSAGE", "RATE_MESSAGE", "GithubProvider"]  # names of 0.1
+
 TIMEOUT_S = 30.0
 MAX_BACKOFF_S = 600.0
-MAX_MESSAGE = 300
-AUTH_MESSAGE = "gh: not logged in to GitHub or credentials rejected (run `gh auth login`)"
-RATE_MESSAGE = "gh: GitHub API rate limit exceeded; polling less often until it recovers"
 _NETWORK_URL = re.compile(r"[\w+.-]+://|[^/:]+:")  # scheme://... or scp-like host:path
 _SLUG = re.compile(r"[:/]([^/:]+)/([^/]+?)(?:\.git)?/*$")
 
@@ -129,7 +136,7 @@ class GithubProvider:
     def _graphql(self, args: list[str]) -> dict[str, Any]:
         self.calls += 1
         proc = self._run([self.gh_bin, "api", "graphql", *args])
-        payload = _json(proc.stdout)
+        payload = json_object(proc.stdout)
         if proc.returncode != 0:
             raise ChumpError(failure_message(proc.returncode, proc.stderr, payload))
         if payload is None:
@@ -142,54 +149,7 @@ class GithubProvider:
         return data
 
     def _run(self, argv: list[str]) -> CompletedProcess[str]:
-        try:
-            return run(argv, cwd=self.repo_root, timeout=self.timeout, check=False)
-        except ChumpError as exc:
-            if str(exc) == f"{argv[0]}: command not found":
-                hint = "install the GitHub CLI or set gh_bin"
-                raise ChumpError(f"{self.gh_bin}: command not found ({hint})") from None
-            raise ChumpError(f"gh api graphql: no answer within {self.timeout:g}s") from None
-        except OSError as exc:
-            raise ChumpError(f"{self.gh_bin}: cannot run: {exc.strerror}") from None
-
-
-def _json(text: str) -> dict[str, Any] | None:
-    try:
-        payload = json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-    return payload if isinstance(payload, dict) else None
-
-
-def failure_message(code: int, stderr: str, payload: Mapping[str, Any] | None) -> str:
-    """One line for a failed ``gh`` run: auth, rate limit, GraphQL errors, else its stderr."""
-    errors = payload.get("errors") if payload else None
-    text = f"{stderr}\n{errors or ''}".lower()
-    if code == 4 or "gh auth login" in text or "http 401" in text:
-        return AUTH_MESSAGE
-    if "rate limit" in text or "rate_limited" in text or "http 429" in text:
-        return RATE_MESSAGE
-    if errors:
-        return errors_message(errors)
-    lines = stderr.strip().splitlines()
-    return f"gh api graphql: exit status {code}" + (f": {lines[-1]}" if lines else "")
-
-
-def errors_message(errors: object) -> str:
-    """The first GraphQL error of an answer, and how many more there were."""
-    items = errors if isinstance(errors, list) else [errors]
-    first = items[0] if items else {}
-    text = first.get("message") if isinstance(first, dict) else first
-    if isinstance(first, dict) and first.get("type") == "RATE_LIMITED":
-        return RATE_MESSAGE
-    more = f" (+{len(items) - 1} more)" if len(items) > 1 else ""
-    return f"gh api graphql: GitHub answered with an error: {text}{more}"
-
-
-def one_line(text: str) -> str:
-    """``text`` redacted, on one line, at most ``MAX_MESSAGE`` characters."""
-    flat = redact(" ".join(text.split()))
-    return flat if len(flat) <= MAX_MESSAGE else flat[: MAX_MESSAGE - 3] + "..."
+        return run_gh(argv, self.repo_root, self.timeout, "gh api graphql")
 
 
 def _split_slug(url: str) -> tuple[str, str]:
