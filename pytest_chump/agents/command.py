@@ -7,11 +7,11 @@ reach attributes or indexes. The orchestrator merges :func:`command_spawners` in
 
 from __future__ import annotations
 
-import string
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pytest_chump.agents.local import LocalSpawner, Options, prompt_file, resolve_binary
+from pytest_chump.core.placeholders import placeholders
 
 if TYPE_CHECKING:
     from pytest_chump.core.config import Settings
@@ -22,21 +22,12 @@ PLACEHOLDERS: tuple[str, ...] = ("gap_id", "branch", "worktree", "prompt_file")
 
 def check_template(options: Options, command: list[str]) -> set[str]:
     """Reject any replacement field but the plain placeholders; the placeholders used."""
-    valid = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
     used: set[str] = set()
     for element in command:
         try:
-            parsed = list(string.Formatter().parse(element))
+            used |= placeholders(element, PLACEHOLDERS)
         except ValueError as exc:
             raise options.error("command", f"{element!r}: {exc}") from None
-        for _, field, spec, conversion in parsed:
-            if field is None:
-                continue
-            if field not in PLACEHOLDERS or spec or conversion:
-                shown = "{" + field + ("!" + conversion if conversion else "") + "}"
-                problem = f"{element!r}: unsupported placeholder {shown} (valid: {valid})"
-                raise options.error("command", problem)
-            used.add(field)
     return used
 
 

@@ -58,6 +58,19 @@ def _depends_on(c: Checker, at: str, name: str, value: Value) -> tuple[str, ...]
     return tuple(item[1] for item in value[1] if item[0] == STR)
 
 
+def _paths(c: Checker, at: str, name: str, value: Value) -> tuple[str, ...] | None:
+    where = at + name
+    if value[0] == STR:
+        return (value[1],)
+    if value[0] != LIST:
+        c.fail(value[2], where, f"must be a list of paths, got {describe(value)}")
+        return None
+    for k, item in enumerate(value[1]):
+        if item[0] != STR:
+            c.fail(item[2], f"{where}[{k}]", f"must be a path string, got {describe(item)}")
+    return tuple(item[1] for item in value[1] if item[0] == STR)
+
+
 def _closed_date(c: Checker, at: str, name: str, value: Value) -> str | None:
     tag, text, line = value
     if tag in (STR, DATE) and _ISO_DATE.fullmatch(text) and _real_date(text):
@@ -83,6 +96,8 @@ _FIELDS: dict[str, _Check] = {
     "kind": _choice(KINDS),
     "depends_on": _depends_on,
     "closed_date": _closed_date,
+    "paths": _paths,
+    "scope": _text,
 }
 
 

@@ -15,7 +15,7 @@ TAG = "tag:yaml.org,2002:"
 STR, NULL, DATE = TAG + "str", TAG + "null", TAG + "timestamp"
 LIST, MAP = " list", " mapping"  # markers for collections; no YAML tag contains a space
 WANTED = frozenset(("id", "title", "description", "priority", "effort", "status", "kind"))
-WANTED |= {"depends_on", "closed_date"}
+WANTED |= {"depends_on", "closed_date", "paths", "scope"}
 _KINDS = {"str": "string", "int": "int", "float": "float", "bool": "bool", "timestamp": "date"}
 
 Value = tuple[str, Any, int]  # (tag, or LIST/MAP; text, items or fields; 1-based line)

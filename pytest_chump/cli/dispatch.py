@@ -21,6 +21,7 @@ from pytest_chump.core.model import Gap
 from pytest_chump.core.records import Backlog
 from pytest_chump.core.redact import printable
 from pytest_chump.core.run import display_path
+from pytest_chump.dispatch.prompt import load_template
 from pytest_chump.loop.app import App
 from pytest_chump.loop.plan import (
     existing_store,
@@ -81,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if args.watch and args.dry_run:
         raise UsageError("--watch needs --no-dry-run: a dry run starts nothing to watch")
     app.spawner_factory()  # an unknown spawner name fails here, before anything else
+    load_template(app.settings)  # so does a prompt template with an unknown placeholder
     if not args.dry_run:
         return execute(app, watch=args.watch, reflect=not args.no_reflect, sole=args.exclusive)
     backlog = load(app)

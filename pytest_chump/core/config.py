@@ -176,6 +176,17 @@ class Settings:
         None, "seed of the Thompson sampler (unset: random)", v.integer(0), shown="random"
     )
     lessons: bool = setting(True, "add lessons from earlier dispatches to prompts", v.boolean)
+    rules_file: str = setting(
+        "docs/process/CHUMP_DISPATCH_RULES.md",
+        "the repository's rules for agents, put into every prompt when the file exists",
+        v.optional_relative_path,
+    )
+    prompt_template: str = setting(
+        "",
+        "a file whose text, {placeholders} filled in, is every agent's prompt",
+        v.optional_relative_path,
+        shown="built-in",
+    )
     hooks: bool = setting(
         True, "let the git hooks run (false: they do nothing)", v.boolean, flag=False
     )

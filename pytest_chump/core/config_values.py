@@ -88,6 +88,13 @@ def relative_path(value: object) -> str:
     return result
 
 
+def optional_relative_path(value: object) -> str:
+    """A path inside the repository, or "" for none."""
+    if isinstance(value, str) and not value.strip():
+        return ""
+    return relative_path(value)
+
+
 def duration(value: object) -> float:
     """Seconds from ``90``, ``"90s"``, ``"20m"``, ``"1.5h"`` or ``"250ms"``."""
     if isinstance(value, int | float) and not isinstance(value, bool):

@@ -50,6 +50,8 @@ class Gap:
     kind: str = "user"
     depends_on: tuple[str, ...] = ()
     closed_date: str = ""
+    paths: tuple[str, ...] = ()  # where the work belongs (files, folders, globs): the scope
+    scope: str = ""  # the scope in words
     line: int = 0
     extra: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
     origin: str = field(default="", compare=False, repr=False)

@@ -1,4 +1,5 @@
-"""Built-in prompt builder: the reference prompt contract, plus lessons from earlier dispatches.
+"""Built-in prompt builder: the reference prompt contract fitted to the repository (its rules,
+the provider, the backlog), plus lessons — or the repository's own ``prompt_template``.
 
 Lessons are read only when ``lessons`` is on and ``.chump/chump.db`` already exists; any
 problem reading them means a prompt without lessons, never a failed dispatch.
@@ -10,12 +11,16 @@ from pytest_chump import hookimpl
 from pytest_chump.core.config import Settings
 from pytest_chump.core.model import Gap
 from pytest_chump.core.protocols import Dispatch
-from pytest_chump.dispatch.prompt import build_prompt
+from pytest_chump.dispatch.prompt import briefing, build_prompt, load_template, render
 
 
 @hookimpl(trylast=True)
 def chump_build_prompt(gap: Gap, dispatch: Dispatch, settings: Settings) -> str:
-    return build_prompt(gap, dispatch, _lessons(gap, dispatch, settings))
+    brief = briefing(settings, gap, _lessons(gap, dispatch, settings))
+    template = load_template(settings)
+    if template is not None:
+        return render(template, gap, dispatch, brief)
+    return build_prompt(gap, dispatch, brief=brief)
 
 
 def _lessons(gap: Gap, dispatch: Dispatch, settings: Settings) -> list[str]:

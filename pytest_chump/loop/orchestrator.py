@@ -18,6 +18,7 @@ from pytest_chump.core.model import Gap
 from pytest_chump.core.protocols import PrProvider, Spawner
 from pytest_chump.core.records import Outcome
 from pytest_chump.dispatch.dispatcher import Dispatcher, DispatchFailed, Flight
+from pytest_chump.dispatch.prompt import load_template
 from pytest_chump.dispatch.workspaces import GitWorktrees, Workspaces
 from pytest_chump.learn.routing import choose_arm, load_table
 from pytest_chump.loop.app import App
@@ -80,6 +81,7 @@ class Orchestrator:
             self.provider.notify = self.wake.set
         self.routes = load_table(self.app.settings)
         self._check_arms()
+        load_template(self.app.settings)  # a bad prompt template fails before any dispatch
 
     def _check_arms(self) -> None:
         """Every spawner the routing table names must exist, before anything is dispatched."""
