@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "dispatch": "pytest_chump.cli.dispatch",
     "validate": "pytest_chump.cli.validate",
     "ready": "pytest_chump.cli.ready",
+    "sync": "pytest_chump.cli.sync",
     "status": "pytest_chump.cli.status",
     "cleanup": "pytest_chump.cli.cleanup",
     "reflections": "pytest_chump.cli.reflections",

@@ -17,6 +17,7 @@ from pytest_chump.core.protocols import PrStatus, Register, Watch
 from pytest_chump.core.run import clean_env, run
 from pytest_chump.providers.gate_config import KEYS as KEYS  # re-exported for 0.1 imports
 from pytest_chump.providers.gate_config import SECTION, GateConfig, parse_gate
+from pytest_chump.providers.gate_record import BacklogRecorder
 from pytest_chump.providers.merge_gate import MergeGate, Merger
 from pytest_chump.state.locks import repo_lock
 
@@ -43,7 +44,10 @@ class GitProvider:
         base_ref: str,
         gate: GateConfig | None = None,
         identity: Mapping[str, str] | None = None,
+        backlog: str | None = None,
     ) -> None:
+        """``backlog`` (relative to the repository): the YAML backlog the merge gate marks a
+        gap done in when it merges the gap's branch (None: it records nothing)."""
         self.repo_root, self.base_ref = repo_root, base_ref
         self.remote, self.base_branch = split_base(base_ref, self._git("remote").split())
         self.notify: Callable[[], None] | None = None
@@ -55,7 +59,10 @@ class GitProvider:
         self._refs: dict[str, str] = {}  # refname -> commit, listed once per poll
         self.gate: MergeGate | None = None
         if gate is not None:
-            merger = Merger(repo_root, self.remote, self.base_branch, gate.merge, self._identity)
+            record = BacklogRecorder(repo_root, backlog, self._identity) if backlog else None
+            merger = Merger(
+                repo_root, self.remote, self.base_branch, gate.merge, self._identity, record
+            )
             self.gate = MergeGate(gate.command, gate.timeout, merger, self._gate_done)
 
     def _gate_done(self) -> None:
@@ -173,7 +180,7 @@ class GitProvider:
             detail = f"no worktree to run the check of {watch.branch} in"
             return PrStatus(None, "CLOSED", cause="gate-error", detail=detail)
         label = f"{watch.branch} ({watch.gap_id})"
-        return self.gate.status(watch.branch, tip, watch.worktree, label)
+        return self.gate.status(watch.branch, tip, watch.worktree, label, watch.gap_id)
 
     # --- shipped detection -------------------------------------------------------------
 
@@ -231,7 +238,10 @@ class GitProvider:
 
 def _factory(settings: Settings) -> GitProvider:
     gate = parse_gate(settings.merge_gate)
-    provider = GitProvider(settings.repo_root, settings.base_ref, gate, settings.bot_identity)
+    backlog = settings.backlog if settings.backlog_source == "yaml" else None
+    provider = GitProvider(
+        settings.repo_root, settings.base_ref, gate, settings.bot_identity, backlog
+    )
     if gate is not None and not provider.remote and provider.head() == provider.base_branch:
         raise UsageError(
             f"{SECTION} cannot move {provider.base_branch}: it is checked out in "

@@ -108,13 +108,15 @@ class Merger:
     branch: str
     mode: str
     identity: Mapping[str, str]
+    record: Callable[[str, str], str] | None = None
+    """(commit to publish, gap id) -> that commit, or a child marking the gap done."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _git(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         env = clean_env(None, **self.identity)
         return run(["git", *NO_HOOKS, *args], cwd=cwd or self.repo_root, env=env, check=False)
 
-    def merge(self, tip: str, label: str) -> PrStatus:
+    def merge(self, tip: str, label: str, gap_id: str = "") -> PrStatus:
         """Put ``tip`` on the base; MERGED with the next synthetic number, or CLOSED with why."""
         state = state_dir(self.repo_root)
         with self._lock, file_lock(state / "merge-gate.lock"):
@@ -126,6 +128,8 @@ class Merger:
                 new = self._combine(base, tip, label)
                 if isinstance(new, PrStatus):
                     return new
+                if self.record is not None and gap_id:
+                    new = self.record(new, gap_id)  # the gap marked done on top of the merge
                 problem = self._publish(new)
                 if not problem:
                     number = next_number(state / "merge-gate-counter")
@@ -178,7 +182,11 @@ class MergeGate:
     """Runs check-then-merge jobs in worker threads; ``status`` only ever reads their state."""
 
     def __init__(
-        self, command: tuple[str, ...], timeout: float, merger: Merger, done: Callable[[], None]
+        self,
+        command: tuple[str, ...],
+        timeout: float,
+        merger: Merger,
+        done: Callable[[], None],
     ) -> None:
         self.command, self.timeout, self.merger, self._done = command, timeout, merger, done
         self._lock = threading.Lock()
@@ -190,24 +198,26 @@ class MergeGate:
             job = self._jobs.get(branch)
         return job.result if job is not None and job.tip == tip else None
 
-    def status(self, branch: str, tip: str, worktree: Path, label: str) -> PrStatus:
+    def status(
+        self, branch: str, tip: str, worktree: Path, label: str, gap_id: str = ""
+    ) -> PrStatus:
         """The job's result, else pending — starting a job when none ran for this tip."""
         with self._lock:
             job = self._jobs.get(branch)
             if job is not None and (job.tip == tip or job.result is None):
                 return job.result or PENDING
             job = self._jobs[branch] = _Job(tip)
-        args = (branch, job, worktree, label)
+        args = (branch, job, worktree, label, gap_id)
         threading.Thread(target=self._work, args=args, name=f"gate {branch}", daemon=True).start()
         return PENDING
 
-    def _work(self, branch: str, job: _Job, worktree: Path, label: str) -> None:
+    def _work(self, branch: str, job: _Job, worktree: Path, label: str, gap_id: str) -> None:
         try:
             verdict = run_check(self.command, worktree, self.timeout)
             with self._lock:
                 wanted = self._jobs.get(branch) is job  # False once the branch was forgotten
             if verdict is None and wanted:
-                verdict = self.merger.merge(job.tip, label)
+                verdict = self.merger.merge(job.tip, label, gap_id)
         except Exception as exc:  # a worker must always report, or its branch waits forever
             verdict = closed("gate-error", tail(f"{type(exc).__name__}: {exc}"))
         with self._lock:

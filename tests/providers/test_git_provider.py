@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from pytest_chump.backlog import check_bytes
 from pytest_chump.core.config import Settings
 from pytest_chump.core.errors import UsageError
 from pytest_chump.core.protocols import PrStatus, Watch
@@ -462,3 +463,10 @@ def test_loop_ships_every_gap_through_the_gate(tmp_path: Path) -> None:
     assert numbers == [1, 2, 3]
     landed = set(git(origin, "ls-tree", "--name-only", "main").split())
     assert {"GATE-A.txt", "GATE-B.txt", "GATE-C.txt"} <= landed
+    # the gate marked each gap done in the backlog it merged (the agents did not)
+    merged = git(origin, "show", "main:docs/gaps.yaml").encode()
+    assert {g.id: g.status for g in check_bytes(merged, "b").gaps} == {
+        "GATE-A": "done",
+        "GATE-B": "done",
+        "GATE-C": "done",
+    }
