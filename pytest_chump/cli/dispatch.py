@@ -22,6 +22,7 @@ from pytest_chump.core.records import Backlog
 from pytest_chump.core.redact import printable
 from pytest_chump.core.run import display_path
 from pytest_chump.dispatch.prompt import load_template
+from pytest_chump.dispatch.setup import WorktreeSetup
 from pytest_chump.loop.app import App
 from pytest_chump.loop.plan import (
     existing_store,
@@ -83,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--watch needs --no-dry-run: a dry run starts nothing to watch")
     app.spawner_factory()  # an unknown spawner name fails here, before anything else
     load_template(app.settings)  # so does a prompt template with an unknown placeholder
+    s = app.settings
+    WorktreeSetup.from_settings(s.repo_root, s.worktree, s.worktree_include)  # and bad set-up
     if not args.dry_run:
         return execute(app, watch=args.watch, reflect=not args.no_reflect, sole=args.exclusive)
     backlog = load(app)

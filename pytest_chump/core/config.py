@@ -96,6 +96,19 @@ class Settings:
         "where worktrees are created, relative to the repo root",
         v.relative_path,
     )
+    worktree: dict[str, Any] = setting(
+        {},
+        "worktree set-up: after_create, before_run, after_run, before_remove commands, timeout",
+        v.table,
+        flag=False,
+        shown="none",
+    )
+    worktree_include: tuple[str, ...] = setting(
+        (),
+        "globs of untracked files (e.g. .env) copied into each new worktree",
+        v.names,
+        shown="none",
+    )
     picker_order: str = setting(
         "critical-path",
         "order among gaps of equal priority: critical-path, declared or effort",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pluggy
 
@@ -20,6 +21,7 @@ from pytest_chump.core.plugins import call_event
 from pytest_chump.core.protocols import Dispatch, Spawner, SpawnRequest
 from pytest_chump.core.records import Outcome
 from pytest_chump.dispatch.agent_env import agent_env
+from pytest_chump.dispatch.setup import SetupFailed, WorktreeSetup
 from pytest_chump.dispatch.workspaces import Workspaces
 from pytest_chump.dispatch.worktrees import Prepared
 from pytest_chump.state.liveness import proc_start_ticks
@@ -27,11 +29,15 @@ from pytest_chump.state.store import Store
 
 
 class DispatchFailed(ChumpError):
-    """A dispatch could not start; ``dispatch_id`` is set when it had been recorded."""
+    """A dispatch could not start; ``dispatch_id`` is set when it had been recorded, ``cause``
+    says which step failed (``spawn-failed``, ``setup-failed``)."""
 
-    def __init__(self, message: str, dispatch_id: int | None = None) -> None:
+    def __init__(
+        self, message: str, dispatch_id: int | None = None, cause: str = "spawn-failed"
+    ) -> None:
         super().__init__(message)
         self.dispatch_id = dispatch_id
+        self.cause = cause
 
 
 @dataclass
@@ -61,11 +67,26 @@ class Dispatcher:
     workspaces: Workspaces
     notify: Callable[[], None] | None = None
     warn: Callable[[str], None] = print
+    setup: WorktreeSetup | None = None
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        if self.setup is None:
+            self.setup = WorktreeSetup.from_settings(s.repo_root, s.worktree, s.worktree_include)
 
     def remove(self, flight: Flight) -> str:
-        """Tear down a finished flight's workspace, committing leftover work first."""
-        message = f"chump: save uncommitted work of {flight.dispatch.gap.id}"
-        return self.workspaces.remove(flight.dispatch.worktree, message)
+        """Tear down a finished flight's workspace (``after_run`` and ``before_remove`` first),
+        committing leftover work before it goes."""
+        d = flight.dispatch
+        if self.setup is not None and self.setup.steps:
+            env = agent_env(os.environ, self.settings, d.gap.id, d.branch, d.worktree)
+            for warning in self.setup.finish(d.worktree, env, self._setup_log(d.gap)):
+                self.warn(f"{d.gap.id}: {warning}")
+        message = f"chump: save uncommitted work of {d.gap.id}"
+        return self.workspaces.remove(d.worktree, message)
+
+    def _setup_log(self, gap: Gap) -> Path:
+        return self.settings.logs_dir / f"{gap.slug}.setup.log"
 
     def start(
         self,
@@ -95,7 +116,8 @@ class Dispatcher:
         except ChumpError as exc:
             self.workspaces.rollback(prepared)
             self.store.release_lease(gap.id, self.owner)
-            raise DispatchFailed(str(exc), getattr(exc, "dispatch_id", None)) from None
+            cause = getattr(exc, "cause", "spawn-failed")
+            raise DispatchFailed(str(exc), getattr(exc, "dispatch_id", None), cause) from None
 
     def _spawn(
         self, gap: Gap, prepared: Prepared, backend: str, model: str | None, meta: dict[str, object]
@@ -114,7 +136,13 @@ class Dispatcher:
             meta={**meta, "base_sha": base_sha},
         )
         try:
-            dispatch.handle = self.spawner(backend).spawn(self._request(gap, dispatch))
+            request = self._request(gap, dispatch)
+            if self.setup is not None:
+                created = prepared.created_worktree
+                self.setup.prepare(prepared.worktree, created, request.env, self._setup_log(gap))
+            dispatch.handle = self.spawner(backend).spawn(request)
+        except SetupFailed as exc:
+            raise DispatchFailed(str(exc), dispatch.dispatch_id, "setup-failed") from None
         except Exception as exc:  # a prompt or spawner plugin's bug fails this dispatch only
             reason = str(exc) if isinstance(exc, ChumpError) else f"{type(exc).__name__}: {exc}"
             raise DispatchFailed(reason, dispatch.dispatch_id) from None

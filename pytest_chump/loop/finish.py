@@ -80,12 +80,19 @@ class Finisher:
         while self.torn_down:
             self._teardown(self.torn_down.pop(0))
 
-    def spawn_failed(self, gap: Gap, backend: str, reason: str, dispatch_id: int | None) -> None:
+    def spawn_failed(
+        self,
+        gap: Gap,
+        backend: str,
+        reason: str,
+        dispatch_id: int | None,
+        cause: str = "spawn-failed",
+    ) -> None:
         """A dispatch that never started: count it; if it was recorded, end it as killed."""
         self.counts["spawn_failures"] += 1
         if dispatch_id is None:
             return
-        outcome = Outcome("killed", reason=reason, cause="spawn-failed")
+        outcome = Outcome("killed", reason=reason, cause=cause)
         record = build_reflection(
             gap_id=gap.id,
             effort=gap.effort,
@@ -96,7 +103,7 @@ class Finisher:
             dispatch_id=dispatch_id,
         )
         if self.store.finish_with_reflection(
-            dispatch_id, record, reason=reason, cause="spawn-failed"
+            dispatch_id, record, reason=reason, cause=cause
         ):
             self.deliver(record, list(self.app.settings.sinks))
 

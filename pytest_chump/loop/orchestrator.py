@@ -194,7 +194,7 @@ class Orchestrator:
             )
         except DispatchFailed as exc:
             self.progress.dispatch_failed(gap.id, str(exc))
-            self.finisher.spawn_failed(gap, backend, str(exc), exc.dispatch_id)
+            self.finisher.spawn_failed(gap, backend, str(exc), exc.dispatch_id, exc.cause)
             return
         if flight is not None:
             self.flights.append(flight)

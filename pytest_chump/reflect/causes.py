@@ -34,7 +34,7 @@ from pytest_chump.core.records import Outcome
 TIMEOUT, INTERRUPTED, AGENT_ERROR = "timeout", "interrupted", "agent-error"
 RATE_LIMITED, QUOTA_EXHAUSTED, AUTH = "rate-limited", "quota-exhausted", "auth"
 MERGE_CONFLICT, TESTS_FAILED, CHECKS_FAILED = "merge-conflict", "tests-failed", "checks-failed"
-SPAWN_FAILED, UNKNOWN = "spawn-failed", "unknown"
+SPAWN_FAILED, SETUP_FAILED, UNKNOWN = "spawn-failed", "setup-failed", "unknown"
 
 CAUSES: tuple[str, ...] = (
     TIMEOUT,
@@ -47,6 +47,7 @@ CAUSES: tuple[str, ...] = (
     TESTS_FAILED,
     CHECKS_FAILED,
     SPAWN_FAILED,
+    SETUP_FAILED,
     UNKNOWN,
 )
 

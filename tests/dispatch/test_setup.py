@@ -1,0 +1,166 @@
+"""Worktree set-up through the real loop: includes copied, commands around the agent, a failing
+set-up undone and recorded as ``setup-failed``, bad configuration refused before dispatch."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_chump.core.errors import UsageError
+from pytest_chump.dispatch.setup import WorktreeSetup
+from pytest_chump.loop.app import App
+from pytest_chump.loop.orchestrator import Orchestrator
+from pytest_chump.loop.progress import Progress
+from pytest_chump.state.store import Store
+from tests.gitrepos import AGENT, git, make_origin
+
+STEP = (  # appends "<step> <gap> <cwd name>" to $SETUP_TRACE; exits $SETUP_FAIL_<STEP> or 0
+    "import os, sys; s = sys.argv[1]; "
+    "open(os.environ['SETUP_TRACE'], 'a').write(f\"{s} {os.environ['CHUMP_GAP_ID']} "
+    '{os.path.basename(os.getcwd())}\\n"); '
+    "print('setup says', s, 'token=ghp_' + 'x' * 36); "
+    "sys.exit(int(os.environ.get('SETUP_FAIL_' + s.upper(), '0')))"
+)
+
+
+def steps_table(*names: str) -> str:
+    lines = [f'{n} = ["{sys.executable}", "-c", "{escape(STEP)}", "{n}"]' for n in names]
+    return "\n".join(lines)
+
+
+def escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    _, clone = make_origin(tmp_path)
+    (clone / ".gitignore").write_text(".env\nsecrets/\n")
+    (clone / "docs/gaps.yaml").write_text(
+        "gaps:\n  - {id: SET-1, priority: P1, effort: s}\n"
+        "  - {id: SET-2, priority: P1, effort: s}\n"
+    )
+    (clone / "pyproject.toml").write_text(
+        f"""[tool.chump]
+spawner = "script"
+pr_provider = "git"
+max_parallel = 1
+poll_interval = "50ms"
+exit_grace = "20s"
+worktree_include = [".env", "secrets/*.json", "linked.env"]
+
+[tool.chump.spawners.script]
+command = ["{sys.executable}", "{AGENT}"]
+
+[tool.chump.worktree]
+{steps_table("after_create", "before_run", "after_run", "before_remove")}
+timeout = "30s"
+"""
+    )
+    git(clone, "add", "-A")
+    git(clone, "commit", "-qm", "configure")
+    git(clone, "push", "-q", "origin", "main")
+    git(clone, "fetch", "-q", "origin")
+    (clone / ".env").write_text("API=local\n")  # untracked, ignored
+    (clone / "secrets").mkdir()
+    (clone / "secrets/dev.json").write_text("{}\n")
+    (tmp_path / "outside.env").write_text("NOT=mine\n")
+    (clone / "linked.env").symlink_to(tmp_path / "outside.env")
+    monkeypatch.setenv("SETUP_TRACE", str(tmp_path / "trace"))
+    return clone
+
+
+def orchestrate(repo: Path) -> tuple[Orchestrator, str]:
+    app = App.create({"repo_root": str(repo)})
+    out = io.StringIO()
+    with Store.for_repo(repo) as store:
+        orch = Orchestrator(app, store, app.spawner_factory(), app.provider(), Progress(out, out))
+        orch.run()
+    return orch, out.getvalue()
+
+
+def test_includes_and_commands_run_around_each_agent(repo: Path, tmp_path: Path) -> None:
+    seen: dict[str, list[str]] = {}
+    real = WorktreeSetup.copy_includes
+
+    def spy(self: WorktreeSetup, worktree: Path) -> list[Path]:
+        copied = real(self, worktree)
+        seen[worktree.name] = sorted(str(p) for p in copied)
+        assert (worktree / ".env").read_text() == "API=local\n"
+        return copied
+
+    pytest.MonkeyPatch().setattr(WorktreeSetup, "copy_includes", spy)
+    try:
+        orch, out = orchestrate(repo)
+    finally:
+        pytest.MonkeyPatch().undo()
+    assert orch.finisher.counts["shipped"] == 2, out
+    assert seen == {"set-1": [".env", "secrets/dev.json"], "set-2": [".env", "secrets/dev.json"]}
+    trace = (tmp_path / "trace").read_text().splitlines()
+    for gap in ("SET-1", "SET-2"):  # the next agent may start before the last one's teardown
+        assert [line for line in trace if f" {gap} " in line] == [
+            f"{step} {gap} {gap.lower()}"
+            for step in ("after_create", "before_run", "after_run", "before_remove")
+        ]
+
+
+def test_a_failing_before_run_fails_the_dispatch_and_undoes_it(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SETUP_FAIL_BEFORE_RUN", "2")
+    orch, out = orchestrate(repo)
+    assert orch.finisher.counts["spawn_failures"] == 2
+    assert "DISPATCH-FAILED: SET-1: before_run failed: exit status 2: setup says before_run" in out
+    assert "ghp_" not in out  # the command's output is redacted
+    assert git(repo, "branch", "--list", "chump/*") == ""  # branches and worktrees undone
+    assert not (repo / ".chump/worktrees/set-1").exists()
+    with Store.for_repo(repo) as store:
+        rows = store.dispatches()
+        assert [(r.gap_id, r.outcome, r.cause) for r in rows] == [
+            ("SET-1", "killed", "setup-failed"),
+            ("SET-2", "killed", "setup-failed"),
+        ]
+        assert store.live_leases() == {}
+        assert all("cause:setup-failed" in r["notes"] for r in store.reflections())
+
+
+def test_teardown_steps_only_warn(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SETUP_FAIL_BEFORE_REMOVE", "1")
+    orch, out = orchestrate(repo)
+    assert orch.finisher.counts["shipped"] == 2, out
+    assert "warning: SET-1: before_remove failed (ignored): exit status 1" in out
+    assert not (repo / ".chump/worktrees/set-1").exists()
+
+
+def test_a_step_that_hangs_is_stopped_with_its_children(tmp_path: Path) -> None:
+    hang = [
+        sys.executable,
+        "-c",
+        "import subprocess, time; subprocess.Popen(['sleep', '300']); "
+        "print('hanging', flush=True); time.sleep(300)",
+    ]
+    setup = WorktreeSetup(tmp_path, {"before_run": tuple(hang)}, timeout=0.5)
+    log = tmp_path / "setup.log"
+    with pytest.raises(Exception, match=r"before_run failed: timed out after 0.5s: hanging"):
+        setup.run("before_run", tmp_path, dict(os.environ), log, required=True)
+
+
+@pytest.mark.parametrize(
+    ("table", "include", "message"),
+    [
+        ({"after_creat": ["x"]}, (), r"\[tool.chump.worktree\] after_creat: unknown key"),
+        ({"before_run": "make"}, (), r"before_run: expected a list of strings, got 'make'"),
+        ({"timeout": "0s"}, (), r"timeout: must be more than 0"),
+        ({}, ("../.env",), r"worktree_include: '../.env' must stay inside the repository"),
+        ({}, ("/etc/passwd",), r"worktree_include: '/etc/passwd' must stay inside"),
+    ],
+)
+def test_bad_set_up_is_one_line_before_anything_is_dispatched(
+    tmp_path: Path, table: dict[str, object], include: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(UsageError, match=message):
+        WorktreeSetup.from_settings(tmp_path, table, include)
