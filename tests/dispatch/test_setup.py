@@ -83,7 +83,9 @@ def orchestrate(repo: Path) -> tuple[Orchestrator, str]:
     return orch, out.getvalue()
 
 
-def test_includes_and_commands_run_around_each_agent(repo: Path, tmp_path: Path) -> None:
+def test_includes_and_commands_run_around_each_agent(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen: dict[str, list[str]] = {}
     real = WorktreeSetup.copy_includes
 
@@ -93,11 +95,8 @@ def test_includes_and_commands_run_around_each_agent(repo: Path, tmp_path: Path)
         assert (worktree / ".env").read_text() == "API=local\n"
         return copied
 
-    pytest.MonkeyPatch().setattr(WorktreeSetup, "copy_includes", spy)
-    try:
-        orch, out = orchestrate(repo)
-    finally:
-        pytest.MonkeyPatch().undo()
+    monkeypatch.setattr(WorktreeSetup, "copy_includes", spy)
+    orch, out = orchestrate(repo)
     assert orch.finisher.counts["shipped"] == 2, out
     assert seen == {"set-1": [".env", "secrets/dev.json"], "set-2": [".env", "secrets/dev.json"]}
     trace = (tmp_path / "trace").read_text().splitlines()
