@@ -166,3 +166,19 @@ def test_directory_at_a_ref_is_read_from_git_not_the_work_tree(tmp_path: Path) -
     assert at_head.by_id()["A-1"].origin == "docs/gaps/A-1.yaml"
     assert done_on_base(clone, "HEAD", clone / "docs/gaps") == {"A-1"}
     assert backlog_at(clone, "HEAD~1", clone / "docs/gaps") is None  # not there yet
+
+
+def test_dry_run_picks_what_the_reference_picker_picks_on_a_legacy_directory(
+    tmp_path: Path,
+) -> None:
+    """A small directory shaped like the upstream one (the benchmark's generator): unknown
+    statuses, bad priorities, dangling dependencies, unsafe ids and hostile file names."""
+    from benchmarks.bench_gap_directory import chump_pick, generate, raw_entries, reference_pick
+
+    root = tmp_path / "docs" / "gaps"
+    root.mkdir(parents=True)
+    for seed in range(3):
+        for old in root.iterdir():
+            old.unlink()
+        generate(root, 600, seed=seed)
+        assert chump_pick(root, tmp_path, 40) == reference_pick(raw_entries(root), 40)
