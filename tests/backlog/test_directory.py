@@ -88,12 +88,15 @@ def test_hostile_file_names_are_shown_escaped_and_never_become_ids(tmp_path: Pat
 def test_many_generated_one_gap_files(tmp_path: Path) -> None:
     gaps = tmp_path / "gaps"
     gaps.mkdir()
+    hostile = ["\x1b[2J", "\n", "\u202e", " ; rm -rf ~", "\\", "..", "-"]
     for n in range(3000):
         deps = f"\n  depends_on: [G-{n - 1:04d}]" if n % 3 else ""
-        (gaps / f"G-{n:04d}.yaml").write_text(f"- id: G-{n:04d}\n  priority: P2{deps}\n")
+        name = f"G-{n:04d}{hostile[n % len(hostile)] if n % 5 == 0 else ''}.yaml"
+        (gaps / name).write_text(f"- id: G-{n:04d}\n  priority: P2{deps}\n")
     backlog = load_backlog(gaps, "gaps")
     assert len(backlog.gaps) == 3000
     assert backlog.problems == ()
+    assert [g.id for g in backlog.gaps] == [f"G-{n:04d}" for n in range(3000)]  # path order
 
 
 def test_symlinks_are_not_followed(tmp_path: Path) -> None:

@@ -71,3 +71,15 @@ def test_failing_sink_is_isolated_and_redelivered_later(tmp_path: Path) -> None:
         assert flaky.received == [record]
         assert memory.reflections == [record]  # delivered sinks are not written again
         assert store.undelivered(app.settings.sinks) == []
+
+
+def test_summary_rows_come_in_dispatch_order_not_finish_order(tmp_path: Path) -> None:
+    from pytest_chump.core.records import Outcome
+
+    app = App.create({"repo_root": str(tmp_path), "sinks": "memory"})
+    with Store.for_repo(tmp_path) as store:
+        finisher = Finisher(app, store, Progress(io.StringIO()), "me", time.time, lambda f: "")
+        for gap_id, dispatch_id in (("LATE", 9), ("EARLY", 2), ("MIDDLE", 5)):
+            finisher._count(gap_id, f"chump/{gap_id.lower()}", Outcome("shipped"), dispatch_id)
+        assert [gap for gap, _, _ in finisher.rows] == ["LATE", "EARLY", "MIDDLE"]
+        assert [gap for gap, _, _ in finisher.in_dispatch_order()] == ["EARLY", "MIDDLE", "LATE"]
