@@ -24,6 +24,8 @@ from pytest_chump.loop.progress import Progress
 from pytest_chump.reflect.causes import report_failed
 from pytest_chump.state.store import Store
 
+LADDER_RECHECK = 0.5  # seconds between looks at an agent being stopped that cannot wake us
+
 
 @dataclass
 class Monitor:
@@ -159,12 +161,19 @@ class Monitor:
         return True
 
     def timeout(self, flights: list[Flight]) -> float:
-        """Seconds the loop may sleep: until the next poll, kill, deadline or silence flag."""
+        """Seconds the loop may sleep: until the next poll, kill, deadline or silence flag.
+
+        A flight being stopped waits only for its kill time (or its agent's exit, which wakes
+        the loop; an adopted agent cannot, so it is looked at every ``LADDER_RECHECK``).
+        """
         now, settings = self.now(), self.settings
         waits = [self.next_poll - now]
         for flight in flights:
-            if flight.term_sent_at is not None and not flight.kill_sent:
-                waits.append(flight.term_sent_at + settings.kill_grace - now)
+            if flight.stop_outcome is not None:  # decided already: only the ladder's clock
+                if flight.term_sent_at is not None and not flight.kill_sent:
+                    waits.append(flight.term_sent_at + settings.kill_grace - now)
+                waits.append(LADDER_RECHECK)
+                continue
             due = next_due(self.observe(flight))
             if due is not None:
                 waits.append(due + 0.001)

@@ -190,3 +190,32 @@ def test_a_directory_that_is_not_a_repository(
         .endswith("not a git repository (agents work in git worktrees)")
     )
     assert not (tmp_path / ".chump").exists()
+
+
+def test_waiting_out_a_kill_grace_sleeps(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stubborn agent (ignores SIGTERM) past its deadline: the loop wakes a few times a second
+    during the grace, not hundreds (it used to spin on a deadline already passed)."""
+    from pytest_chump.loop.clock import Clock
+
+    class CountingClock(Clock):
+        waits = 0
+
+        def wait(self, event: object, timeout: float) -> None:
+            CountingClock.waits += 1
+            super().wait(event, timeout)  # type: ignore[arg-type]
+
+    (repo / "docs/gaps.yaml").write_text(gaps("STUB-1"))
+    monkeypatch.setenv("AGENT_MODE", "stubborn")
+    app, store, out = build(repo, deadline_scale="0.0002", kill_grace="2s", poll_interval="30s")
+    with store:
+        orch = Orchestrator(
+            app,
+            store,
+            app.spawner_factory(),
+            app.provider(),
+            Progress(out, out),
+            clock=CountingClock(),
+        )
+        orch.run()
+    assert orch.finisher.counts["killed"] == 1, out.getvalue()
+    assert CountingClock.waits < 25, CountingClock.waits  # ~2.5 s of run: deadline + grace
