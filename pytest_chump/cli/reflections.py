@@ -17,6 +17,7 @@ from datetime import datetime
 
 from pytest_chump.cli.setting_flags import add_setting_flags, setting_flags
 from pytest_chump.core.model import OUTCOMES
+from pytest_chump.core.redact import printable
 from pytest_chump.loop.app import App
 from pytest_chump.reflect.record import exported
 from pytest_chump.state.database import DB_NAME
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(json_lines(rows)))
     else:
         width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
-        print("\n".join(table(rows, width)))
+        print("\n".join(printable(line) for line in table(rows, width)))
     return 0
 
 

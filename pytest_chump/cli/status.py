@@ -9,6 +9,7 @@ import argparse
 import time
 
 from pytest_chump.cli.setting_flags import add_setting_flags, setting_flags
+from pytest_chump.core.redact import printable
 from pytest_chump.loop.app import App
 from pytest_chump.loop.progress import elapsed
 from pytest_chump.state.database import DB_NAME
@@ -52,9 +53,9 @@ def run(args: argparse.Namespace) -> int:
         leases = store.live_leases()
     print(f"in flight ({len(running)}):")
     for row in running:
-        print(_running(row, now))
+        print(printable(_running(row, now)))
     print(f"leases ({len(leases)}): " + ", ".join(f"{g} ({o})" for g, o in sorted(leases.items())))
     print(f"last outcomes ({len(ended)}):")
     for row in ended:
-        print(_ended(row))
+        print(printable(_ended(row)))
     return 0

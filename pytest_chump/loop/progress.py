@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
 from pytest_chump.core.records import Outcome
+from pytest_chump.core.redact import printable
 
 if TYPE_CHECKING:
     from pytest_chump.dispatch.dispatcher import Flight
@@ -30,8 +31,10 @@ class Progress:
     _shown: int = 0  # lines of the live block on the terminal now
 
     def line(self, text: str, stream: TextIO | None = None) -> None:
+        """Print one line; control characters in it (from agents, providers, backlogs) are
+        escaped, so no text can move the cursor, retitle the terminal or forge a line."""
         self._clear()
-        print(text, file=stream or self.out, flush=True)
+        print(printable(text), file=stream or self.out, flush=True)
 
     def dispatched(self, flight: Flight) -> None:
         d = flight.dispatch

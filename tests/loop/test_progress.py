@@ -46,3 +46,19 @@ def test_without_a_terminal_there_is_no_live_block() -> None:
 
 def test_elapsed() -> None:
     assert (elapsed(0), elapsed(65), elapsed(3725)) == ("0m00s", "1m05s", "1h02m05s")
+
+
+def test_every_line_is_escaped_for_the_terminal() -> None:
+    import io
+
+    from pytest_chump.loop.progress import Progress
+
+    out = io.StringIO()
+    progress = Progress(out, out)
+    progress.warn("agent said \x1b]0;pwned\x07\x1b[2J\rOUTCOME: FAKE shipped")
+    progress.provider_error("gh: \x1b[31mred\x1b[0m")
+    text = out.getvalue()
+    assert "\x1b" not in text
+    assert "\r" not in text
+    assert len(text.splitlines()) == 2
+    assert "\\x1b]0;pwned\\x07" in text
