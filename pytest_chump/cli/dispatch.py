@@ -166,8 +166,9 @@ def _execute(app: App, backlog: Backlog, *, watch: bool, reflect: bool) -> int:
 
 @contextmanager
 def _signals(orch: Orchestrator) -> Iterator[list[int]]:
-    """SIGINT/SIGTERM stop the orchestrator gracefully (the signal numbers are collected);
-    SIGUSR1 nudges it to re-read the backlog."""
+    """SIGINT/SIGTERM/SIGHUP stop the orchestrator gracefully — its agents stopped and recorded,
+    never left unsupervised (the signal numbers are collected); SIGUSR1 nudges it to re-read
+    the backlog."""
     received: list[int] = []
 
     def handler(signum: int, frame: object) -> None:
@@ -177,7 +178,8 @@ def _signals(orch: Orchestrator) -> Iterator[list[int]]:
     def on_nudge(signum: int, frame: object) -> None:
         orch.nudge()
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # a closed terminal stops us too
+    previous = {s: signal.signal(s, handler) for s in stops}
     previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_nudge)
     try:
         yield received

@@ -34,7 +34,22 @@ class Progress:
         """Print one line; control characters in it (from agents, providers, backlogs) are
         escaped, so no text can move the cursor, retitle the terminal or forge a line."""
         self._clear()
-        print(printable(text), file=stream or self.out, flush=True)
+        self._write(printable(text) + "\n", stream or self.out)
+
+    def _write(self, text: str, stream: TextIO) -> None:
+        try:
+            stream.write(text)
+            stream.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            self._lose_output()  # `| head -1`, a closed terminal: supervision goes on
+
+    def _lose_output(self) -> None:
+        """Stdout (or stderr) is gone: write nowhere from now on, never stop the loop."""
+        import os
+
+        sink = open(os.devnull, "w")  # noqa: SIM115  (kept for the rest of the run)
+        self.out = self.err = sink
+        self.live = False
 
     def dispatched(self, flight: Flight) -> None:
         d = flight.dispatch
@@ -74,16 +89,14 @@ class Progress:
             f"{elapsed(now - f.dispatch.started_at):>8}  {f.state}"
             for f in flights
         ]
-        if rows:
-            self.out.write("\n".join(rows) + "\n")
-        self._shown = len(rows)
-        self.out.flush()
+        self._write("".join(printable(row) + "\n" for row in rows), self.out)
+        self._shown = len(rows) if self.live else 0
 
     def _clear(self) -> None:
         """Erase the live block (cursor up over its lines, clear to the end of the screen)."""
         if self._shown:
-            self.out.write(f"\033[{self._shown}F\033[J")
-            self._shown = 0
+            shown, self._shown = self._shown, 0
+            self._write(f"\033[{shown}F\033[J", self.out)
 
     def summary(self, rows: Sequence[tuple[str, str, Outcome]], counts: Counter[str]) -> None:
         self.line(f"\n=== monitor summary ({len(rows)} entries) ===")

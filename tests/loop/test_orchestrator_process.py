@@ -96,3 +96,37 @@ def test_twins_never_retry_a_gap_the_other_just_finished(repo: Path) -> None:
     with Store.for_repo(repo) as store:
         dispatched = sorted(r.gap_id for r in store.dispatches())
     assert dispatched == sorted(ids), "\n---\n".join(t.text for t in twins)
+
+
+def test_sighup_tears_down_like_sigterm(repo: Path) -> None:
+    (repo / "docs/gaps.yaml").write_text(gaps("HUP-1"))
+    chump = ChumpProcess(repo, *EXECUTE, "--kill-grace", "5s", env={"AGENT_MODE": "sleep"})
+    chump.wait_for("DISPATCHED:")
+    chump.signal(signal.SIGHUP)
+    assert chump.finish() == 129, chump.text
+    with Store.for_repo(repo) as store:
+        (row,) = store.dispatches()
+        assert (row.outcome, row.cause) == ("killed", "interrupted")
+        assert not pid_alive(row.pid or 0)
+
+
+def test_a_closed_stdout_pipe_never_stops_supervision(repo: Path) -> None:
+    """``chump dispatch --watch | head -1``: the reader leaves after one line; the agents are
+    still watched to their outcome and recorded."""
+    import subprocess
+    import sys
+
+    (repo / "docs/gaps.yaml").write_text(gaps("PIPE-1", "PIPE-2"))
+    argv = [sys.executable, "-m", "pytest_chump.cli", *EXECUTE]
+    with subprocess.Popen(
+        argv, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    ) as proc:
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        proc.stdout.close()  # as `head -1` does
+        assert proc.wait(timeout=120) == 0
+    with Store.for_repo(repo) as store:
+        assert sorted((r.gap_id, r.outcome) for r in store.dispatches()) == [
+            ("PIPE-1", "shipped"),
+            ("PIPE-2", "shipped"),
+        ]

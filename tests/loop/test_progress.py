@@ -62,3 +62,19 @@ def test_every_line_is_escaped_for_the_terminal() -> None:
     assert "\r" not in text
     assert len(text.splitlines()) == 2
     assert "\\x1b]0;pwned\\x07" in text
+
+
+def test_a_closed_output_never_stops_the_loop() -> None:
+    import io
+
+    from pytest_chump.loop.progress import Progress
+
+    class Closed(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    progress = Progress(Closed(), Closed(), live=True)
+    progress.line("DISPATCHED: A-1")  # the reader left: swallowed, output goes nowhere now
+    progress.warn("still supervising")
+    progress.status([])
+    assert progress.live is False
