@@ -35,6 +35,7 @@ from pytest_chump.agents.logfiles import (
     stderr_log,
 )
 from pytest_chump.core.errors import ChumpError
+from pytest_chump.core.redact import bounded
 
 RING_SIZE = 64
 JOIN_TIMEOUT = 5.0
@@ -156,8 +157,9 @@ class ProcessHandle:
             return
         self._activity = time.monotonic()
         if notable and NOTABLE.search(line):
+            kept = bounded(line.strip())  # bounded in memory; the log keeps all of it
             with self._ring_lock:
-                self._ring.append(line.strip())
+                self._ring.append(kept)
         if on_line is not None:
             self._call(on_line, line)
         self._ping()

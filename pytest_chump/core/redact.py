@@ -67,6 +67,37 @@ def redact(text: str, secrets: Iterable[str] | None = None) -> str:
     return text
 
 
+LINE_LIMIT = 2048  # characters of one line kept in a record (the log keeps all of it)
+NOTES_LIMIT = 16384  # characters of a reflection's notes
+
+
+def clip(text: str, limit: int = LINE_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters with a visible marker saying how much was cut.
+
+    Redact before clipping: a secret cut in two would no longer be recognised.
+    """
+    if len(text) <= limit:
+        return text
+    marker = " [... {} more characters cut]"
+    keep = max(limit - len(marker.format(len(text))), 0)
+    return text[:keep] + marker.format(len(text) - keep)
+
+
+def bounded(text: str, limit: int = LINE_LIMIT) -> str:
+    """``text`` redacted, then cut to ``limit`` (the order matters, see :func:`clip`).
+
+    Only the first ``4 * limit`` characters are redacted: the cut keeps less than that, so no
+    half of a secret at the edge of that window survives it, and a 20 MB line costs no more
+    than a short one.
+    """
+    window = redact(text[: 4 * limit])
+    if len(text) <= 4 * limit:
+        return clip(window, limit)
+    marker = " [... {} more characters cut]"
+    keep = max(limit - len(marker.format(len(text))), 0)
+    return window[:keep] + marker.format(len(text) - keep)
+
+
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 

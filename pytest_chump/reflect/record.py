@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from pytest_chump.core.model import domain_for, outcome_class
 from pytest_chump.core.records import Outcome, Reflection
-from pytest_chump.core.redact import redact
+from pytest_chump.core.redact import NOTES_LIMIT, bounded, clip
 from pytest_chump.reflect.causes import classify
 
 ERROR_PATTERN = "orchestrator_dispatch"
@@ -26,14 +26,13 @@ def build_notes(
 
     ``cause`` defaults to the outcome's own (``build`` passes the classified one).
     """
-    notes = f"backend={backend}"
+    head = f"backend={backend}"
     if outcome_class(outcome.name) == "failure":
-        notes += f" cause:{(outcome.cause if cause is None else cause) or 'unknown'}"
+        head += f" cause:{(outcome.cause if cause is None else cause) or 'unknown'}"
     if outcome.reason:
-        notes += f" reason: {outcome.reason}"
-    if tail:
-        notes += "\n" + "\n".join(tail)
-    return redact(notes)
+        head += f" reason: {outcome.reason}"
+    lines = [bounded(line) for line in (head, *tail)]  # redacted, then bounded
+    return clip("\n".join(lines), NOTES_LIMIT)
 
 
 def build(
@@ -54,6 +53,7 @@ def build(
     """The reflection for a finished dispatch: cause classified, every free-text field redacted."""
     report = report or {}
     cost, turns = report.get("total_cost_usd"), report.get("num_turns")
+    tail = [bounded(line) for line in tail]  # once: a 20 MB line costs what a short one does
     cause = classify(outcome, tail, report)
     return Reflection(
         gap_id=gap_id,
@@ -69,8 +69,8 @@ def build(
         cost_usd=float(cost) if isinstance(cost, int | float) else None,
         turns=int(turns) if isinstance(turns, int) else None,
         exit_code=exit_code,
-        kill_reason=redact(outcome.reason) if outcome.name == "killed" else "",
-        failing_checks=tuple(redact(check) for check in failing_checks),
+        kill_reason=bounded(outcome.reason) if outcome.name == "killed" else "",
+        failing_checks=tuple(bounded(check) for check in failing_checks),
         dispatch_id=dispatch_id,
         cause=cause,
     )

@@ -336,3 +336,21 @@ def test_plain_text_agents_keep_their_stdout_errors_in_the_ring(tmp_path: Path) 
         assert handle.wait(timeout=30) == 0
         assert handle.stderr_tail() == expected
         handle.close()
+
+
+def test_a_huge_error_line_is_bounded_in_memory_but_whole_in_the_log(tmp_path: Path) -> None:
+    code = "import sys; sys.stderr.write('ERROR ' + 'z' * 4_000_000 + '\\n')"
+    log = tmp_path / "big.log"
+    handle = runner.start(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=dict(os.environ),
+        stdin_text=None,
+        log_path=log,
+    )
+    assert handle.wait(30) == 0
+    (line,) = handle.stderr_tail()
+    assert len(line) <= 2048
+    assert line.endswith("more characters cut]")
+    handle.close()
+    assert (tmp_path / "big.stderr.log").stat().st_size > 4_000_000

@@ -173,3 +173,22 @@ def test_every_free_text_field_of_a_reflection_is_redacted(monkeypatch: pytest.M
     assert r.failing_checks == (f"deploy ({MASK})",)
     assert r.notes.count(MASK) == 3
 
+
+
+def test_records_are_bounded_with_a_visible_marker_and_redacted_before_cutting() -> None:
+    secret = "ghp_" + "S" * 36
+    huge = "ERROR " + "x" * 2030 + secret + "y" * 4_000_000  # the token straddles the cut
+    r = reflection.build(
+        gap_id="BIG-1",
+        effort="s",
+        backend="claude",
+        outcome=Outcome("killed", reason="agent error: " + "r" * 100_000, cause="agent-error"),
+        duration_s=1,
+        parallel_siblings=0,
+        tail=[huge] * 20,
+    )
+    assert len(r.notes) <= 16384
+    assert "more characters cut]" in r.notes
+    assert all(len(line) <= 2048 for line in r.notes.splitlines())
+    assert "ghp_" not in r.notes  # no half of a token survives the cut
+    assert len(r.kill_reason) <= 2048
