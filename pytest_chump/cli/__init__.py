@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from pytest_chump import __version__
-from pytest_chump.core.errors import ChumpError, UsageError
+from pytest_chump.core.errors import EXIT_USAGE, ChumpError, UsageError
 from pytest_chump.core.run import HOOK_GIT_VARS
 
 COMMANDS: dict[str, str] = {
@@ -65,6 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in exc.messages():
             print(line, file=sys.stderr)
         return exc.exit_code
+    except sqlite3.Error as exc:  # anything the store did not already say in one line
+        print(f"chump: error: state database: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `chump ... | head`: the reader left; stop quietly

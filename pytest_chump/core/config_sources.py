@@ -33,7 +33,7 @@ def read_pyproject(repo_root: Path) -> dict[str, object]:
             data = tomllib.load(fh)
     except FileNotFoundError:
         return {}
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read: {exc}") from None
     table = data.get("tool", {}).get("chump", {})
     if not isinstance(table, dict):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 from typing import Self
 
@@ -19,12 +19,31 @@ OPEN_RETRY_SECONDS = 10.0
 BUSY_TIMEOUT_MS = 5000
 
 
+class StorageError(ChumpError):
+    """The state database cannot be used (full disk, corrupt, newer schema): one line, exit 2.
+
+    Agents keep running and their dispatches stay in the store, so a later run adopts them.
+    """
+
+
+def move_aside(path: Path, why: str) -> Path:
+    """Rename a database chump cannot use (and its WAL files) out of the way; never delete it."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.{why}-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        source = path.with_name(path.name + suffix)
+        if source.exists():
+            source.rename(target.with_name(target.name + suffix))
+    return target
+
+
 class Database:
     """A read-write connection to one state database, migrated to the current schema."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._refuse_empty()
         deadline = time.monotonic() + OPEN_RETRY_SECONDS
         while True:
             try:
@@ -37,10 +56,27 @@ class Database:
                 if hasattr(self, "conn"):
                     self.conn.close()
                 if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise ChumpError(f"{path}: cannot open the state database: {exc}") from None
+                    raise StorageError(f"{path}: cannot open the state database: {exc}") from None
                 time.sleep(0.01)
-            except sqlite3.DatabaseError as exc:
-                raise ChumpError(f"{path}: cannot open the state database: {exc}") from None
+            except sqlite3.DatabaseError as exc:  # not a database, or malformed
+                if hasattr(self, "conn"):
+                    self.conn.close()
+                aside = move_aside(path, "corrupt")
+                raise StorageError(
+                    f"{path}: the state database is corrupt ({exc}); moved aside to "
+                    f"{aside.name}, a new one starts with the next run"
+                ) from None
+
+    def _refuse_empty(self) -> None:
+        """A 0-byte database is a truncated one (a full disk, a crash): never silently
+        replaced — moved aside, and said."""
+        path = self.path
+        if path != Path(":memory:") and path.is_file() and path.stat().st_size == 0:
+            aside = move_aside(path, "empty")
+            raise StorageError(
+                f"{path}: the state database is empty (0 bytes: truncated?); moved aside to "
+                f"{aside.name}, a new one starts with the next run"
+            )
 
     def _open(self) -> None:
         self.conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
@@ -59,14 +95,21 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT``: one writer at a time, rolled back on error."""
-        self.conn.execute("BEGIN IMMEDIATE")
+        """``BEGIN IMMEDIATE`` … ``COMMIT``: one writer at a time, rolled back on error; a
+        storage failure (full disk, locked past the timeout) is a one-line ``StorageError``."""
         try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                with suppress(sqlite3.Error):
+                    self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            with suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+            raise StorageError(f"{self.path}: cannot write the state database: {exc}") from None
 
     def _migrate(self) -> None:
         with self.transaction() as conn:
@@ -89,7 +132,7 @@ def read_only(path: Path) -> Iterator[sqlite3.Connection]:
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as exc:
-        raise ChumpError(f"{path}: cannot open the state database: {exc}") from None
+        raise StorageError(f"{path}: cannot open the state database: {exc}") from None
     with closing(conn):
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         yield conn

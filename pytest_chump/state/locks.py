@@ -8,13 +8,20 @@ import fcntl
 from collections.abc import Iterator
 from pathlib import Path
 
+from pytest_chump.core.errors import ChumpError
+
 STATE_DIR = ".chump"
 
 
 def state_dir(repo_root: Path) -> Path:
     """``<repo>/.chump``, created with a catch-all .gitignore so its files never show up."""
     state = repo_root / STATE_DIR
-    state.mkdir(parents=True, exist_ok=True)
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ChumpError(f"{state}: not a directory (chump keeps its state there)") from None
+    except OSError as exc:
+        raise ChumpError(f"{state}: cannot create it: {exc.strerror or exc}") from None
     ignore = state / ".gitignore"
     if not ignore.exists():
         ignore.write_text("# chump's state: never commit it\n*\n", encoding="utf-8")
