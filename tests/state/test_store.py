@@ -50,7 +50,7 @@ def test_corrupt_database_is_a_clear_error(tmp_path: Path) -> None:
     db = tmp_path / ".chump/chump.db"
     db.parent.mkdir()
     db.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(ChumpError, match="cannot open the state database"):
+    with pytest.raises(ChumpError, match="the state database is corrupt"):
         Store.for_repo(tmp_path)
 
 
