@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Self
 
 from pytest_chump.core.errors import ChumpError
+from pytest_chump.state.locks import file_lock
 from pytest_chump.state.schema import MIGRATIONS
 
 DB_NAME = "chump.db"
@@ -43,7 +44,17 @@ class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._refuse_empty()
+        if path == Path(":memory:"):
+            self._open_retrying()
+            return
+        # openers take turns: a database being created is 0 bytes for a moment, and only
+        # one that is 0 bytes while nobody creates it was truncated
+        with file_lock(path.with_name(path.name + ".open-lock")):
+            self._refuse_empty()
+            self._open_retrying()
+
+    def _open_retrying(self) -> None:
+        path = self.path
         deadline = time.monotonic() + OPEN_RETRY_SECONDS
         while True:
             try:
@@ -71,7 +82,7 @@ class Database:
         """A 0-byte database is a truncated one (a full disk, a crash): never silently
         replaced — moved aside, and said."""
         path = self.path
-        if path != Path(":memory:") and path.is_file() and path.stat().st_size == 0:
+        if path.is_file() and path.stat().st_size == 0:
             aside = move_aside(path, "empty")
             raise StorageError(
                 f"{path}: the state database is empty (0 bytes: truncated?); moved aside to "
