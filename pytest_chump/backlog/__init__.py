@@ -37,26 +37,31 @@ def load_backlog(
     if path.is_dir():
         prefix = shown.rstrip("/") + "/"
         files = ((prefix + shown_name(f, path), f) for f in backlog_files(path))
-        backlog = check_files(((name, read_file(f)) for name, f in files), status_aliases)
+        backlog = check_files(
+            ((name, read_file(f), str(f)) for name, f in files), status_aliases
+        )
         if not backlog.gaps and not backlog.problems:
             raise BacklogError([f"{shown}:1: file: no *.yaml or *.yml files in this directory"])
     else:
-        backlog = check_bytes(read_bytes(path, shown), shown, status_aliases)
+        backlog = check_bytes(read_bytes(path, shown), shown, status_aliases, str(path))
     raise_fatal(backlog.problems)
     return Backlog(path, backlog.gaps, backlog.problems)
 
 
 def check_bytes(
-    data: bytes, display: str, status_aliases: Mapping[str, str] | None = None
+    data: bytes,
+    display: str,
+    status_aliases: Mapping[str, str] | None = None,
+    source: str = "",
 ) -> Backlog:
     """Parse and check one backlog file's ``data``; problems of the file as a whole are fatal."""
     text, flaw = decode(data)
     checker = Checker(status_aliases)
     if flaw is None:
         with _no_collection():
-            if not _read_fast(text, checker.read(display)):  # looked up here: tests spy on it
+            if not _read_fast(text, checker.read(display, source=source)):  # tests spy on it
                 checker = Checker(status_aliases)  # forget what it read before giving up
-                flaws = read_tree(text, checker.read(display))
+                flaws = read_tree(text, checker.read(display, source=source))
                 for line, message in flaws:
                     checker.flaw(display, line, message)
     else:
@@ -65,17 +70,20 @@ def check_bytes(
 
 
 def check_files(
-    files: Iterable[tuple[str, bytes | Flaw]], status_aliases: Mapping[str, str] | None = None
+    files: Iterable[tuple[str, bytes | Flaw] | tuple[str, bytes | Flaw, str]],
+    status_aliases: Mapping[str, str] | None = None,
 ) -> Backlog:
     """Check the files of a backlog directory as one backlog (ids and dependencies span
     files). Each file holds a list of gaps, a mapping with ``gaps:``, or one gap; a file that
-    cannot be read is a problem of that file, not of the backlog."""
+    cannot be read is a problem of that file, not of the backlog. Items are ``(shown name,
+    bytes or why unreadable[, path to open it])``."""
     checker, order = Checker(status_aliases), []
     with _no_collection():
-        for display, data in files:
+        for display, data, *source in files:
             order.append(display)
             text, flaw = decode(data) if isinstance(data, bytes) else ("", data)
-            flaws = [flaw] if flaw else read_tree(text, checker.read(display), loose=True)
+            emit = checker.read(display, source=source[0] if source else "")
+            flaws = [flaw] if flaw else read_tree(text, emit, loose=True)
             for line, message in flaws:
                 checker.flaw(display, line, message)
     return _result(checker, Path(order[0]).parent if order else Path("."), order, fatal=False)

@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from pytest_chump.backlog import check_bytes, check_files
-from pytest_chump.backlog.reading import SUFFIXES
+from pytest_chump.backlog.reading import SUFFIXES, shown_text
 from pytest_chump.core.records import Backlog
 from pytest_chump.core.run import clean_env
 
-_CACHE: dict[tuple[str, str, str], Backlog] = {}  # (repo, object id, display) -> backlog
+_CACHE: dict[tuple[object, ...], Backlog] = {}  # (repo, object id, display, aliases) -> backlog
 _CACHE_SIZE = 8
 
 
@@ -51,7 +51,8 @@ def backlog_at(
     code, out = _git(repo_root, "rev-parse", "--verify", "--quiet", f"{ref}:{relative}")
     if code != 0:
         return None
-    key = (str(repo_root), out.strip().decode(), shown)
+    aliases = tuple(sorted((status_aliases or {}).items()))
+    key = (str(repo_root), out.strip().decode(), shown, aliases)
     if key not in _CACHE:
         found = _read(repo_root, ref, relative, shown, status_aliases)
         if found is None:
@@ -70,11 +71,16 @@ def _read(
         return None
     if kind.strip() == b"blob":
         code, data = _git(repo_root, "show", f"{ref}:{relative}")
-        return check_bytes(data, shown, aliases) if code == 0 else None
+        return check_bytes(data, shown, aliases, relative) if code == 0 else None
     files = _tree_files(repo_root, ref, relative)
     contents = _contents(repo_root, [oid for _, oid in files])
+    if contents is None:
+        return None  # git could not give every file (a partial clone): nothing reliable
     prefix = shown.rstrip("/") + "/"
-    return check_files(((prefix + name, contents[oid]) for name, oid in files), aliases)
+    items = (
+        (prefix + shown_text(name), contents[oid], f"{relative}/{name}") for name, oid in files
+    )
+    return check_files(items, aliases)
 
 
 def _tree_files(repo_root: Path, ref: str, relative: str) -> list[tuple[str, str]]:
@@ -93,15 +99,20 @@ def _tree_files(repo_root: Path, ref: str, relative: str) -> list[tuple[str, str
     return [(name, oid) for _, name, oid in sorted(files)]
 
 
-def _contents(repo_root: Path, oids: list[str]) -> dict[str, bytes]:
-    """Blob contents by id, from one ``git cat-file --batch``."""
+def _contents(repo_root: Path, oids: list[str]) -> dict[str, bytes] | None:
+    """Blob contents by id, from one ``git cat-file --batch``; None when git cannot give
+    them all (it failed, or answered ``missing`` for one)."""
     if not oids:
         return {}
-    _, out = _git(repo_root, "cat-file", "--batch", feed="".join(f"{o}\n" for o in oids).encode())
+    feed = "".join(f"{oid}\n" for oid in oids).encode()
+    code, out = _git(repo_root, "cat-file", "--batch", feed=feed)
     found, at = {}, 0
     for oid in oids:
-        header_end = out.index(b"\n", at)
-        size = int(out[at:header_end].split()[2])
+        header_end = out.find(b"\n", at)
+        fields = out[at:header_end].split() if header_end >= 0 else []
+        if code != 0 or len(fields) != 3 or fields[1] != b"blob" or not fields[2].isdigit():
+            return None
+        size = int(fields[2])
         found[oid] = out[header_end + 1 : header_end + 1 + size]
         at = header_end + 1 + size + 1
     return found

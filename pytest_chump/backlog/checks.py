@@ -113,6 +113,7 @@ class Checker:
         self.loose: set[str] = set()  # text of ids that are scalars but not strings
         self.slugs: dict[str, Entry] = {}
         self.origin = ""
+        self.source = ""
         self.label: str | None = None
         self.counts: dict[str, int] = {}  # entries read per origin
         self.fields = dict(_FIELDS)
@@ -127,13 +128,15 @@ class Checker:
         where, _, message = text.partition(": ")
         self.found.append((origin, line, where, message, None))
 
-    def read(self, origin: str, label: str | None = None) -> Callable[[Value], None]:
+    def read(
+        self, origin: str, label: str | None = None, source: str = ""
+    ) -> Callable[[Value], None]:
         """The ``emit`` callback for the entries of ``origin`` (a file, or a source's item).
 
         Fields are named ``gaps[i].field``, or ``<label>.field`` (just ``field`` when the
         label is empty) for sources whose items are not list entries.
         """
-        self.origin, self.label = origin, label
+        self.origin, self.label, self.source = origin, label, source
         self.counts.setdefault(origin, 0)
         return self.entry
 
@@ -164,6 +167,8 @@ class Checker:
         kwargs["id"] = gap_id
         if self.origin:
             kwargs["origin"] = self.origin
+        if self.source:
+            kwargs["source"] = self.source
         self.gaps.append(Gap(**kwargs))
         deps = kwargs.get("depends_on") or ()
         entry = Entry(at, gap_id, fields["id"][2], deps, fields.get("depends_on"), self.origin)

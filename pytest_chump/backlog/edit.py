@@ -92,22 +92,33 @@ def _edit_block(lines: list[str], first: int, fields: Mapping[str, str]) -> bool
                 if i + 1 < end and _indent_of(lines[i + 1]) > indent:
                     return False  # a multi-line value: do not guess
                 where[key] = i
+    for i in range(first, end):  # a key spelled otherwise ("status", tabs) would be doubled
+        if any(_odd_key(key).match(lines[i]) for key in fields):
+            return False
     insert_at = _last_field_line(lines, first, end) + 1
-    newline = "\n" if lines[first].endswith("\n") else ""
+    newline = "\r\n" if lines[first].endswith("\r\n") else "\n"  # the file's own line ends
     added: list[str] = []
     for key, value in fields.items():
         at = where[key]
         if at is None:
-            added.append(" " * indent + f"{key}: {value}\n")
+            added.append(" " * indent + f"{key}: {value}{newline}")
             continue
         text = lines[at]
         colon = text.index(":", indent)
-        keep = "\n" if text.endswith("\n") else newline
-        lines[at] = text[: colon + 1] + f" {value}" + keep
+        body = text.rstrip("\r\n")
+        ending = text[len(body) :]
+        comment = re.search(r"[ \t]+#", body[colon:])  # a comment after the value stays
+        tail = body[colon + comment.start() :] if comment else ""
+        lines[at] = text[: colon + 1] + f" {value}{tail}{ending}"
     if added and not lines[insert_at - 1].endswith("\n"):
-        lines[insert_at - 1] += "\n"
+        lines[insert_at - 1] += newline
     lines[insert_at:insert_at] = added
     return True
+
+
+def _odd_key(key: str) -> re.Pattern[str]:
+    """``key`` written in a way the edit does not match: quoted, or followed by a tab."""
+    return re.compile(rf"^[ ]*(?:-[ ]+)?(?:[\"']{re.escape(key)}[\"']|{re.escape(key)}\t)[ \t]*:")
 
 
 def _indent_of(line: str) -> int:
@@ -149,6 +160,9 @@ def _only_this_gap_changed(before: str, after: str, gap: Gap) -> bool:
             return False
         if was.id == gap_id:
             if now.status != "done" or not now.closed_date:
+                return False
+            same = replace(now, status=was.status, closed_date=was.closed_date, line=was.line)
+            if same != was:  # nothing else of the gap may change
                 return False
         elif replace(was, line=now.line) != now:  # lines below an insertion move
             return False

@@ -30,9 +30,9 @@ from pytest_chump.core.records import Backlog, Problem
 FIELDS = "number,title,body,labels,state,closedAt"
 TIMEOUT_S = 60.0
 OPTIONS = ("label", "repo", "limit")
-_PRIORITY = re.compile(r"(?:priority[:/ ])?(p[0-4])", re.IGNORECASE)
+_PRIORITY = re.compile(r"(?:priority\s*[:/ ]\s*)?(p[0-4])", re.IGNORECASE)
 _DEPENDS = re.compile(r"^\W*(?:depends\s+on|blocked\s+by)\b:?(.*)$", re.IGNORECASE | re.MULTILINE)
-_NUMBER = re.compile(r"#(\d+)\b")
+_NUMBER = re.compile(r"(?<![\w/.-])#(\d+)\b")  # not other/repo#4: another repository
 _PREFIXED = ("effort", "kind", "status")
 
 
@@ -93,7 +93,7 @@ def _issues(stdout: str) -> list[dict[str, Any]] | None:
 
 def gap_of(issue: Mapping[str, Any]) -> dict[str, object]:
     """The gap an issue describes (values left as found: the checks judge them)."""
-    labels = [str(label.get("name", "")) for label in issue.get("labels") or [] if label]
+    labels = [_label(label) for label in issue.get("labels") or []]
     closed = str(issue.get("state", "")).upper() == "CLOSED"
     gap: dict[str, object] = {
         "id": f"GH-{issue['number']}",
@@ -101,13 +101,17 @@ def gap_of(issue: Mapping[str, Any]) -> dict[str, object]:
         "description": issue.get("body") or None,
         "depends_on": dependencies(str(issue.get("body") or "")) or None,
     }
-    priorities = [m.group(1).upper() for name in labels if (m := _PRIORITY.fullmatch(name))]
-    if priorities:
-        gap["priority"] = priorities[0] if len(set(priorities)) == 1 else sorted(set(priorities))
+    found: dict[str, list[str]] = {}
     for name in labels:
+        if m := _PRIORITY.fullmatch(name.strip()):
+            found.setdefault("priority", []).append(m.group(1).upper())
+            continue
         key, sep, value = name.partition(":")
-        if sep and key.lower() in _PREFIXED and value.strip():
-            gap[key.lower()] = value.strip()
+        if sep and key.strip().lower() in _PREFIXED and value.strip():
+            found.setdefault(key.strip().lower(), []).append(value.strip().lower())
+    for key, values in found.items():  # two different labels of one kind: a problem, not a pick
+        unique = sorted(set(values))
+        gap[key] = unique[0] if len(unique) == 1 else unique
     if closed:
         gap["status"] = "done"
         closed_at = issue.get("closedAt")
@@ -116,6 +120,13 @@ def gap_of(issue: Mapping[str, Any]) -> dict[str, object]:
     else:
         gap.setdefault("status", "open")
     return gap
+
+
+def _label(label: object) -> str:
+    """A label's name, however ``gh`` gave it (an object, or a plain string)."""
+    if isinstance(label, Mapping):
+        return str(label.get("name", ""))
+    return str(label) if isinstance(label, str) else ""
 
 
 def dependencies(body: str) -> list[str]:

@@ -62,6 +62,10 @@ def shown_name(path: Path, root: Path) -> str:
     """``path`` relative to ``root`` as printed in problems: undecodable bytes, control
     characters and newlines escaped, so a hostile file name cannot forge lines or move the
     cursor (and is never taken as an id)."""
-    text = path.relative_to(root).as_posix()
-    raw = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return shown_text(path.relative_to(root).as_posix())
+
+
+def shown_text(name: str) -> str:
+    """A file name as printed: undecodable bytes and control characters escaped."""
+    raw = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     return printable(raw)

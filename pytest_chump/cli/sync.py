@@ -21,6 +21,7 @@ from pytest_chump.backlog.edit import Done, mark_done
 from pytest_chump.cli.setting_flags import add_setting_flags, setting_flags
 from pytest_chump.core.errors import UsageError
 from pytest_chump.core.model import Gap
+from pytest_chump.core.redact import printable
 from pytest_chump.core.run import display_path
 from pytest_chump.loop.app import App
 from pytest_chump.loop.plan import existing_store
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         path = gap_file(app, known[gap_id])
         problem = _mark(path, gap_id, done, args.dry_run)
         pr = f" (PR #{row.pr_number})" if row.pr_number is not None else ""
-        where = display_path(path)
+        where = printable(display_path(path))
         if problem:
             failed += 1
             print(f"could not mark {gap_id} done in {where}: {problem}", file=sys.stderr)
@@ -73,9 +74,8 @@ def run(args: argparse.Namespace) -> int:
 def gap_file(app: App, gap: Gap) -> Path:
     """The file that holds ``gap``: its origin in a backlog directory, else the backlog file."""
     backlog = app.settings.backlog_path
-    if backlog.is_dir() and gap.origin:
-        path = Path(gap.origin)
-        return path if path.is_absolute() else Path.cwd() / path
+    if backlog.is_dir() and gap.source:
+        return Path(gap.source)
     return backlog
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from dataclasses import dataclass
 
 from pytest_chump.backlog.at_ref import backlog_at
@@ -16,6 +17,7 @@ from pytest_chump.cli.setting_flags import add_setting_flags, setting_flags
 from pytest_chump.core.errors import BacklogError, UsageError
 from pytest_chump.core.records import Backlog, Problem
 from pytest_chump.core.run import display_path
+from pytest_chump.core.run import run as run_command
 from pytest_chump.loop.app import App
 
 
@@ -90,15 +92,29 @@ def check(app: App, ref: str | None = None, new_since: str | None = None) -> Ver
         if not backlog.path.exists():  # not a file: an issue tracker, a database, ...
             shown = str(backlog.path)
     else:
+        _commit(app, ref)
         backlog = _at(app, ref, shown)
         shown = f"{shown} at {ref[:12]}"
     problems = backlog.problems
     if new_since is None:
         return Verdict(shown, backlog, problems)
+    _commit(app, new_since)
     before = _at(app, new_since, display_path(settings.backlog_path), required=False)
-    known = {p.key for p in before.problems} if before is not None else set()
-    fresh = tuple(p for p in problems if p.key not in known)
-    return Verdict(shown, backlog, fresh, len(problems) - len(fresh), new_since)
+    known = Counter(p.key for p in before.problems)  # counted: a second of a kind is new
+    fresh = []
+    for problem in problems:
+        if known[problem.key] > 0:
+            known[problem.key] -= 1
+        else:
+            fresh.append(problem)
+    return Verdict(shown, backlog, tuple(fresh), len(problems) - len(fresh), new_since)
+
+
+def _commit(app: App, ref: str) -> None:
+    """``ref`` must name a commit: a typo must not make every problem look new."""
+    verify = ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"]
+    if run_command(verify, cwd=app.settings.repo_root, check=False).returncode != 0:
+        raise UsageError(f"{ref!r}: unknown ref (not a commit in {app.settings.repo_root})")
 
 
 def _at(app: App, ref: str, shown: str, required: bool = True) -> Backlog:

@@ -22,9 +22,11 @@ class ChumpError(Exception):
 
     def messages(self) -> list[str]:
         """The lines as shown to the user: ``chump: error: …``, unless they carry their own
-        location (``path:line: field: message``)."""
+        location (``path:line: field: message``); control characters escaped."""
+        from pytest_chump.core.redact import printable
+
         prefix = "" if self.located else "chump: error: "
-        return [f"{prefix}{line}" for line in self.lines()]
+        return [printable(f"{prefix}{line}") for line in self.lines()]
 
 
 class UsageError(ChumpError):

@@ -55,7 +55,9 @@ class Gap:
     line: int = 0
     extra: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
     origin: str = field(default="", compare=False, repr=False)
-    """The file (or other source) it was read from, as shown in problems."""
+    """The file (or other source) it was read from, as shown in problems (escaped)."""
+    source: str = field(default="", compare=False, repr=False)
+    """The path of the file it was read from, to open it (never shown as is)."""
 
     @property
     def slug(self) -> str:

@@ -16,6 +16,7 @@ from pytest_chump.core.errors import BacklogError
 from pytest_chump.core.model import Gap
 
 _INDEX_RE = re.compile(r"\[\d+\]")
+_WHERE_RE = re.compile(r"\((?:first at )?(?:line \d+|[^()\s]*:\d+)\)")  # "(first at line 3)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +124,8 @@ class Problem:
     @property
     def key(self) -> tuple[str, str, str, str]:
         """What stays the same when lines move: file, gap, field without indexes, message."""
-        return (self.path, self.gap_id or "", _INDEX_RE.sub("[]", self.field), self.message)
+        message = _WHERE_RE.sub("(...)", self.message)
+        return (self.path, self.gap_id or "", _INDEX_RE.sub("[]", self.field), message)
 
     def as_dict(self) -> dict[str, object]:
         return {

@@ -138,13 +138,14 @@ def record_text(settings: Settings, gap: Gap) -> str:
 
 
 def backlog_file(settings: Settings, gap: Gap) -> str:
-    """The file (relative to the repository) holding ``gap``: its origin in a backlog
-    directory, else the backlog file."""
+    """The file (relative to the repository) holding ``gap``: the file it was read from in a
+    backlog directory, else the backlog file."""
     root = settings.repo_root.resolve()
-    for candidate in (gap.origin, str(settings.backlog_path)):
+    for candidate in (gap.source, str(settings.backlog_path)):
         if not candidate:
             continue
         path = Path(candidate)
+        path = path if path.is_absolute() else root / path
         try:
             return path.resolve().relative_to(root).as_posix()
         except (ValueError, OSError):

@@ -7,8 +7,9 @@ run in the worktree with the agent's environment, within ``timeout`` (default 10
 process group is stopped when it runs over). A failing ``after_create`` or ``before_run`` fails
 the dispatch (cause ``setup-failed``) and undoes it; the other two only warn. Output goes to
 ``.chump/logs/<slug>.setup.log``; the last lines (redacted) say why in the failure.
-``worktree_include``: globs, relative to the repository, of untracked files copied into each
-new worktree (symbolic links and paths leaving the repository are never followed).
+``worktree_include``: globs, relative to the repository, of git-ignored files copied into each
+new worktree (symbolic links and paths leaving the repository are never followed; a file git
+does not ignore is not copied, or a saved worktree would commit it).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from typing import Any
 
 from pytest_chump.core.config_values import duration
 from pytest_chump.core.errors import ChumpError, UsageError
-from pytest_chump.core.redact import redact
+from pytest_chump.core.redact import printable, redact
+from pytest_chump.core.run import clean_env
 
 SECTION = "[tool.chump.worktree]"
 STEPS = ("after_create", "before_run", "after_run", "before_remove")
@@ -98,22 +100,45 @@ class WorktreeSetup:
             raise SetupFailed(f"{step} {kind}: {problem}{_tail(log, start)}")
 
     def copy_includes(self, worktree: Path) -> list[Path]:
-        """Copy the untracked files ``include`` matches into ``worktree``; what was copied."""
+        """Copy the git-ignored files ``include`` matches into ``worktree``; what was copied.
+
+        Only ignored files: anything else would end up committed on the branch (a merge gate
+        saves what an agent left behind) — and tracked files are in the worktree already.
+        """
         root = self.repo_root.resolve()
-        copied = []
+        candidates = []
         for pattern in self.include:
             for source in sorted(root.glob(pattern)):
                 relative = source.relative_to(root)
-                target = worktree / relative
-                inside = not any(p.is_symlink() for p in [source, *source.parents] if p != root)
-                if not inside or not source.is_file() or target.exists():
-                    continue  # links are never followed; tracked files are there already
-                if ".git" in relative.parts or ".chump" in relative.parts:
-                    continue
+                linked = any(p.is_symlink() for p in [source, *source.parents] if p != root)
+                private = ".git" in relative.parts or ".chump" in relative.parts
+                if source.is_file() and not linked and not private:
+                    candidates.append(relative)
+        copied = []
+        for relative in _ignored(root, candidates):
+            target = worktree / relative
+            if not target.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, target)
+                shutil.copy2(root / relative, target)
                 copied.append(relative)
         return copied
+
+
+def _ignored(root: Path, paths: Sequence[Path]) -> list[Path]:
+    """Those of ``paths`` git ignores in ``root`` (one ``git check-ignore`` for all)."""
+    if not paths:
+        return []
+    feed = "".join(f"{p.as_posix()}\0" for p in paths).encode()
+    proc = subprocess.run(
+        ["git", "check-ignore", "-z", "--stdin"],
+        cwd=root,
+        env=clean_env(),
+        input=feed,
+        capture_output=True,
+        check=False,
+    )
+    ignored = {Path(name) for name in proc.stdout.decode(errors="replace").split("\0") if name}
+    return [p for p in paths if p in ignored]
 
 
 def _argv(step: str, value: object) -> tuple[str, ...]:
@@ -165,7 +190,7 @@ def _tail(log: Path, start: int) -> str:
     except OSError:
         return ""
     body = [line.strip() for line in lines if line.strip()]
-    text = redact(" | ".join(body[-TAIL_LINES:]))
+    text = printable(redact(" | ".join(body[-TAIL_LINES:])))
     if len(text) > TAIL_CHARS:
         text = "..." + text[-(TAIL_CHARS - 3) :]
     return f": {text}" if text else ""

@@ -60,8 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, root = started
     extra = ["--backlog", args.backlog] if args.backlog else []
     commits = pushed(args)
-    if commits is None:
-        return cli.main(["validate", "--repo-root", str(root), *extra])
+    if commits is None:  # pre-commit: what this commit would add to the problems of HEAD
+        since = ["--new-since", "HEAD"] if _known(root, "HEAD") else []
+        return cli.main(["validate", "--repo-root", str(root), *extra, *since])
     return max((_at(root, commit, before, args.backlog) for commit, before in commits), default=0)
 
 
@@ -79,7 +80,8 @@ def _at(root: Path, commit: str, before: str | None, backlog: str | None) -> int
     try:
         app = App.create({"repo_root": str(root), "backlog": backlog})
         settings = app.settings
-        if backlog_at(settings.repo_root, commit, settings.backlog_path) is None:
+        aliases = settings.status_aliases
+        if backlog_at(settings.repo_root, commit, settings.backlog_path, aliases) is None:
             return 0
         if before is None or not _known(root, before):
             before = settings.base_ref

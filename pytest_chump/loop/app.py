@@ -15,7 +15,7 @@ import pluggy
 
 from pytest_chump.core import config, config_sources
 from pytest_chump.core.errors import PluginError, UsageError
-from pytest_chump.core.model import Gap
+from pytest_chump.core.model import Gap, id_problem
 from pytest_chump.core.plugins import Registry, collect, get_plugin_manager
 from pytest_chump.core.protocols import PrProvider, Sink, Spawner
 from pytest_chump.core.records import Backlog, PickRequest
@@ -133,4 +133,10 @@ class App:
         picked = self.pm.hook.chump_pick(gaps=backlog.dispatchable(), request=request)
         if picked is None:
             raise PluginError("no plugin implements chump_pick (is the built-in picker disabled?)")
-        return list(picked)[: max(slots, 0)]
+        chosen = list(picked)[: max(slots, 0)]
+        for gap in chosen:  # a plugin's source or picker may hand back anything
+            problem = id_problem(gap.id) if isinstance(gap, Gap) else "is not a Gap"
+            if problem is not None or (isinstance(gap, Gap) and gap.id in backlog.quarantined):
+                why = problem or "has problems in the backlog (quarantined)"
+                raise PluginError(f"chump_pick chose a gap that cannot be dispatched: {why}")
+        return chosen

@@ -52,6 +52,11 @@ class Monitor:
         if now < self.next_poll or not flights:
             return
         self.next_poll = now + self.settings.poll_interval
+        # the base is read before the provider: a merge landing in between (its "gap done"
+        # included) then shows as MERGED, never as someone else's change (a race lost)
+        s = self.settings
+        aliases = s.status_aliases
+        self._done_on_base = done_on_base(s.repo_root, s.base_ref, s.backlog_path, aliases)
         watches = [self._watch_of(f) for f in flights]
         try:
             self._prs = dict(self.provider.poll(watches))
@@ -59,8 +64,6 @@ class Monitor:
             self.progress.provider_error(str(exc))
         except Exception as exc:  # a provider plugin's bug must not stop every agent's watch
             self.progress.provider_error(f"{type(exc).__name__}: {exc}")
-        s = self.settings
-        self._done_on_base = done_on_base(s.repo_root, s.base_ref, s.backlog_path)
 
     def _watch_of(self, flight: Flight) -> Watch:
         d = flight.dispatch

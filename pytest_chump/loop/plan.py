@@ -101,12 +101,13 @@ def nothing_to_do(plan: Plan) -> str:
 
 
 def quarantine_note(backlog: Backlog) -> str | None:
-    """The one stderr line for gaps that have problems, or None when there are none."""
+    """The one stderr line for gaps that have problems (and entries that could not be read at
+    all), or None when there are none."""
     bad = backlog.quarantined
     count = sum(1 for gap in backlog.gaps if gap.id in bad) if bad else 0
-    if not count:
+    lost = sum(1 for p in backlog.problems if p.gap_id is None)
+    if not count and not lost:
         return None
-    return (
-        f"chump: {count} gaps with problems are quarantined (never dispatched); "
-        "`chump validate` lists the problems"
-    )
+    parts = [f"{count} gaps with problems are quarantined"] if count else []
+    parts += [f"{lost} entries or files could not be read"] if lost else []
+    return f"chump: {' and '.join(parts)} (never dispatched); `chump validate` lists the problems"

@@ -25,6 +25,7 @@ class BacklogRecorder:
     repo_root: Path
     backlog: str  # the backlog file or directory, relative to the repository
     identity: Mapping[str, str]
+    status_aliases: Mapping[str, str] | None = None
 
     def __call__(self, commit: str, gap_id: str) -> str:
         """The commit to publish: ``commit``, or a child of it that marks ``gap_id`` done."""
@@ -36,10 +37,11 @@ class BacklogRecorder:
             data = path.read_bytes()
             gap = next(g for g in check_files([("f", data)]).gaps if g.id == gap_id)
             today = datetime.now(UTC).date().isoformat()
+            bom = "\ufeff" if data.startswith(b"\xef\xbb\xbf") else ""
             edited = mark_done(data.decode("utf-8-sig"), gap, Done(today))
             if edited is None:
                 return tip  # a layout the edit does not handle: merged as the agent left it
-            path.write_text(edited, encoding="utf-8")
+            path.write_bytes((bom + edited).encode("utf-8"))
             message = f"chump: mark {gap_id} done (merged by the merge gate)"
             env = clean_env(None, **self.identity)
             git = ["git", *NO_HOOKS]
@@ -53,10 +55,10 @@ class BacklogRecorder:
         if not location.exists():
             return None
         try:
-            backlog = load_backlog(location, str(location))
+            backlog = load_backlog(location, str(location), self.status_aliases)
         except ChumpError:
             return None
         gap = backlog.by_id().get(gap_id)
         if gap is None or gap.status == "done":
             return None
-        return Path(gap.origin) if location.is_dir() else location
+        return Path(gap.source) if location.is_dir() else location

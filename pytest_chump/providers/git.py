@@ -45,6 +45,7 @@ class GitProvider:
         gate: GateConfig | None = None,
         identity: Mapping[str, str] | None = None,
         backlog: str | None = None,
+        status_aliases: Mapping[str, str] | None = None,
     ) -> None:
         """``backlog`` (relative to the repository): the YAML backlog the merge gate marks a
         gap done in when it merges the gap's branch (None: it records nothing)."""
@@ -59,7 +60,11 @@ class GitProvider:
         self._refs: dict[str, str] = {}  # refname -> commit, listed once per poll
         self.gate: MergeGate | None = None
         if gate is not None:
-            record = BacklogRecorder(repo_root, backlog, self._identity) if backlog else None
+            record = (
+                BacklogRecorder(repo_root, backlog, self._identity, status_aliases)
+                if backlog
+                else None
+            )
             merger = Merger(
                 repo_root, self.remote, self.base_branch, gate.merge, self._identity, record
             )
@@ -238,9 +243,14 @@ class GitProvider:
 
 def _factory(settings: Settings) -> GitProvider:
     gate = parse_gate(settings.merge_gate)
-    backlog = settings.backlog if settings.backlog_source == "yaml" else None
+    backlog = _inside(settings) if settings.backlog_source == "yaml" else None
     provider = GitProvider(
-        settings.repo_root, settings.base_ref, gate, settings.bot_identity, backlog
+        settings.repo_root,
+        settings.base_ref,
+        gate,
+        settings.bot_identity,
+        backlog,
+        settings.status_aliases,
     )
     if gate is not None and not provider.remote and provider.head() == provider.base_branch:
         raise UsageError(
@@ -248,6 +258,15 @@ def _factory(settings: Settings) -> GitProvider:
             f"{settings.repo_root} (check out another branch, or use a remote base_ref)"
         )
     return provider
+
+
+def _inside(settings: Settings) -> str | None:
+    """The backlog's path relative to the repository (None when it lies outside it)."""
+    try:
+        path = settings.backlog_path.resolve().relative_to(settings.repo_root.resolve())
+    except ValueError:
+        return None
+    return path.as_posix()
 
 
 @hookimpl

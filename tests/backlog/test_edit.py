@@ -93,3 +93,18 @@ def test_what_it_cannot_edit_safely_is_refused() -> None:
     assert mark_done(spread, gap(spread, "S-1"), Done("2026-11-28")) is None
     other = check_bytes(b"gaps:\n  - id: Z-9\n", "b").gaps[0]
     assert mark_done(BLOCK, other, Done("2026-11-28")) is None  # not this file's gap
+
+
+def test_crlf_files_keep_their_line_ends_and_comments_stay() -> None:
+    text = "gaps:\r\n  - id: R-1\r\n    status: open  # keep this note\r\n    priority: P1\r\n"
+    after = mark_done(text, gap(text, "R-1"), Done("2026-11-28", 3))
+    assert after == (
+        "gaps:\r\n  - id: R-1\r\n    status: done  # keep this note\r\n    priority: P1\r\n"
+        "    closed_date: 2026-11-28\r\n    closed_pr: 3\r\n"
+    )
+
+
+def test_a_key_spelled_another_way_is_refused_not_doubled() -> None:
+    for odd in ('    "status": open\n', "    status\t: open\n"):
+        text = "gaps:\n  - id: Q-1\n" + odd
+        assert mark_done(text, gap(text, "Q-1"), Done("2026-11-28")) is None

@@ -192,3 +192,18 @@ def test_dependency_lines_and_labels() -> None:
         {"number": 1, "title": "t", "labels": [label("status:in_progress")], "state": "OPEN"}
     )
     assert gap["status"] == "in_progress"
+
+
+def test_label_spellings_conflicts_and_other_repositories() -> None:
+    issue = {
+        "number": 5,
+        "title": "t",
+        "body": "Depends on #3 and acme/other#4",
+        "labels": [label("priority: P1"), label("effort:S"), "kind:system"],
+        "state": "OPEN",
+    }
+    gap = gap_of(issue)
+    assert (gap["priority"], gap["effort"], gap["kind"]) == ("P1", "s", "system")
+    assert gap["depends_on"] == ["GH-3"]  # #4 is in another repository
+    two = gap_of({**issue, "labels": [label("effort:xl"), label("effort:s")]})
+    assert two["effort"] == ["s", "xl"]  # a problem for the checks, never a silent pick

@@ -143,3 +143,37 @@ def test_a_one_shot_execute_respects_agents_another_run_started(repo: Path) -> N
         for pid in pids:
             if pid:
                 os.killpg(pid, 9)
+
+
+def test_unreadable_files_are_counted_in_the_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gaps = tmp_path / "docs/gaps"
+    gaps.mkdir(parents=True)
+    (gaps / "A-1.yaml").write_text("- id: A-1\n  priority: P1\n")
+    (gaps / "broken.yaml").write_text("- id: [unclosed\n")
+    (gaps / "noid.yaml").write_text("- title: no id\n")
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run(capsys, "dispatch", "--backlog", "docs/gaps")
+    assert status == 0
+    assert err == [
+        "chump: 2 entries or files could not be read (never dispatched); "
+        "`chump validate` lists the problems"
+    ]
+
+
+def test_a_picker_plugin_choosing_an_unsafe_gap_is_one_line(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_chump.core.errors import PluginError
+    from pytest_chump.core.model import Gap
+    from pytest_chump.loop.app import App
+
+    class Rogue:
+        @staticmethod
+        def chump_pick(gaps: object, request: object) -> list[Gap]:
+            return [Gap("../../etc")]
+
+    app = App.create({"repo_root": str(repo)}, plugins=[Rogue()])
+    with pytest.raises(PluginError, match="chump_pick chose a gap that cannot be dispatched"):
+        app.pick(app.load_backlog(), 1)

@@ -107,3 +107,18 @@ def test_nothing_shipped_yet_and_other_sources(
     status, _, err = run(capsys, "sync", "--backlog-source", "github")
     assert status == 2
     assert "chump sync edits YAML backlogs" in err[0]
+
+
+def test_a_hostile_file_name_is_opened_by_its_real_path_and_shown_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gaps = tmp_path / "docs/gaps"
+    gaps.mkdir(parents=True)
+    hostile = gaps / "H-1\x1b[1m.yaml"
+    hostile.write_text("- id: H-1\n  priority: P1\n")
+    monkeypatch.chdir(tmp_path)
+    shipped(tmp_path, "H-1", 2, time.time())
+    status, out, err = run(capsys, "sync", "--backlog", "docs/gaps")
+    assert (status, err) == (0, [])
+    assert out == ["marked H-1 done (PR #2) in docs/gaps/H-1\\x1b[1m.yaml"]
+    assert "status: done" in hostile.read_text()

@@ -110,3 +110,38 @@ def test_validate_a_directory(capsys: pytest.CaptureFixture[str], tmp_path: Path
     status, _, err = run(capsys, "validate", "--repo-root", str(tmp_path), "--backlog", "docs/gaps")
     assert status == 2
     assert err[0].startswith(f"{gaps}/B-1.yaml:2: gaps[0].priority: unknown priority 'P7'")
+
+
+def test_new_since_keys_ignore_line_references_and_count_repeats(
+    capsys: pytest.CaptureFixture[str], repo: Path
+) -> None:
+    legacy = "gaps:\n  - {id: D-1}\n  - {id: D-1}\n  - {title: no id}\n"
+    (repo / "docs/gaps.yaml").write_text(legacy)
+    git(repo, "commit", "-qam", "legacy duplicates")
+    (repo / "docs/gaps.yaml").write_text("# a comment moves every line\n" + legacy)
+    status, out, _ = run(capsys, "validate", "--new-since", "HEAD")
+    assert status == 0, out
+    (repo / "docs/gaps.yaml").write_text(legacy + "  - {title: another without id}\n")
+    status, _, err = run(capsys, "validate", "--new-since", "HEAD")
+    assert status == 2
+    assert len(err) == 1
+    assert "gaps[3].id: missing" in err[0]
+
+
+def test_an_unknown_ref_is_a_usage_error(capsys: pytest.CaptureFixture[str], repo: Path) -> None:
+    for flag in ("--new-since", "--ref"):
+        status, _, err = run(capsys, "validate", flag, "no-such-ref")
+        assert status == 2
+        assert err == [
+            f"chump: error: 'no-such-ref': unknown ref (not a commit in {repo.resolve()})"
+        ]
+
+
+def test_control_characters_in_problems_are_escaped(
+    capsys: pytest.CaptureFixture[str], repo: Path
+) -> None:
+    (repo / "docs/gaps.yaml").write_text('gaps:\n  - {id: A-1, title: !x "\\e[32mgreen"}\n')
+    status, _, err = run(capsys, "validate")
+    assert status == 2
+    assert "\x1b" not in "\n".join(err)
+    assert "\\x1b[32m" in err[0]

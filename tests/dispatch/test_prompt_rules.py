@@ -70,7 +70,7 @@ def test_with_a_merge_gate_the_agent_only_commits(tmp_path: Path) -> None:
 
 
 def test_a_gap_in_a_backlog_directory_is_marked_done_in_its_own_file(tmp_path: Path) -> None:
-    gap = Gap("CALC-2", origin=str(tmp_path / "docs/gaps/CALC-2.yaml"))
+    gap = Gap("CALC-2", source=str(tmp_path / "docs/gaps/CALC-2.yaml"))
     text = prompt(tmp_path, gap, backlog="docs/gaps")
     assert "backlog (docs/gaps/CALC-2.yaml)" in text
 

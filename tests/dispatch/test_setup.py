@@ -163,3 +163,15 @@ def test_bad_set_up_is_one_line_before_anything_is_dispatched(
 ) -> None:
     with pytest.raises(UsageError, match=message):
         WorktreeSetup.from_settings(tmp_path, table, include)
+
+
+def test_only_git_ignored_files_are_copied(tmp_path: Path) -> None:
+    _, clone = make_origin(tmp_path)
+    (clone / ".gitignore").write_text(".env\n")
+    (clone / ".env").write_text("SECRET=1\n")
+    (clone / "local.json").write_text('{"api_key": "x"}\n')  # untracked, NOT ignored
+    worktree = tmp_path / "wt"
+    worktree.mkdir()
+    setup = WorktreeSetup.from_settings(clone, {}, [".env", "local.json"])
+    assert [str(p) for p in setup.copy_includes(worktree)] == [".env"]
+    assert not (worktree / "local.json").exists()

@@ -624,3 +624,17 @@ def test_pre_push_tolerates_a_legacy_backlog_but_refuses_a_new_problem(repo: Pat
     refused = push("main:refs/heads/feature")  # a new branch: judged against origin/main
     assert refused.returncode != 0
     assert "unknown priority 'P9'" in refused.stderr
+
+
+def test_pre_commit_stage_refuses_only_what_the_commit_adds(repo: Path) -> None:
+    (repo / "pyproject.toml").write_text(
+        PYPROJECT + "\n[tool.chump.status_aliases]\nshipped = 'done'\n"
+    )
+    (repo / "docs/gaps.yaml").write_text(
+        "gaps:\n  - {id: OLD-1, status: shipped}\n  - {id: OLD-2, depends_on: [GONE]}\n"
+    )
+    commit_all(repo, "legacy, with an alias the hook must honour")
+    assert chump_validate.main(["--repo-root", str(repo)]) == 0  # only the legacy problem
+    with open(repo / "docs/gaps.yaml", "a") as fh:
+        fh.write("  - {id: NEW-1, priority: P9}\n")
+    assert chump_validate.main(["--repo-root", str(repo)]) == 2
