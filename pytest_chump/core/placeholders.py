@@ -18,8 +18,11 @@ def placeholders(template: str, allowed: Iterable[str]) -> set[str]:
     for _, field, spec, conversion in string.Formatter().parse(template):
         if field is None:
             continue
-        if field not in valid or spec or conversion:
-            shown = "{" + field + ("!" + conversion if conversion else "") + "}"
+        tail = ("!" + conversion if conversion else "") + (":" + spec if spec else "")
+        shown = "{" + field + tail + "}"
+        if spec or conversion:
+            raise ValueError(f"unsupported placeholder {shown}: no conversions or format specs")
+        if field not in valid:
             names = ", ".join("{" + name + "}" for name in valid)
             raise ValueError(f"unsupported placeholder {shown} (valid: {names})")
         used.add(field)

@@ -103,7 +103,7 @@ class Progress:
         for _gap_id, branch, outcome in rows:
             label = outcome.name.upper().replace("_", "-")
             pr = f"PR #{outcome.pr_number}" if outcome.pr_number is not None else ""
-            detail = pr if outcome.name in ("shipped", "ci_failed") else outcome.reason
+            detail = pr if outcome.name in ("shipped", "ci_failed") and pr else outcome.reason
             self.line(f"  {label:<14} {branch}  {detail}".rstrip())
         self.line("  ".join(f"{name}={counts.get(name, 0)}" for name in TOTALS))
 
