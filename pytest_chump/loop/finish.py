@@ -56,7 +56,8 @@ class Finisher:
             dispatch_id=d.dispatch_id,
         )
         assert d.dispatch_id is not None
-        fields = {"pr_number": outcome.pr_number, "reason": outcome.reason, "cause": outcome.cause}
+        # one cause per dispatch: the row says what its reflection says (classified)
+        fields = {"pr_number": outcome.pr_number, "reason": outcome.reason, "cause": record.cause}
         if not self.reflect:
             self.store.finish_dispatch(d.dispatch_id, outcome.name, exit_code=exit_code, **fields)
         elif self.store.finish_with_reflection(
@@ -103,7 +104,7 @@ class Finisher:
             dispatch_id=dispatch_id,
         )
         if self.store.finish_with_reflection(
-            dispatch_id, record, reason=reason, cause=cause
+            dispatch_id, record, reason=reason, cause=record.cause
         ):
             self.deliver(record, list(self.app.settings.sinks))
 

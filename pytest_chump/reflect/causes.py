@@ -14,7 +14,8 @@ Precedence, highest first:
    (``merge-failed`` → ``merge-conflict``, ``branch-deleted`` and the rest → ``unknown``;
    their detail stays in the reason).
 3. API evidence in the agent's stderr tail or its failure report, first match wins:
-   ``quota-exhausted`` > ``auth`` > ``rate-limited``. Quota beats rate limits because
+   ``quota-exhausted`` > ``auth`` > ``rate-limited`` > ``network`` (the agent could not reach
+   its API at all: name resolution, refused or reset connections). Quota beats rate limits because
    quota errors often arrive as HTTP 429 (OpenAI ``insufficient_quota``, usage-limit 429s);
    both quota and auth need a human, a rate limit only needs time. This evidence replaces
    the generic causes the loop sets (``agent-error``, ``timeout``, ``spawn-failed``, none):
@@ -33,6 +34,7 @@ from pytest_chump.core.records import Outcome
 
 TIMEOUT, INTERRUPTED, AGENT_ERROR = "timeout", "interrupted", "agent-error"
 RATE_LIMITED, QUOTA_EXHAUSTED, AUTH = "rate-limited", "quota-exhausted", "auth"
+NETWORK = "network"
 MERGE_CONFLICT, TESTS_FAILED, CHECKS_FAILED = "merge-conflict", "tests-failed", "checks-failed"
 SPAWN_FAILED, SETUP_FAILED, UNKNOWN = "spawn-failed", "setup-failed", "unknown"
 
@@ -43,6 +45,7 @@ CAUSES: tuple[str, ...] = (
     RATE_LIMITED,
     QUOTA_EXHAUSTED,
     AUTH,
+    NETWORK,
     MERGE_CONFLICT,
     TESTS_FAILED,
     CHECKS_FAILED,
@@ -86,6 +89,8 @@ EVIDENCE: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"usage[_ ]limit[_ ]reached|hit your (?:usage|spend) (?:limit|cap)",
             r"\b(?:5-hour|weekly|daily|session) limit reached",
             r"\bout of credits\b",
+            r"payment required|credit limit (?:exceeded|reached)",
+            _status(402),
         ),
     ),
     (
@@ -106,6 +111,16 @@ EVIDENCE: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"too many requests|resource_exhausted|\bthrottl(?:ed|ing)",
             r"overloaded_error|\b529\s+overloaded|\b(?:api|servers?|service)\b[^.\n]{0,20}overloaded",
             _status(429, 529),
+        ),
+    ),
+    (
+        NETWORK,
+        _rule(
+            r"could not resolve host|temporary failure in name resolution|getaddrinfo|enotfound",
+            r"econnrefused|econnreset|etimedout|enetunreach|connection (?:refused|reset)",
+            r"network is unreachable|no route to host|failed to connect to",
+            r"apiconnectionerror|\bconnection error\b|fetch failed",
+            r"error sending request|stream disconnected before completion|dial tcp",
         ),
     ),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import time
 from pathlib import Path
 
@@ -83,3 +84,27 @@ def test_summary_rows_come_in_dispatch_order_not_finish_order(tmp_path: Path) ->
             finisher._count(gap_id, f"chump/{gap_id.lower()}", Outcome("shipped"), dispatch_id)
         assert [gap for gap, _, _ in finisher.rows] == ["LATE", "EARLY", "MIDDLE"]
         assert [gap for gap, _, _ in finisher.in_dispatch_order()] == ["EARLY", "MIDDLE", "LATE"]
+
+
+def test_one_cause_per_dispatch_in_the_row_and_the_reflection(tmp_path: Path) -> None:
+    from pytest_chump.agents.fake import FakeHandle
+    from pytest_chump.core.model import Gap
+    from pytest_chump.core.protocols import Dispatch
+    from pytest_chump.core.records import Outcome
+    from pytest_chump.dispatch.dispatcher import Flight
+
+    class Rejected(FakeHandle):
+        def stderr_tail(self) -> list[str]:
+            return ["ERROR: invalid x-api-key"]
+
+    app = App.create({"repo_root": str(tmp_path), "sinks": "memory"})
+    with Store.for_repo(tmp_path) as store:
+        finisher = Finisher(app, store, Progress(io.StringIO()), "me", time.time, lambda f: "")
+        row = store.add_dispatch("C-1", "chump/c-1", str(tmp_path), "claude", "me")
+        dispatch = Dispatch(Gap("C-1"), "chump/c-1", tmp_path, "claude", time.time())
+        dispatch.handle, dispatch.dispatch_id = Rejected(1), row
+        outcome = Outcome("killed", reason="exit code 1", cause="agent-error")
+        finisher.finish(Flight(dispatch, ""), outcome, 1, 0)
+        (stored,) = store.dispatches()
+    reflection = json.loads(stored.reflection or "{}")  # the outbox copy the sinks get
+    assert stored.cause == reflection["cause"] == "auth"

@@ -228,6 +228,40 @@ CASES: list[tuple[str, Outcome, tuple[str, ...], dict[str, object], str]] = [
         {},
         "agent-error",
     ),
+    (
+        "claude cannot reach its API",
+        KILLED,
+        ("API Error: Connection error.",),
+        {"is_error": True, "subtype": "error_during_execution"},
+        "network",
+    ),
+    (
+        "codex stream dropped",
+        KILLED,
+        (
+            "ERROR: stream disconnected before completion: error sending request for url "
+            "(https://api.openai.com/v1/responses)",
+        ),
+        {},
+        "network",
+    ),
+    ("name resolution", KILLED, ("fatal: Could not resolve host: github.com",), {}, "network"),
+    (
+        "node fetch",
+        TIMED_OUT,
+        ("TypeError: fetch failed (ECONNREFUSED 127.0.0.1:443)",),
+        {},
+        "network",
+    ),
+    ("payment required", KILLED, ("Error: 402 Payment Required",), {}, "quota-exhausted"),
+    ("credit limit", KILLED, ("API Error: Credit limit exceeded",), {}, "quota-exhausted"),
+    (
+        "quota beats network when both appear",
+        KILLED,
+        ("ECONNRESET while retrying", "insufficient_quota"),
+        {},
+        "quota-exhausted",
+    ),
 ]
 
 
