@@ -9,17 +9,19 @@ orchestrators that are gone are dropped. Dispatches of a crashed orchestrator ar
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from pytest_chump.cli.setting_flags import add_setting_flags, setting_flags
 from pytest_chump.core.errors import ChumpError
 from pytest_chump.dispatch import worktrees
-from pytest_chump.dispatch.workspaces import GitWorktrees
 from pytest_chump.loop.app import App
 from pytest_chump.state.database import DB_NAME
 from pytest_chump.state.liveness import owner_alive
-from pytest_chump.state.locks import STATE_DIR
+from pytest_chump.state.locks import STATE_DIR, repo_lock
 from pytest_chump.state.store import Store
+
+SAVE_MESSAGE = "chump cleanup: save uncommitted work"
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,7 +43,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"released stale lease of {gap_id}")
         ended = store.dispatches("outcome IS NOT NULL", order="id DESC")
         orphans = [r for r in store.unfinished() if not owner_alive(r.owner)]
-    _remove_worktrees(root, {Path(r.worktree) for r in ended}, app.settings.bot_identity)
+    gaps_of: dict[Path, set[str]] = {}
+    for row in ended:
+        gaps_of.setdefault(Path(row.worktree), set()).add(row.gap_id)
+    _remove_worktrees(root, gaps_of, app.settings.bot_identity)
     _delete_branches(root, {r.branch for r in ended if r.outcome == "shipped"}, app)
     if orphans:
         print(
@@ -51,11 +56,33 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _remove_worktrees(root: Path, paths: set[Path], identity: dict[str, str]) -> None:
+def _remove_worktrees(root: Path, gaps_of: dict[Path, set[str]], identity: dict[str, str]) -> None:
+    """Remove the worktrees ended dispatches left, each only if nothing uses it right now.
+
+    A gap retried later works in the same path: under the repository lock (which a new
+    dispatch takes to create its worktree, after its lease), a path whose gap is leased or
+    has an unfinished dispatch is kept.
+    """
     live = {path for path, _ in worktrees.list_worktrees(root)}
-    for path in sorted(paths & live):
-        problem = GitWorktrees(root, identity).remove(path, "chump cleanup: save uncommitted work")
+    env = {**os.environ, **identity}
+    for path in sorted(set(gaps_of) & live):
+        with repo_lock(root), Store.for_repo(root) as store:
+            busy = _in_use(store, path, gaps_of[path])
+            problem = (
+                f"in use by a dispatch in flight ({busy})"
+                if busy
+                else worktrees.remove(root, path, message=SAVE_MESSAGE, env=env)
+            )
         print(f"kept {path}: {problem}" if problem else f"removed worktree {path}")
+
+
+def _in_use(store: Store, path: Path, gaps: set[str]) -> str:
+    """The gap working in ``path`` now (leased, or with an unfinished dispatch), else ""."""
+    for row in store.unfinished():
+        if Path(row.worktree) == path:
+            return row.gap_id
+    leased = set(store.live_leases()) & gaps
+    return min(leased) if leased else ""
 
 
 def _delete_branches(root: Path, branches: set[str], app: App) -> None:

@@ -84,7 +84,8 @@ class App:
         return self._sinks
 
     def check_repository(self) -> None:
-        """Before a real dispatch: a git repository whose base ref exists (one line, exit 2)."""
+        """Before a real dispatch: a git repository whose base ref exists, and worktrees that
+        stay inside it (one line, exit 2)."""
         root, ref = self.settings.repo_root, self.settings.base_ref
         if run(["git", "rev-parse", "--git-dir"], cwd=root, check=False).returncode != 0:
             raise UsageError(f"{root}: not a git repository (agents work in git worktrees)")
@@ -92,6 +93,12 @@ class App:
         if run(verify, cwd=root, check=False).returncode != 0:
             raise UsageError(
                 f"--base-ref: {ref!r} is not a commit in {root} (fetch it or set base_ref)"
+            )
+        where = self.settings.worktree_dir.resolve()  # follows links already on the way
+        if not where.is_relative_to(root.resolve()):
+            raise UsageError(
+                f"worktree_root: {self.settings.worktree_dir} leads outside the repository "
+                f"(to {where}); a symbolic link on the way?"
             )
 
     def load_backlog(self, strict: bool | None = None) -> Backlog:

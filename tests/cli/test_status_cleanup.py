@@ -10,7 +10,7 @@ import pytest
 
 from pytest_chump.cli import main
 from pytest_chump.dispatch import worktrees
-from pytest_chump.state.liveness import make_owner
+from pytest_chump.state.liveness import make_owner, owner_alive
 from pytest_chump.state.store import Store
 from tests.gitrepos import git, make_origin
 
@@ -31,7 +31,7 @@ def clone(tmp_path: Path) -> Path:
     return make_origin(tmp_path)[1]
 
 
-def leftover(clone: Path, gap_id: str, outcome: str, owner: str) -> Path:
+def leftover(clone: Path, gap_id: str, outcome: str, owner: str, torn_down: bool = True) -> Path:
     """A dispatch that ended but whose worktree was left behind, with uncommitted work in it."""
     slug = gap_id.lower()
     prepared = worktrees.prepare(
@@ -42,6 +42,8 @@ def leftover(clone: Path, gap_id: str, outcome: str, owner: str) -> Path:
         store.acquire_lease(gap_id, owner)
         did = store.add_dispatch(gap_id, prepared.branch, str(prepared.worktree), "fake", owner)
         store.finish_dispatch(did, outcome, cause="timeout" if outcome != "shipped" else "")
+        if torn_down and owner_alive(owner):  # its orchestrator released the lease
+            store.release_lease(gap_id, owner)
     return prepared.worktree
 
 
@@ -57,7 +59,7 @@ def test_status_without_a_store_creates_nothing(
 def test_status_shows_in_flight_leases_and_outcomes(
     capsys: pytest.CaptureFixture[str], clone: Path
 ) -> None:
-    leftover(clone, "OLD-1", "stalled", make_owner())
+    leftover(clone, "OLD-1", "stalled", make_owner(), torn_down=False)
     with Store.for_repo(clone) as store:
         gone = dead_owner()
         store.acquire_lease("RUN-1", gone)
@@ -112,3 +114,48 @@ def test_cleanup_without_a_store(capsys: pytest.CaptureFixture[str], clone: Path
         0,
         "nothing to clean (no .chump/chump.db)\n",
     )
+
+
+def test_cleanup_never_removes_the_worktree_of_a_retry_in_flight(
+    capsys: pytest.CaptureFixture[str], clone: Path
+) -> None:
+    """A gap whose first dispatch ended is dispatched again, in the same path: cleanup must
+    leave the running retry's worktree alone (its agent would lose its work)."""
+    path = leftover(clone, "RETRY-1", "stalled", dead_owner())
+    with Store.for_repo(clone) as store:  # the retry: leased, recorded, running
+        me = make_owner()
+        assert store.acquire_lease("RETRY-1", me)
+        store.add_dispatch("RETRY-1", "chump/retry-1", str(path), "fake", me)
+    code, out = chump(capsys, "cleanup", "--repo-root", str(clone))
+    assert code == 0
+    assert f"kept {path}: in use by a dispatch in flight (RETRY-1)" in out
+    assert (path / "notes.txt").read_text() == "unsaved work\n"
+
+
+def test_cleanup_keeps_a_worktree_whose_gap_is_leased_but_not_yet_recorded(
+    capsys: pytest.CaptureFixture[str], clone: Path
+) -> None:
+    path = leftover(clone, "LEASE-1", "stalled", dead_owner())
+    with Store.for_repo(clone) as store:  # a dispatch between its lease and its record
+        assert store.acquire_lease("LEASE-1", make_owner())
+    _, out = chump(capsys, "cleanup", "--repo-root", str(clone))
+    assert f"kept {path}: in use by a dispatch in flight (LEASE-1)" in out
+    assert path.exists()
+
+
+def test_a_symlink_cannot_send_worktrees_out_of_the_repository(
+    capsys: pytest.CaptureFixture[str], clone: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (clone / ".chump").mkdir(exist_ok=True)
+    (clone / ".chump/worktrees").symlink_to(outside)
+    (clone / "docs/gaps.yaml").write_text("gaps:\n  - {id: W-1, priority: P1}\n")
+    status = main(["dispatch", "--repo-root", str(clone), "--no-dry-run", "--spawner", "fake"])
+    err = capsys.readouterr().err.splitlines()
+    assert status == 2
+    assert err == [
+        f"chump: error: worktree_root: {clone / '.chump/worktrees'} leads outside the repository "
+        f"(to {outside.resolve()}); a symbolic link on the way?"
+    ]
+    assert list(outside.iterdir()) == []
