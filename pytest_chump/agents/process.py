@@ -35,7 +35,7 @@ from pytest_chump.agents.logfiles import (
     stderr_log,
 )
 from pytest_chump.core.errors import ChumpError
-from pytest_chump.core.redact import bounded
+from pytest_chump.core.redact import bounded, secret_values
 
 RING_SIZE = 64
 JOIN_TIMEOUT = 5.0
@@ -50,13 +50,18 @@ class ProcessHandle:
     """
 
     def __init__(
-        self, proc: subprocess.Popen[bytes], log: RunnerLog, notify: Callable[[], None] | None
+        self,
+        proc: subprocess.Popen[bytes],
+        log: RunnerLog,
+        notify: Callable[[], None] | None,
+        secrets: Sequence[str] = (),
     ) -> None:
         self.pid: int | None = proc.pid
         self.log_path: Path | None = log.path
         self.facts: dict[str, object] = {}
         self._proc, self._log, self._notify = proc, log, notify
         self._ring: deque[str] = deque(maxlen=RING_SIZE)
+        self._secrets = tuple(secrets)  # the agent's own (its env may hold more than ours)
         self._ring_lock = threading.Lock()
         self._activity = time.monotonic()
         self._status: int | None = None
@@ -157,7 +162,7 @@ class ProcessHandle:
             return
         self._activity = time.monotonic()
         if notable and NOTABLE.search(line):
-            kept = bounded(line.strip())  # bounded in memory; the log keeps all of it
+            kept = bounded(line.strip(), secrets=self._secrets)  # the log keeps all of it
             with self._ring_lock:
                 self._ring.append(kept)
         if on_line is not None:
@@ -248,7 +253,8 @@ def start(
             raise
         on_error.pop_all()
     log.mark(f"start: {argv[0]} pid {proc.pid}")
-    handle = ProcessHandle(proc, log, notify)
+    secrets = sorted({*secret_values(env), *secret_values()}, key=len, reverse=True)
+    handle = ProcessHandle(proc, log, notify, secrets)
     handle._launch(stdin_text, (out_reader, err_reader), on_stdout_line, ring_stdout)
     return handle
 

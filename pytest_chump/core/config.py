@@ -244,6 +244,18 @@ class Settings:
     def spawner_options(self, name: str) -> dict[str, Any]:
         return dict(self.spawners.get(name, {}))
 
+    def configured_secrets(self) -> list[str]:
+        """Secret values the configuration hands agents (spawner ``env`` tables), so they are
+        redacted like the orchestrator's own, whichever process reads the output later."""
+        from pytest_chump.core.redact import secret_values
+
+        found: set[str] = set()
+        for table in self.spawners.values():
+            env = table.get("env")
+            if isinstance(env, dict):
+                found.update(secret_values({str(k): str(v) for k, v in env.items()}))
+        return sorted(found, key=len, reverse=True)
+
     def source_options(self, name: str) -> dict[str, Any]:
         return dict(self.backlog_sources.get(name, {}))
 

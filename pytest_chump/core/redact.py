@@ -83,14 +83,14 @@ def clip(text: str, limit: int = LINE_LIMIT) -> str:
     return text[:keep] + marker.format(len(text) - keep)
 
 
-def bounded(text: str, limit: int = LINE_LIMIT) -> str:
+def bounded(text: str, limit: int = LINE_LIMIT, secrets: Iterable[str] | None = None) -> str:
     """``text`` redacted, then cut to ``limit`` (the order matters, see :func:`clip`).
 
     Only the first ``4 * limit`` characters are redacted: the cut keeps less than that, so no
     half of a secret at the edge of that window survives it, and a 20 MB line costs no more
     than a short one.
     """
-    window = redact(text[: 4 * limit])
+    window = redact(text[: 4 * limit], secrets)
     if len(text) <= 4 * limit:
         return clip(window, limit)
     marker = " [... {} more characters cut]"

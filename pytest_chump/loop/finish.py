@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pytest_chump.core.model import Gap
 from pytest_chump.core.plugins import call_event
 from pytest_chump.core.records import Outcome, Reflection
+from pytest_chump.core.redact import secret_values
 from pytest_chump.dispatch.dispatcher import Flight
 from pytest_chump.loop.app import App
 from pytest_chump.loop.progress import Progress
@@ -54,6 +55,7 @@ class Finisher:
             exit_code=exit_code,
             failing_checks=outcome.failing_checks,
             dispatch_id=d.dispatch_id,
+            secrets=self.secrets(),
         )
         assert d.dispatch_id is not None
         # one cause per dispatch: the row says what its reflection says (classified)
@@ -102,11 +104,17 @@ class Finisher:
             duration_s=0,
             parallel_siblings=0,
             dispatch_id=dispatch_id,
+            secrets=self.secrets(),
         )
         if self.store.finish_with_reflection(
             dispatch_id, record, reason=reason, cause=record.cause
         ):
             self.deliver(record, list(self.app.settings.sinks))
+
+    def secrets(self) -> list[str]:
+        """What to redact: this process's secret-named variables and the configuration's."""
+        found = {*secret_values(), *self.app.settings.configured_secrets()}
+        return sorted(found, key=len, reverse=True)
 
     def deliver(self, record: Reflection, names: Sequence[str]) -> None:
         """Hand ``record`` to each named sink; one failing sink never stops the others."""

@@ -8,7 +8,7 @@ then the agent's stderr tail. Every free-text field is redacted before any sink 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from pytest_chump.core.model import domain_for, outcome_class
@@ -20,7 +20,11 @@ ERROR_PATTERN = "orchestrator_dispatch"
 
 
 def build_notes(
-    backend: str, outcome: Outcome, tail: Sequence[str], cause: str | None = None
+    backend: str,
+    outcome: Outcome,
+    tail: Sequence[str],
+    cause: str | None = None,
+    secrets: Iterable[str] | None = None,
 ) -> str:
     """``backend=<label>[ cause:<class>][ reason: …]`` then the tail, redacted.
 
@@ -31,7 +35,7 @@ def build_notes(
         head += f" cause:{(outcome.cause if cause is None else cause) or 'unknown'}"
     if outcome.reason:
         head += f" reason: {outcome.reason}"
-    lines = [bounded(line) for line in (head, *tail)]  # redacted, then bounded
+    lines = [bounded(line, secrets=secrets) for line in (head, *tail)]  # redacted, then bounded
     return clip("\n".join(lines), NOTES_LIMIT)
 
 
@@ -49,11 +53,13 @@ def build(
     exit_code: int | None = None,
     dispatch_id: int | None = None,
     failing_checks: Sequence[str] = (),
+    secrets: Iterable[str] | None = None,
 ) -> Reflection:
     """The reflection for a finished dispatch: cause classified, every free-text field redacted."""
     report = report or {}
     cost, turns = report.get("total_cost_usd"), report.get("num_turns")
-    tail = [bounded(line) for line in tail]  # once: a 20 MB line costs what a short one does
+    known = list(secrets) if secrets is not None else None
+    tail = [bounded(line, secrets=known) for line in tail]  # once: a 20 MB line, a short one
     cause = classify(outcome, tail, report)
     return Reflection(
         gap_id=gap_id,
@@ -63,14 +69,14 @@ def build(
         duration_s=int(duration_s),
         parallel_siblings=parallel_siblings,
         pr_number=outcome.pr_number,
-        notes=build_notes(backend, outcome, tail, cause),
+        notes=build_notes(backend, outcome, tail, cause, known),
         backend=backend,
         model=model or (str(report["model"]) if report.get("model") else None),
         cost_usd=float(cost) if isinstance(cost, int | float) else None,
         turns=int(turns) if isinstance(turns, int) else None,
         exit_code=exit_code,
-        kill_reason=bounded(outcome.reason) if outcome.name == "killed" else "",
-        failing_checks=tuple(bounded(check) for check in failing_checks),
+        kill_reason=bounded(outcome.reason, secrets=known) if outcome.name == "killed" else "",
+        failing_checks=tuple(bounded(check, secrets=known) for check in failing_checks),
         dispatch_id=dispatch_id,
         cause=cause,
     )

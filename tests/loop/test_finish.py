@@ -108,3 +108,55 @@ def test_one_cause_per_dispatch_in_the_row_and_the_reflection(tmp_path: Path) ->
         (stored,) = store.dispatches()
     reflection = json.loads(stored.reflection or "{}")  # the outbox copy the sinks get
     assert stored.cause == reflection["cause"] == "auth"
+
+
+def test_a_secret_from_a_spawner_env_table_never_reaches_a_record(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from pytest_chump.cli import main
+    from tests.gitrepos import make_origin
+
+    _, repo = make_origin(tmp_path)
+    secret = "vendor-secret-0123456789"
+    agent = (
+        "import os, sys; "
+        "print('ERROR key rejected: ' + os.environ['VENDOR_API_KEY'], file=sys.stderr); "
+        "sys.exit(1)"
+    )
+    (repo / "pyproject.toml").write_text(
+        f"""[tool.chump]
+spawner = "vendor"
+pr_provider = "git"
+sinks = "sqlite,jsonl"
+poll_interval = "50ms"
+
+[tool.chump.spawners.vendor]
+command = {json.dumps([sys.executable, "-c", agent])}
+env = {{ VENDOR_API_KEY = "{secret}" }}
+"""
+    )
+    (repo / "docs/gaps.yaml").write_text("gaps:\n  - {id: SEC-1, priority: P1, effort: s}\n")
+    assert main(["dispatch", "--repo-root", str(repo), "--no-dry-run", "--watch"]) == 0
+    with Store.for_repo(repo) as store:
+        (row,) = store.dispatches()
+        (stored,) = store.reflections()
+    assert row.outcome == "killed"
+    exported = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest_chump.cli",
+            "reflections",
+            "--json",
+            "--repo-root",
+            str(repo),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    jsonl = (repo / ".chump/reflections.jsonl").read_text()
+    for text in (json.dumps(stored), row.reflection or "", row.reason, exported, jsonl):
+        assert secret not in text
+    assert "key rejected: [REDACTED]" in stored["notes"]
