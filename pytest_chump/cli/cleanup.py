@@ -17,7 +17,6 @@ from pytest_chump.core.errors import ChumpError
 from pytest_chump.dispatch import worktrees
 from pytest_chump.loop.app import App
 from pytest_chump.state.database import DB_NAME
-from pytest_chump.state.liveness import owner_alive
 from pytest_chump.state.locks import STATE_DIR, repo_lock
 from pytest_chump.state.store import Store
 
@@ -42,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         for gap_id in store.prune_stale_leases():
             print(f"released stale lease of {gap_id}")
         ended = store.dispatches("outcome IS NOT NULL", order="id DESC")
-        orphans = [r for r in store.unfinished() if not owner_alive(r.owner)]
+        orphans = [r for r in store.unfinished() if not store.live(r.owner)]
     gaps_of: dict[Path, set[str]] = {}
     for row in ended:
         gaps_of.setdefault(Path(row.worktree), set()).add(row.gap_id)

@@ -13,7 +13,6 @@ from pytest_chump.core.redact import printable
 from pytest_chump.loop.app import App
 from pytest_chump.loop.progress import elapsed
 from pytest_chump.state.database import DB_NAME
-from pytest_chump.state.liveness import owner_alive
 from pytest_chump.state.locks import STATE_DIR
 from pytest_chump.state.rows import DispatchRow
 from pytest_chump.state.store import Store
@@ -26,8 +25,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.set_defaults(run=run)
 
 
-def _running(row: DispatchRow, now: float) -> str:
-    watcher = "" if owner_alive(row.owner) else "  (orchestrator gone: resume with --watch)"
+def _running(row: DispatchRow, now: float, watched: bool) -> str:
+    watcher = "" if watched else "  (orchestrator gone: resume with --watch)"
     return (
         f"  {row.gap_id:<16} {row.backend:<8} pid {row.pid or '-':<7} "
         f"{elapsed(now - row.started_at):>8}  {row.state:<8} {row.branch}{watcher}"
@@ -49,11 +48,12 @@ def run(args: argparse.Namespace) -> int:
     now = time.time()
     with Store.for_repo(app.settings.repo_root) as store:
         running = store.unfinished()
+        watched = {row.id: store.live(row.owner) for row in running}
         ended = store.dispatches("outcome IS NOT NULL", order="ended_at DESC", limit=args.last)
         leases = store.live_leases()
     print(f"in flight ({len(running)}):")
     for row in running:
-        print(printable(_running(row, now)))
+        print(printable(_running(row, now, watched[row.id])))
     print(f"leases ({len(leases)}): " + ", ".join(f"{g} ({o})" for g, o in sorted(leases.items())))
     print(f"last outcomes ({len(ended)}):")
     for row in ended:

@@ -152,6 +152,12 @@ class Settings:
     silence_alert: float = setting(
         300.0, "an agent silent this long is flagged (not killed)", v.duration, shown="5m"
     )
+    lease_ttl: float = setting(
+        60.0,
+        "an orchestrator silent this long (stopped, hung) loses its leases and agents",
+        v.duration,
+        shown="60s",
+    )
     exit_grace: float = setting(
         60.0,
         "after an agent exits 0, how long to wait for its PR before calling it stalled",

@@ -73,6 +73,11 @@ class Finisher:
                 outcome=outcome,
             )
             self.deliver(record, list(self.app.settings.sinks))
+        else:
+            row = self.store.dispatch(d.dispatch_id)
+            if row is not None and row.owner != self.owner:  # taken over while we were silent
+                self.progress.line(f"LOST: {d.gap.id} (taken over by {row.owner})")
+                return  # the other orchestrator ended it: its teardown, not ours
         self._count(d.gap.id, d.branch, outcome, d.dispatch_id)
         self.progress.finished(flight, outcome)
         self.torn_down.append(flight)

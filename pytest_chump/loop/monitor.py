@@ -170,7 +170,7 @@ class Monitor:
         the loop; an adopted agent cannot, so it is looked at every ``LADDER_RECHECK``).
         """
         now, settings = self.now(), self.settings
-        waits = [self.next_poll - now]
+        waits = [self.next_poll - now, settings.lease_ttl / 4]  # beat before anyone takes over
         for flight in flights:
             if flight.stop_outcome is not None:  # decided already: only the ladder's clock
                 if flight.term_sent_at is not None and not flight.kill_sent:

@@ -9,6 +9,7 @@ Starting work is here; watching it is :mod:`~pytest_chump.loop.monitor`.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -51,6 +52,8 @@ class Orchestrator:
     workspaces: Workspaces | None = None
 
     def __post_init__(self) -> None:
+        self._last_beat = float("-inf")
+        self.store.lease_ttl = self.app.settings.lease_ttl
         self.app.sinks()  # an unknown sink name fails now, before anything is dispatched
         self.started_at = self.store.register_owner(self.owner)
         self.dispatcher = Dispatcher(
@@ -100,6 +103,7 @@ class Orchestrator:
             self.adopt()
         while True:
             self._reload_if_nudged()
+            self._keep_ownership()
             if not self.stopping:
                 self.refill()
             self.finisher.teardown_pending()
@@ -110,6 +114,24 @@ class Orchestrator:
             self.progress.status(self.flights)
             if not finished:
                 self.clock.wait(self.wake, self.monitor.timeout(self.flights))
+
+    def _keep_ownership(self) -> None:
+        """Beat (so nobody takes over while this orchestrator is alive); let go of flights a
+        live one took over while this one was silent (stopped, hung); and, watching, adopt
+        the dispatches of one that fell silent — all at most every ``lease_ttl / 4``."""
+        now = time.monotonic()
+        if now - self._last_beat < self.app.settings.lease_ttl / 4:
+            return
+        self._last_beat = now
+        self.store.heartbeat(self.owner)
+        owners = {row.id: row.owner for row in self.store.unfinished()}
+        for flight in list(self.flights):
+            taken = owners.get(flight.dispatch.dispatch_id or -1, self.owner)
+            if taken != self.owner:  # not closed: its agent is someone else's to watch now
+                self.flights.remove(flight)
+                self.progress.line(f"LOST: {flight.dispatch.gap.id} (taken over by {taken})")
+        if self.watch and not self.stopping:
+            self.adopt()
 
     def adopt(self) -> None:
         """Resume after a crash: take over the dispatches of orchestrators that are gone."""

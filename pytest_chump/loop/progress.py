@@ -99,7 +99,8 @@ class Progress:
             self._write(f"\033[{shown}F\033[J", self.out)
 
     def summary(self, rows: Sequence[tuple[str, str, Outcome]], counts: Counter[str]) -> None:
-        self.line(f"\n=== monitor summary ({len(rows)} entries) ===")
+        self.line("")
+        self.line(f"=== monitor summary ({len(rows)} entries) ===")
         for _gap_id, branch, outcome in rows:
             label = outcome.name.upper().replace("_", "-")
             pr = f"PR #{outcome.pr_number}" if outcome.pr_number is not None else ""

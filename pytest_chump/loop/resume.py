@@ -15,17 +15,17 @@ from pytest_chump.core.model import Gap
 from pytest_chump.core.protocols import Dispatch
 from pytest_chump.core.records import Outcome
 from pytest_chump.dispatch.dispatcher import Flight
-from pytest_chump.state.liveness import owner_alive
 from pytest_chump.state.rows import DispatchRow
 from pytest_chump.state.store import Store
 
 
 def adopt_orphans(store: Store, backlog: Backlog, owner: str) -> list[Flight]:
-    """Flights for the unfinished dispatches of dead owners, now leased to ``owner``."""
+    """Flights for the unfinished dispatches of owners that are gone (dead, or silent past
+    ``lease_ttl``), now leased to ``owner``."""
     gaps = {g.id: g for g in backlog.gaps}
     flights = []
     for row in store.unfinished():
-        if row.owner == owner or owner_alive(row.owner):
+        if row.owner == owner or store.live(row.owner):
             continue
         if not store.acquire_lease(row.gap_id, owner):
             continue

@@ -77,4 +77,8 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE dispatches ADD COLUMN reflection TEXT;
     ALTER TABLE dispatches ADD COLUMN delivered TEXT NOT NULL DEFAULT '[]'
     """,
+    # 3: orchestrators beat; one silent past lease_ttl (stopped, hung) loses what it holds
+    """
+    ALTER TABLE owners ADD COLUMN beat_at REAL NOT NULL DEFAULT 0
+    """,
 )

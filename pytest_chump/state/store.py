@@ -23,7 +23,14 @@ from pytest_chump.state.rows import DispatchRow, dispatch_row, encode, reflectio
 
 
 class Store(Database):
-    """One repository's state: leases, dispatches, their reflections and routing outcomes."""
+    """One repository's state: leases, dispatches, their reflections and routing outcomes.
+
+    An owner is live while its process runs and, once it has beaten, while its last beat is
+    at most ``lease_ttl`` old: a stopped or hung orchestrator loses its leases and its
+    dispatches to a live one.
+    """
+
+    lease_ttl: float = 60.0
 
     @classmethod
     def for_repo(cls, repo_root: Path) -> Store:
@@ -39,20 +46,34 @@ class Store(Database):
         host, _, rest = owner.partition(":")
         pid = int(rest.partition(":")[0] or 0)
         with self.transaction() as conn:
+            now = time.time()
             conn.execute(
-                "INSERT OR REPLACE INTO owners(owner, host, pid, started_at) VALUES (?,?,?,?)",
-                (owner, host, pid, time.time()),
+                "INSERT OR REPLACE INTO owners(owner, host, pid, started_at, beat_at) "
+                "VALUES (?,?,?,?,?)",
+                (owner, host, pid, now, now),
             )
             rows = conn.execute("SELECT owner, started_at FROM owners").fetchall()
-            gone = [(name,) for name, _ in rows if not owner_alive(name)]
+            gone = [(name,) for name, _ in rows if not owner_alive(name)]  # stale ones stay
             conn.executemany("DELETE FROM owners WHERE owner=?", gone)
         return min(started for name, started in rows if (name,) not in gone)
+
+    def heartbeat(self, owner: str) -> None:
+        """``owner`` is alive and watching (see the class docstring)."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE owners SET beat_at=? WHERE owner=?", (time.time(), owner))
+
+    def live(self, owner: str) -> bool:
+        """Whether ``owner`` runs and, if it ever beat, beat within ``lease_ttl``."""
+        if not owner_alive(owner):
+            return False
+        row = self.conn.execute("SELECT beat_at FROM owners WHERE owner=?", (owner,)).fetchone()
+        return row is None or not row[0] or time.time() - row[0] <= self.lease_ttl
 
     def acquire_lease(self, gap_id: str, owner: str) -> bool:
         """Take the lease of ``gap_id`` for ``owner``; False when a live owner holds it."""
         with self.transaction() as conn:
             row = conn.execute("SELECT owner FROM leases WHERE gap_id=?", (gap_id,)).fetchone()
-            if row is not None and row[0] != owner and owner_alive(row[0]):
+            if row is not None and row[0] != owner and self.live(row[0]):
                 return False
             conn.execute(
                 "INSERT OR REPLACE INTO leases(gap_id, owner, dispatch_id, acquired_at) "
@@ -68,13 +89,13 @@ class Store(Database):
     def live_leases(self) -> dict[str, str]:
         """gap id -> owner, for leases whose owner still runs."""
         rows = self.conn.execute("SELECT gap_id, owner FROM leases").fetchall()
-        return {gap: owner for gap, owner in rows if owner_alive(owner)}
+        return {gap: owner for gap, owner in rows if self.live(owner)}
 
     def prune_stale_leases(self) -> list[str]:
         """Drop leases of owners that are gone; return their gap ids."""
         with self.transaction() as conn:
             rows = conn.execute("SELECT gap_id, owner FROM leases").fetchall()
-            stale = [gap for gap, owner in rows if not owner_alive(owner)]
+            stale = [gap for gap, owner in rows if not self.live(owner)]
             conn.executemany("DELETE FROM leases WHERE gap_id=?", [(g,) for g in stale])
         return stale
 
@@ -249,7 +270,7 @@ class Store(Database):
         """Unfinished dispatches whose agent may still be working: their orchestrator runs, or
         (orphaned by a crash) their agent process does. What counts against ``max_parallel``."""
         rows = self.unfinished()
-        return [r for r in rows if owner_alive(r.owner) or agent_alive(r.pid, r.pid_start)]
+        return [r for r in rows if self.live(r.owner) or agent_alive(r.pid, r.pid_start)]
 
     def last_outcomes(self) -> dict[str, DispatchRow]:
         """The last ended dispatch of each gap."""

@@ -130,3 +130,33 @@ def test_a_closed_stdout_pipe_never_stops_supervision(repo: Path) -> None:
             ("PIPE-1", "shipped"),
             ("PIPE-2", "shipped"),
         ]
+
+
+def test_a_stopped_orchestrator_loses_its_dispatch_to_a_live_one(
+    repo: Path, tmp_path: Path
+) -> None:
+    """SIGSTOP (hung): past lease_ttl a live orchestrator takes over the lease and the agent,
+    and sees it to its outcome; the stopped one, continued, lets go without touching it."""
+    gate = tmp_path / "go"
+    env = {"AGENT_MODE": "gate", "AGENT_GATE": str(gate)}
+    (repo / "docs/gaps.yaml").write_text(gaps("HUNG-1"))
+    first = ChumpProcess(repo, *EXECUTE, "--lease-ttl", "1h", env=env)
+    first.wait_for("DISPATCHED:")
+    first.signal(signal.SIGSTOP)
+    try:
+        with Store.for_repo(repo) as store:  # its last beat, long ago (no waiting in tests)
+            store.conn.execute("UPDATE owners SET beat_at = 1")
+        second = ChumpProcess(repo, *EXECUTE, "--lease-ttl", "30s", env=env)
+        second.wait_for("RESUMED: HUNG-1")
+        gate.write_text("go\n")
+        assert second.finish(timeout=120) == 0, second.text
+        assert "OUTCOME: HUNG-1 shipped" in second.text
+    finally:
+        first.signal(signal.SIGCONT)
+    assert first.finish(timeout=120) == 0, first.text
+    assert "LOST: HUNG-1 (taken over by" in first.text
+    assert "OUTCOME: HUNG-1" not in first.text
+    with Store.for_repo(repo) as store:
+        (row,) = store.dispatches()
+        assert row.outcome == "shipped"
+        assert len(store.reflections()) == 1
