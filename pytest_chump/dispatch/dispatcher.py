@@ -40,6 +40,11 @@ class DispatchFailed(ChumpError):
         self.cause = cause
 
 
+class CapacityFull(Exception):
+    """``max_parallel`` agents are at work in the repository (counting other orchestrators'):
+    nothing more starts until one ends."""
+
+
 @dataclass
 class Flight:
     """A dispatch in flight, with what the loop tracks about it."""
@@ -100,7 +105,10 @@ class Dispatcher:
         ``meta`` (e.g. the routing arm and its posterior) is recorded on the dispatch.
         """
         require_safe_id(gap.id)
-        if not self.store.acquire_lease(gap.id, self.owner):
+        claimed = self.store.claim(gap.id, self.owner, self.settings.max_parallel)
+        if claimed == "full":
+            raise CapacityFull(gap.id)
+        if claimed != "ok":
             return None
         try:
             prepared = self.workspaces.prepare(

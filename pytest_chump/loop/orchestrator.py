@@ -18,7 +18,7 @@ from pytest_chump.core.errors import ChumpError
 from pytest_chump.core.model import Gap
 from pytest_chump.core.protocols import PrProvider, Spawner
 from pytest_chump.core.records import Outcome
-from pytest_chump.dispatch.dispatcher import Dispatcher, DispatchFailed, Flight
+from pytest_chump.dispatch.dispatcher import CapacityFull, Dispatcher, DispatchFailed, Flight
 from pytest_chump.dispatch.prompt import load_template
 from pytest_chump.dispatch.workspaces import GitWorktrees, Workspaces
 from pytest_chump.learn.routing import choose_arm, load_table
@@ -181,8 +181,11 @@ class Orchestrator:
             for gap in picks:
                 if self.stopping:  # a signal arrived while this refill was starting agents
                     return
+                try:
+                    self._start(gap)
+                except CapacityFull:  # another orchestrator took the last slot meanwhile
+                    return
                 self.attempted.add(gap.id)
-                self._start(gap)
 
     def _running(self) -> int:
         """Agents in flight in this repository: ours, and those of other orchestrators (or

@@ -30,6 +30,7 @@ def adopt_orphans(store: Store, backlog: Backlog, owner: str) -> list[Flight]:
         if not store.acquire_lease(row.gap_id, owner):
             continue
         store.update_dispatch(row.id, owner=owner)
+        store.link_lease(row.gap_id, owner, row.id)  # its slot frees as soon as it ends
         flight = _flight(row, gaps.get(row.gap_id))
         if row.state == "starting":  # it died between recording and starting the agent
             flight.stop_outcome = Outcome(

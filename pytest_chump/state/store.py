@@ -71,16 +71,47 @@ class Store(Database):
 
     def acquire_lease(self, gap_id: str, owner: str) -> bool:
         """Take the lease of ``gap_id`` for ``owner``; False when a live owner holds it."""
+        return self.claim(gap_id, owner) == "ok"
+
+    def claim(self, gap_id: str, owner: str, capacity: int | None = None) -> str:
+        """Take the lease of ``gap_id`` for ``owner`` to start it: ``ok``; ``held`` when a live
+        owner holds it; ``full`` when ``capacity`` agents are already at work in the
+        repository, whichever orchestrator started them. One transaction, so orchestrators
+        racing for the last slot cannot both win it."""
         with self.transaction() as conn:
             row = conn.execute("SELECT owner FROM leases WHERE gap_id=?", (gap_id,)).fetchone()
             if row is not None and row[0] != owner and self.live(row[0]):
-                return False
+                return "held"
+            if capacity is not None and len(self._at_work(conn) - {gap_id}) >= capacity:
+                return "full"
             conn.execute(
                 "INSERT OR REPLACE INTO leases(gap_id, owner, dispatch_id, acquired_at) "
                 "VALUES (?,?,NULL,?)",
                 (gap_id, owner, time.time()),
             )
-            return True
+            return "ok"
+
+    def _at_work(self, conn: sqlite3.Connection) -> set[str]:
+        """Gaps with an agent at work or starting: live leases not yet ended, and orphaned
+        dispatches whose agent still runs. (A lease whose dispatch ended frees its slot at
+        once, before its teardown.)"""
+        leased = conn.execute(
+            "SELECT l.gap_id, l.owner FROM leases l LEFT JOIN dispatches d ON d.id = l.dispatch_id "
+            "WHERE l.dispatch_id IS NULL OR d.outcome IS NULL"
+        ).fetchall()
+        busy = {gap for gap, lease_owner in leased if self.live(lease_owner)}
+        for row in self.unfinished():
+            if row.gap_id not in busy and agent_alive(row.pid, row.pid_start):
+                busy.add(row.gap_id)
+        return busy
+
+    def link_lease(self, gap_id: str, owner: str, dispatch_id: int) -> None:
+        """Tie ``owner``'s lease of ``gap_id`` to its dispatch (adopted ones, after a crash)."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE leases SET dispatch_id=? WHERE gap_id=? AND owner=?",
+                (dispatch_id, gap_id, owner),
+            )
 
     def release_lease(self, gap_id: str, owner: str) -> None:
         with self.transaction() as conn:

@@ -179,3 +179,59 @@ def test_processes_creating_the_database_at_once_all_succeed(tmp_path: Path, att
         proc.stdin.flush()
     outputs = [p.communicate(timeout=60) for p in procs]
     assert [o[0].strip() for o in outputs] == ["ok"] * 8, outputs
+
+
+CAPACITY_RACER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from pytest_chump.state.liveness import make_owner
+    from pytest_chump.state.store import Store
+    root, name = Path(sys.argv[1]), sys.argv[2]
+    store = Store.for_repo(root)
+    owner = make_owner()
+    print("ready", flush=True)
+    sys.stdin.readline()
+    won = [g for g in (f"{name}-{i}" for i in range(50)) if store.claim(g, owner, 3) == "ok"]
+    print(" ".join(won), flush=True)
+    sys.stdin.readline()
+    """
+)
+
+
+def test_orchestrators_racing_for_slots_never_exceed_max_parallel(tmp_path: Path) -> None:
+    """max_parallel bounds the repository, not each process: four racers, capacity 3."""
+    Store.for_repo(tmp_path).close()
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", CAPACITY_RACER, str(tmp_path), f"R{n}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(4)
+    ]
+    for proc in racers:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+    for proc in racers:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    won = []
+    for proc in racers:
+        assert proc.stdout is not None
+        won += proc.stdout.readline().split()
+    for proc in racers:
+        proc.communicate("exit\n")
+    assert len(won) == 3
+
+
+def test_an_ended_dispatch_frees_its_slot_before_its_teardown(tmp_path: Path) -> None:
+    with Store.for_repo(tmp_path) as store:
+        me = make_owner()
+        assert store.claim("A", me, 1) == "ok"
+        assert store.claim("B", me, 1) == "full"
+        row = store.add_dispatch("A", "chump/a", str(tmp_path), "x", me)
+        store.finish_dispatch(row, "shipped")  # its lease is released only at teardown
+        assert store.claim("B", me, 1) == "ok"
