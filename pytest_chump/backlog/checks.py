@@ -48,26 +48,23 @@ def _choice(allowed: tuple[str, ...]) -> _Check:
 
 
 def _depends_on(c: Checker, at: str, name: str, value: Value) -> tuple[str, ...] | None:
-    where = at + name
-    if value[0] != LIST:
-        c.fail(value[2], where, f"must be a list of ids, got {describe(value)}")
-        return None
-    for k, item in enumerate(value[1]):
-        if item[0] != STR:
-            c.fail(item[2], f"{where}[{k}]", f"must be an id string, got {describe(item)}")
-    return tuple(item[1] for item in value[1] if item[0] == STR)
+    return _strings(c, at + name, value, "an id", "ids")
 
 
 def _paths(c: Checker, at: str, name: str, value: Value) -> tuple[str, ...] | None:
-    where = at + name
-    if value[0] == STR:
+    if value[0] == STR:  # one path needs no list
         return (value[1],)
+    return _strings(c, at + name, value, "a path", "paths")
+
+
+def _strings(c: Checker, where: str, value: Value, one: str, many: str) -> tuple[str, ...] | None:
+    """A list of strings (``one``: "an id", ``many``: "ids"); each item not one is a problem."""
     if value[0] != LIST:
-        c.fail(value[2], where, f"must be a list of paths, got {describe(value)}")
+        c.fail(value[2], where, f"must be a list of {many}, got {describe(value)}")
         return None
     for k, item in enumerate(value[1]):
         if item[0] != STR:
-            c.fail(item[2], f"{where}[{k}]", f"must be a path string, got {describe(item)}")
+            c.fail(item[2], f"{where}[{k}]", f"must be {one} string, got {describe(item)}")
     return tuple(item[1] for item in value[1] if item[0] == STR)
 
 

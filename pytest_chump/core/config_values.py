@@ -107,6 +107,14 @@ def duration(value: object) -> float:
     return float(match["num"]) * _UNITS[match["unit"]]
 
 
+def positive_duration(value: object) -> float:
+    """A duration (see :func:`duration`) of more than 0 seconds: a timeout."""
+    seconds = duration(value)
+    if seconds <= 0:
+        raise ValueError(f"must be more than 0, got {value!r}")
+    return seconds
+
+
 def per_effort_durations(defaults: Mapping[str, float]) -> Parser:
     """A table ``{effort: duration}`` merged over ``defaults`` (``default`` = unknown effort)."""
 

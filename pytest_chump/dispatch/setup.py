@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pytest_chump.core.config_values import duration
+from pytest_chump.core.config_values import positive_duration
 from pytest_chump.core.errors import ChumpError, UsageError
 from pytest_chump.core.redact import printable, redact
 from pytest_chump.core.run import clean_env
@@ -149,12 +149,9 @@ def _argv(step: str, value: object) -> tuple[str, ...]:
 
 def _timeout(raw: object) -> float:
     try:
-        seconds = duration(raw)
+        return positive_duration(raw)
     except ValueError as exc:
         raise UsageError(f"{SECTION} timeout: {exc}") from None
-    if seconds <= 0:
-        raise UsageError(f"{SECTION} timeout: must be more than 0, got {raw!r}")
-    return seconds
 
 
 def _run(argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout: float, out: Any) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_chump.core.config_values import duration
+from pytest_chump.core.config_values import positive_duration
 from pytest_chump.core.errors import UsageError
 
 SECTION = "[tool.chump.merge_gate]"
@@ -41,9 +41,6 @@ def parse_gate(table: Mapping[str, Any]) -> GateConfig | None:
 
 def _timeout(raw: object) -> float:
     try:
-        seconds = duration(raw)
+        return positive_duration(raw)
     except ValueError as exc:
         raise UsageError(f"{SECTION} timeout: {exc}") from None
-    if seconds <= 0:
-        raise UsageError(f"{SECTION} timeout: must be more than 0, got {raw!r}")
-    return seconds

@@ -117,17 +117,17 @@ RACER = textwrap.dedent(
 )
 
 
-def test_two_processes_racing_never_take_the_same_lease(tmp_path: Path) -> None:
+def race(tmp_path: Path, script: str, args: list[str]) -> list[set[str]]:
+    """Start one racer per ``args`` entry, let them all go at once; what each printed."""
     Store.for_repo(tmp_path).close()
-    count = 300
     racers = [
         subprocess.Popen(
-            [sys.executable, "-c", RACER, str(tmp_path), str(count)],
+            [sys.executable, "-c", script, str(tmp_path), arg],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
-        for _ in range(2)
+        for arg in args
     ]
     for proc in racers:
         assert proc.stdout is not None
@@ -141,8 +141,14 @@ def test_two_processes_racing_never_take_the_same_lease(tmp_path: Path) -> None:
         assert proc.stdout is not None
         won.append(set(proc.stdout.readline().split()))
     for proc in racers:
-        proc.communicate("exit\n")
+        proc.communicate("exit\n")  # they hold their leases (stay alive) until now
         assert proc.returncode == 0
+    return won
+
+
+def test_two_processes_racing_never_take_the_same_lease(tmp_path: Path) -> None:
+    count = 300
+    won = race(tmp_path, RACER, [str(count)] * 2)
     assert not won[0] & won[1]
     assert won[0] | won[1] == {f"G-{i}" for i in range(count)}
 
@@ -201,30 +207,8 @@ CAPACITY_RACER = textwrap.dedent(
 
 def test_orchestrators_racing_for_slots_never_exceed_max_parallel(tmp_path: Path) -> None:
     """max_parallel bounds the repository, not each process: four racers, capacity 3."""
-    Store.for_repo(tmp_path).close()
-    racers = [
-        subprocess.Popen(
-            [sys.executable, "-c", CAPACITY_RACER, str(tmp_path), f"R{n}"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for n in range(4)
-    ]
-    for proc in racers:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "ready"
-    for proc in racers:
-        assert proc.stdin is not None
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-    won = []
-    for proc in racers:
-        assert proc.stdout is not None
-        won += proc.stdout.readline().split()
-    for proc in racers:
-        proc.communicate("exit\n")
-    assert len(won) == 3
+    won = race(tmp_path, CAPACITY_RACER, [f"R{n}" for n in range(4)])
+    assert sum(len(claims) for claims in won) == 3
 
 
 def test_an_ended_dispatch_frees_its_slot_before_its_teardown(tmp_path: Path) -> None:
