@@ -68,3 +68,14 @@ def test_the_third_party_backlog_source_example_works(tmp_path) -> None:  # type
         "linear:ENG: ENG-3.priority: unknown priority 'P7' (expected one of P0, P1, P2, P3, P4)"
     ]
     assert [g.id for g in app.pick(backlog, 5)] == ["ENG-2"]
+
+
+def test_every_guarantee_names_a_test_that_exists() -> None:
+    import re
+
+    section = README.split("## Guarantees", 1)[1].split("\n## ", 1)[0]
+    named = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", section)
+    assert len(named) >= 15
+    for path, name in named:
+        source = (ROOT / path).read_text(encoding="utf-8")
+        assert f"def {name}(" in source, f"{path}::{name}"
