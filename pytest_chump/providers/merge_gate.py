@@ -7,6 +7,7 @@ lock plus an flock on ``.chump/merge-gate.lock``, so two orchestrators never mov
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -39,8 +40,11 @@ def tail(output: str) -> str:
     return text if len(text) <= DETAIL_CHARS else "..." + text[-(DETAIL_CHARS - 3) :]
 
 
-def run_check(command: tuple[str, ...], cwd: Path, timeout: float) -> PrStatus | None:
-    """Run the check in ``cwd``: None when it passed, else the CLOSED status saying why."""
+def run_check(
+    command: tuple[str, ...], cwd: Path, timeout: float, log: Path | None = None
+) -> PrStatus | None:
+    """Run the check in ``cwd``: None when it passed, else the CLOSED status saying why in one
+    line (the failing test ids when the output names them); the whole output goes to ``log``."""
     try:
         proc = subprocess.Popen(
             list(command),
@@ -60,9 +64,25 @@ def run_check(command: tuple[str, ...], cwd: Path, timeout: float) -> PrStatus |
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         return closed("tests-failed", f"check timed out after {timeout:g}s")
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(redact(output), encoding="utf-8")
     if proc.returncode == 0:
         return None
-    return closed("tests-failed", f"check failed (exit {proc.returncode}): {tail(output)}")
+    return closed("tests-failed", failure_summary(output, proc.returncode))
+
+
+_FAILED_TEST = re.compile(r"^(?:FAILED|ERROR) ([\w./\\-]+(?:::[^\s]+)?)", re.M)
+SHOWN_TESTS = 5
+
+
+def failure_summary(output: str, code: int) -> str:
+    """One line: the failing test ids pytest names (``FAILED path::test``), else the tail."""
+    ids = list(dict.fromkeys(_FAILED_TEST.findall(output)))
+    if not ids:
+        return f"check failed (exit {code}): {tail(output)}"
+    more = f" (+{len(ids) - SHOWN_TESTS} more)" if len(ids) > SHOWN_TESTS else ""
+    return f"tests failed: {', '.join(ids[:SHOWN_TESTS])}{more}"
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:
@@ -172,6 +192,10 @@ class Merger:
         return "" if pushed.returncode == 0 else tail(pushed.stderr) or "push refused"
 
 
+def _slug(branch: str) -> str:
+    return branch.replace("/", "-")
+
+
 @dataclass
 class _Job:
     tip: str
@@ -213,7 +237,8 @@ class MergeGate:
 
     def _work(self, branch: str, job: _Job, worktree: Path, label: str, gap_id: str) -> None:
         try:
-            verdict = run_check(self.command, worktree, self.timeout)
+            log = state_dir(self.merger.repo_root) / "logs" / f"gate-{_slug(branch)}.log"
+            verdict = run_check(self.command, worktree, self.timeout, log)
             with self._lock:
                 wanted = self._jobs.get(branch) is job  # False once the branch was forgotten
             if verdict is None and wanted:

@@ -273,6 +273,33 @@ def test_failing_check_closes_with_its_last_lines(repos: Repos) -> None:
     assert git(origin, "rev-parse", "main") == before
 
 
+def test_failing_tests_are_named_in_one_line_and_the_output_kept_in_the_log(
+    repos: Repos,
+) -> None:
+    _, clone, _ = repos
+    tree, base = start(clone, "feat")
+    commit(tree, "f.txt", "f\n")
+    script = (
+        "import sys\n"
+        "print('=' * 30 + ' short test summary info ' + '=' * 30)\n"
+        "for n in range(7): print(f'FAILED tests/test_calc.py::test_case[{n}] - assert {n} == 0')\n"
+        "print('ERROR tests/test_db.py - ModuleNotFoundError: token=abcdefghijkl0123')\n"
+        "print('x' * 100000)\n"
+        "sys.exit(1)"
+    )
+    status = settle((gated(clone, (PY, "-c", script)), [Watch("feat", "F", base, tree, True)]))
+    detail = status["feat"].detail
+    assert detail == (
+        "tests failed: tests/test_calc.py::test_case[0], tests/test_calc.py::test_case[1], "
+        "tests/test_calc.py::test_case[2], tests/test_calc.py::test_case[3], "
+        "tests/test_calc.py::test_case[4] (+3 more)"
+    )
+    log = (clone / ".chump/logs/gate-feat.log").read_text()
+    assert "test_case[6]" in log
+    assert "x" * 100000 in log
+    assert "abcdefghijkl0123" not in log  # redacted there too
+
+
 def test_poll_never_waits_for_a_check_and_a_forgotten_branch_is_not_merged(repos: Repos) -> None:
     origin, clone, _ = repos
     tree, base = start(clone, "feat")
