@@ -28,26 +28,36 @@ class BacklogRecorder:
     status_aliases: Mapping[str, str] | None = None
 
     def __call__(self, commit: str, gap_id: str) -> str:
-        """The commit to publish: ``commit``, or a child of it that marks ``gap_id`` done."""
-        tip = commit
-        with temp_worktree(self.repo_root, tip) as tree:
-            path = self._file_of(tree, gap_id)
-            if path is None:
-                return tip  # not in the backlog, or done already: nothing to record
-            data = path.read_bytes()
-            gap = next(g for g in check_files([("f", data)]).gaps if g.id == gap_id)
-            today = datetime.now(UTC).date().isoformat()
-            bom = "\ufeff" if data.startswith(b"\xef\xbb\xbf") else ""
-            edited = mark_done(data.decode("utf-8-sig"), gap, Done(today))
-            if edited is None:
-                return tip  # a layout the edit does not handle: merged as the agent left it
-            path.write_bytes((bom + edited).encode("utf-8"))
-            message = f"chump: mark {gap_id} done (merged by the merge gate)"
-            env = clean_env(None, **self.identity)
-            git = ["git", *NO_HOOKS]
-            run([*git, "add", "--", str(path)], cwd=tree, env=env)
-            run([*git, "commit", "--quiet", "--no-verify", "-m", message], cwd=tree, env=env)
-            return run(["git", "rev-parse", "HEAD"], cwd=tree).stdout.strip()
+        """The commit to publish: ``commit``, or a child of it that marks ``gap_id`` done.
+
+        Best effort: whatever goes wrong here, the checked work is merged as it is.
+        """
+        try:
+            with temp_worktree(self.repo_root, commit) as tree:
+                return self._record(tree, gap_id) or commit
+        except (ChumpError, OSError, UnicodeDecodeError):
+            return commit
+
+    def _record(self, tree: Path, gap_id: str) -> str:
+        """Commit the gap marked done in ``tree``; its sha, or "" when there is nothing to do
+        (not in the backlog, done already, or laid out in a way the edit does not handle)."""
+        path = self._file_of(tree, gap_id)
+        if path is None:
+            return ""
+        data = path.read_bytes()
+        gap = next((g for g in check_files([("f", data)]).gaps if g.id == gap_id), None)
+        today = datetime.now(UTC).date().isoformat()
+        edited = mark_done(data.decode("utf-8-sig"), gap, Done(today)) if gap else None
+        if edited is None:
+            return ""
+        bom = "\ufeff" if data.startswith(b"\xef\xbb\xbf") else ""
+        path.write_bytes((bom + edited).encode("utf-8"))
+        message = f"chump: mark {gap_id} done (merged by the merge gate)"
+        env = clean_env(None, **self.identity)
+        git = ["git", *NO_HOOKS]
+        run([*git, "add", "--", str(path)], cwd=tree, env=env)
+        run([*git, "commit", "--quiet", "--no-verify", "-m", message], cwd=tree, env=env)
+        return run(["git", "rev-parse", "HEAD"], cwd=tree).stdout.strip()
 
     def _file_of(self, tree: Path, gap_id: str) -> Path | None:
         """The file in ``tree`` where ``gap_id`` is still not done, if there is one."""

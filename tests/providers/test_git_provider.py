@@ -497,3 +497,26 @@ def test_loop_ships_every_gap_through_the_gate(tmp_path: Path) -> None:
         "GATE-B": "done",
         "GATE-C": "done",
     }
+
+
+def test_the_gate_recorder_marks_a_gap_done_in_its_own_file_once(tmp_path: Path) -> None:
+    from pytest_chump.providers.gate_record import BacklogRecorder
+
+    _, clone = make_origin(tmp_path)
+    gaps = clone / "docs/gaps"
+    gaps.mkdir()
+    (gaps / "A-1.yaml").write_text("- id: A-1  # the first\n  priority: P1\n")
+    (gaps / "B-1.yaml").write_text("- id: B-1\n  status: done\n")
+    git(clone, "add", "-A")
+    git(clone, "commit", "-qm", "gaps")
+    head = git(clone, "rev-parse", "HEAD")
+    record = BacklogRecorder(clone, "docs/gaps", {"GIT_AUTHOR_NAME": "bot"})
+    marked = record(head, "A-1")
+    assert git(clone, "rev-parse", f"{marked}^") == head
+    text = git(clone, "show", f"{marked}:docs/gaps/A-1.yaml")
+    assert text.startswith("- id: A-1  # the first\n  priority: P1\n  status: done\n")
+    assert git(clone, "diff", "--name-only", head, marked) == "docs/gaps/A-1.yaml"
+    assert record(head, "B-1") == head  # the agent marked it done already
+    assert record(head, "NOPE-1") == head  # not in the backlog
+    assert record(marked, "A-1") == marked  # never twice
+    assert len(git(clone, "worktree", "list").splitlines()) == 1  # its temporary ones are gone
