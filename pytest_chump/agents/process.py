@@ -38,6 +38,7 @@ from pytest_chump.core.errors import ChumpError
 from pytest_chump.core.redact import bounded, secret_values
 
 RING_SIZE = 64
+OUTPUT_PING_INTERVAL = 0.5  # output wakes the loop at most this often (an exit always does)
 JOIN_TIMEOUT = 5.0
 # lines containing WARN, ERROR, FAIL or PANIC, in any case and inside words (RateLimitError)
 NOTABLE = re.compile(r"warn|error|fail|panic", re.IGNORECASE)
@@ -64,6 +65,7 @@ class ProcessHandle:
         self._secrets = tuple(secrets)  # the agent's own (its env may hold more than ours)
         self._ring_lock = threading.Lock()
         self._activity = time.monotonic()
+        self._pinged = float("-inf")  # when output last woke the loop
         self._status: int | None = None
         self._exited = threading.Event()  # the agent exited: tailers drain their file and stop
         self._done = threading.Event()
@@ -167,7 +169,9 @@ class ProcessHandle:
                 self._ring.append(kept)
         if on_line is not None:
             self._call(on_line, line)
-        self._ping()
+        if self._activity - self._pinged >= OUTPUT_PING_INTERVAL:  # a chatty agent: rarely
+            self._pinged = self._activity
+            self._ping()
 
     def _call(self, on_line: Callable[[str], None], line: str) -> None:
         try:

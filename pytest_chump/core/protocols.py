@@ -31,7 +31,8 @@ class SpawnRequest:
     model: str | None = None
     prompt_file: Path | None = None
     notify: Callable[[], None] | None = None
-    """Call (from any thread) whenever the agent exits or emits output: wakes the loop."""
+    """Call (from any thread) when the agent exits, and when it emits output (a spawner may do
+    that at most a few times a second): wakes the loop."""
 
 
 @runtime_checkable
