@@ -1,8 +1,11 @@
 """The handle of an agent this process did not start (its orchestrator died): watched by pid.
 
-It checks the process start time, so a recycled pid is not mistaken for the agent, signals
-its process group, and reads its stderr tail back from the log files. The exit status of a
-process that is not our child is unknowable: it reports 0 and says so in ``report()``.
+The pid is the agent's supervisor, which leads its process group. The handle checks the
+process start time, so a recycled pid is not mistaken for it, signals the group, reads the
+stderr tail back from the log files, and the exit status from the supervisor's identity
+record (:mod:`~pytest_chump.agents.supervisor`). Without a record (a supervisor killed with
+its agent, or a dispatch recorded by a version without supervisors) the status is unknowable:
+it reports 0 and says so in ``report()``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from pytest_chump.agents.logfiles import stderr_log
+from pytest_chump.agents.logfiles import read_record, stderr_log
 from pytest_chump.agents.process import NOTABLE
 from pytest_chump.state.liveness import proc_start_ticks
 
@@ -24,10 +27,26 @@ TAIL_LINES = 64
 class AdoptedHandle:
     """Satisfies ``SpawnHandle`` for an agent this process did not start."""
 
-    def __init__(self, pid: int | None, start_ticks: str, log_path: Path | None) -> None:
+    def __init__(
+        self,
+        pid: int | None,
+        start_ticks: str,
+        log_path: Path | None,
+        record_path: Path | None = None,
+    ) -> None:
         self.pid = pid
         self.log_path = log_path
+        self.record_path = record_path
         self._ticks = start_ticks
+
+    def released(self) -> bool:
+        """Whether the agent was ever started: its supervisor recorded it. False for a
+        supervisor still waiting for the orchestrator that died before releasing the agent."""
+        return self.record_path is None or read_record(self.record_path).get("started") is True
+
+    def _recorded_exit(self) -> int | None:
+        status = read_record(self.record_path).get("exit") if self.record_path else None
+        return status if isinstance(status, int) and not isinstance(status, bool) else None
 
     def _running(self) -> bool:
         if self.pid is None:
@@ -39,7 +58,10 @@ class AdoptedHandle:
         return state != "Z" and (not self._ticks or proc_start_ticks(self.pid) == self._ticks)
 
     def poll(self) -> int | None:
-        return None if self._running() else 0
+        if self._running():
+            return None
+        status = self._recorded_exit()
+        return 0 if status is None else status
 
     def _signal(self, sig: signal.Signals) -> None:
         if self.pid is not None and self._running():
@@ -80,7 +102,8 @@ class AdoptedHandle:
         return time.monotonic() - max(age, 0.0)
 
     def report(self) -> Mapping[str, object]:
-        return {"adopted": True, "exit_status_unknown": not self._running()}
+        unknown = not self._running() and self._recorded_exit() is None
+        return {"adopted": True, "exit_status_unknown": unknown}
 
     def close(self) -> None:
         """Nothing to release: no pipes or threads belong to this process."""

@@ -174,6 +174,10 @@ class LocalSpawner:
             on_stdout_line=parser,
             notify=request.notify,
             ring_stdout=self.plain_output,
+            record_path=request.record_path,
+            on_started=request.on_started,
+            log_max_bytes=request.log_max_bytes,
+            secrets=request.secrets,
         )
         if parser is not None:  # the same dict the parser fills, so no event is lost
             handle.facts = parser.facts

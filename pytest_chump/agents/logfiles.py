@@ -1,25 +1,29 @@
-"""The files an agent's output goes to, and how the runner writes and follows them.
+"""The files an agent's output goes to, and how the runner follows and annotates them.
 
-stdout goes to ``<slug>.log`` (where the runner also writes its own ``MARK`` lines) and stderr
-to ``<slug>.stderr.log``, through descriptors the agent owns, so both outlive the orchestrator;
-the runner follows them line by line, and a later orchestrator can read the same files.
+The agent's supervisor (:mod:`~pytest_chump.agents.supervisor`) writes stdout to
+``<slug>.log`` (with the runner's own ``MARK`` lines) and stderr to ``<slug>.stderr.log``,
+masked and capped: at half the cap a file is renamed to ``<name>.1`` and a new one begun.
+Threads here follow both files line by line across those renames; a later orchestrator reads
+the same files, and the agent's identity record next to them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+from pytest_chump.agents.supervisor import APPEND, MARK, mark_line
+
+__all__ = ["APPEND", "MARK", "append_mark", "follow", "open_at_end", "read_record", "stderr_log"]
 
 TAIL_POLL = 0.05  # seconds a follower waits at end of file before looking again
 CHUNK = 65536
-# the runner's own lines in the log start with this; the stdout follower skips them
-MARK = "=== chump "
-APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
 
 
 def stderr_log(log_path: Path) -> Path:
@@ -27,31 +31,25 @@ def stderr_log(log_path: Path) -> Path:
     return log_path.with_name(log_path.stem + ".stderr.log")
 
 
-class RunnerLog:
-    """The runner's side of the log: whole ``MARK`` lines, each one ``OAPPEND`` write.
+def append_mark(log_path: Path, event: str) -> None:
+    """Add one runner line to the log (one ``O_APPEND`` write: it stays whole)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(log_path, APPEND, 0o644)
+        try:
+            os.write(fd, mark_line(event))
+        finally:
+            os.close(fd)
 
-    The agent appends its stdout to the same file through its own descriptor; one write per
-    line keeps our lines whole between its writes.
-    """
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self.fd = os.open(path, APPEND, 0o644)
-        self._open = True
-        self._lock = threading.Lock()
-
-    def mark(self, event: str) -> None:
-        line = f"{MARK}{datetime.now(UTC).isoformat(timespec='seconds')} {event} ===\n"
-        with self._lock, contextlib.suppress(OSError):
-            if self._open:
-                os.write(self.fd, line.encode("utf-8", errors="replace"))
-
-    def close(self) -> None:
-        with self._lock:
-            if self._open:
-                self._open = False
-                os.close(self.fd)
+def read_record(path: Path | None) -> dict[str, Any]:
+    """The supervisor's identity record of an agent (``{}`` when there is none)."""
+    if path is None:
+        return {}
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def open_at_end(path: Path) -> io.FileIO:
@@ -61,26 +59,55 @@ def open_at_end(path: Path) -> io.FileIO:
     return reader
 
 
-def follow(
-    reader: io.FileIO, exited_event: threading.Event, emit: Callable[[bytes], None]
-) -> None:
-    """Hand each line of a growing file to ``emit`` (without its newline) until
-    ``exited_event`` is set and the file is drained.
+def _successor(reader: io.FileIO, path: Path) -> Path | None:
+    """The file to read after ``reader`` (drained) when ``path`` was rotated since it was
+    opened: ``<path>.1`` when that is not ``reader``'s file (rotated twice meanwhile: the
+    one between), else ``path``. None when not rotated."""
+    try:
+        current = os.fstat(reader.fileno()).st_ino
+        if os.stat(path).st_ino == current:
+            return None
+    except OSError:
+        return None  # between the rename and the new file: look again later
+    older = path.with_name(path.name + ".1")
+    try:
+        return path if os.stat(older).st_ino == current else older
+    except OSError:
+        return path
 
+
+def follow(
+    reader: io.FileIO,
+    path: Path,
+    exited_event: threading.Event,
+    emit: Callable[[bytes], None],
+) -> None:
+    """Hand each line of the growing file ``path`` to ``emit`` (without its newline) until
+    ``exited_event`` is set and the file is drained; closes the readers it used.
+
+    Starts with ``reader``; when the file was rotated, the old one is drained and its
+    successor read from the start. A follower more than one rotation behind the writer
+    loses the files in between (the disk cap outranks it; the log keeps the newest).
     A partial last line waits for its newline; it is emitted as is only at the end.
     """
     pending = b""
-    with contextlib.suppress(OSError, ValueError):
-        while True:
-            exited = exited_event.is_set()  # before reading: a read after exit drains all
-            chunk = reader.read(CHUNK)
-            if chunk:
-                *lines, pending = (pending + chunk).split(b"\n")
-                for raw in lines:
-                    emit(raw)
-            elif exited:
-                break
-            else:
-                exited_event.wait(TAIL_POLL)
-        if pending:
-            emit(pending)
+    try:
+        with contextlib.suppress(OSError, ValueError):
+            while True:
+                exited = exited_event.is_set()  # before reading: a read after exit drains all
+                chunk = reader.read(CHUNK)
+                if chunk:
+                    *lines, pending = (pending + chunk).split(b"\n")
+                    for raw in lines:
+                        emit(raw)
+                elif (successor := _successor(reader, path)) is not None:
+                    reader.close()
+                    reader = io.FileIO(successor, "r")
+                elif exited:
+                    break
+                else:
+                    exited_event.wait(TAIL_POLL)
+            if pending:
+                emit(pending)
+    finally:
+        reader.close()

@@ -3,11 +3,14 @@
 One place gives every backend the same guarantees: argv (never a shell), its own process group
 (signals reach grandchildren), stdin fed without deadlock, one log, and no leaked threads or fds.
 
-The agent's stdout goes straight into its log file and its stderr into a sibling
-``<stem>.stderr.log`` (see :mod:`~pytest_chump.agents.logfiles`), not into pipes: an agent must
-outlive the orchestrator that started it (a crash, or ``dispatch`` without ``--watch``), and a
-pipe whose reader died kills the writer with SIGPIPE/EPIPE. Reader threads follow the files
-instead, so a later orchestrator can adopt the agent by pid and read the same files
+Every agent runs under a :mod:`~pytest_chump.agents.supervisor` process that leads its process
+group. The caller's ``on_started`` records the supervisor's pid durably *before* the agent is
+released (see that module), the supervisor keeps the agent's identity and exit status in a
+record file, and it writes the agent's stdout and stderr into ``<slug>.log`` and
+``<slug>.stderr.log`` with secrets masked and each file capped. No pipe leads back to this
+process once the agent runs: an agent outlives the orchestrator that started it (a crash, or
+``dispatch`` without ``--watch``), reader threads here follow the files, and a later
+orchestrator adopts the agent by pid and reads the same files and record
 (:mod:`~pytest_chump.agents.adopted_handle`).
 """
 
@@ -15,28 +18,35 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
+import select
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from pytest_chump.agents.logfiles import (
     APPEND,
     MARK,
-    RunnerLog,
+    append_mark,
     follow,
     open_at_end,
+    read_record,
     stderr_log,
 )
+from pytest_chump.agents.supervisor import encode_header
 from pytest_chump.core.errors import ChumpError
-from pytest_chump.core.redact import bounded, secret_values
+from pytest_chump.core.redact import bounded, redaction_rules, secret_values
 
+SUPERVISOR = Path(__file__).with_name("supervisor.py")
+ACK_TIMEOUT = 30.0  # seconds the supervisor may take to start the agent and say so
 RING_SIZE = 64
 OUTPUT_PING_INTERVAL = 0.5  # output wakes the loop at most this often (an exit always does)
 JOIN_TIMEOUT = 5.0
@@ -53,14 +63,16 @@ class ProcessHandle:
     def __init__(
         self,
         proc: subprocess.Popen[bytes],
-        log: RunnerLog,
+        log_path: Path,
+        record_path: Path,
         notify: Callable[[], None] | None,
         secrets: Sequence[str] = (),
     ) -> None:
-        self.pid: int | None = proc.pid
-        self.log_path: Path | None = log.path
+        self.pid: int | None = proc.pid  # the supervisor's: it leads the agent's process group
+        self.log_path: Path | None = log_path
+        self.record_path = record_path
         self.facts: dict[str, object] = {}
-        self._proc, self._log, self._notify = proc, log, notify
+        self._proc, self._notify = proc, notify
         self._ring: deque[str] = deque(maxlen=RING_SIZE)
         self._secrets = tuple(secrets)  # the agent's own (its env may hold more than ours)
         self._ring_lock = threading.Lock()
@@ -73,7 +85,7 @@ class ProcessHandle:
         self._released = False  # after close() the group id may be reused: never signal it
         self._close_lock = threading.Lock()
         self._writer: threading.Thread | None = None
-        self._tails: list[tuple[io.FileIO, threading.Thread]] = []
+        self._tails: list[threading.Thread] = []
         self._waiter: threading.Thread | None = None
 
     def poll(self) -> int | None:
@@ -110,14 +122,10 @@ class ProcessHandle:
             self.kill()
         _join(self._waiter)
         self._exited.set()  # stop tailing even if the waiter is stuck
-        _join(self._writer, *(thread for _, thread in self._tails))
+        _join(self._writer, *self._tails)
         if self._proc.stdin is not None and (self._writer is None or not self._writer.is_alive()):
             _close_quietly(self._proc.stdin)
-        for reader, thread in self._tails:
-            if not thread.is_alive():
-                _close_quietly(reader)
         _join(self._waiter)
-        self._log.close()
         self._released = True
 
     def _signal(self, sig: signal.Signals) -> None:
@@ -141,20 +149,22 @@ class ProcessHandle:
             self._writer = _thread(_feed, proc.stdin, stdin_text)
         out, err = readers
         self._tails = [
-            (out, _thread(self._tail, out, on_line, ring_stdout, True)),
-            (err, _thread(self._tail, err, None, True, False)),
+            _thread(self._tail, out, self.log_path, on_line, ring_stdout, True),
+            _thread(self._tail, err, stderr_log(self.log_path or Path()), None, True, False),
         ]
         self._waiter = _thread(self._wait_exit)
 
     def _tail(
         self,
         reader: io.FileIO,
+        path: Path,
         on_line: Callable[[str], None] | None,
         notable: bool,
         skip_marks: bool,
     ) -> None:
-        """Follow ``reader`` until the agent exited and the file is drained (see ``follow``)."""
-        follow(reader, self._exited, lambda raw: self._line(raw, on_line, notable, skip_marks))
+        """Follow ``path`` until the agent exited and the file is drained (see ``follow``)."""
+        emit = lambda raw: self._line(raw, on_line, notable, skip_marks)  # noqa: E731
+        follow(reader, path, self._exited, emit)
 
     def _line(
         self, raw: bytes, on_line: Callable[[str], None] | None, notable: bool, skip_marks: bool
@@ -177,7 +187,8 @@ class ProcessHandle:
         try:
             on_line(line)
         except Exception as exc:  # a parser bug must not stop the reader
-            self._log.mark(f"stdout callback failed: {type(exc).__name__}: {exc}")
+            if self.log_path is not None:
+                append_mark(self.log_path, f"stdout callback failed: {type(exc).__name__}: {exc}")
 
     def _ping(self) -> None:
         if self._notify is not None:
@@ -185,11 +196,11 @@ class ProcessHandle:
                 self._notify()
 
     def _wait_exit(self) -> None:
-        status = self._proc.wait()
+        status = self._proc.wait()  # the supervisor's: it exits once the agent did
         self._exited.set()
-        _join(*(tail for _, tail in self._tails))  # drained: tail and facts complete
-        self._log.mark(f"exit: status {status}")
-        self._status = status
+        _join(*self._tails)  # drained: tail and facts complete
+        recorded = read_record(self.record_path).get("exit")
+        self._status = recorded if isinstance(recorded, int) else status
         self._done.set()
         self._ping()
 
@@ -230,58 +241,126 @@ def start(
     on_stdout_line: Callable[[str], None] | None = None,
     notify: Callable[[], None] | None = None,
     ring_stdout: bool = False,
+    record_path: Path | None = None,
+    on_started: Callable[[int], None] | None = None,
+    log_max_bytes: int = 0,
+    secrets: Sequence[str] = (),
 ) -> ProcessHandle:
-    """Start ``argv`` in its own session with exactly ``env``; raise ChumpError if it cannot run.
+    """Start ``argv`` under a supervisor in its own session with exactly ``env``; raise
+    ChumpError if it cannot run.
 
-    stdout is appended to ``log_path`` and stderr to :func:`stderr_log` through descriptors the
-    agent owns, so it survives this process; threads here tail both files.
+    ``on_started(pid)`` is called with the supervisor's pid (the process group) before the
+    agent is released: if this process dies before the call returns, no agent ever runs.
+    ``record_path`` (default: next to the log) receives the agent's identity and exit status;
+    ``log_max_bytes`` caps each log file on disk (0: no cap); ``secrets`` are masked in the
+    logs with the secret values of ``env`` and of this process's environment.
 
     ``ring_stdout``: also keep notable stdout lines in the WARN/ERROR ring — for agents that
     print their errors as plain text on stdout (aider, most commands), not as JSON events.
     """
     if not argv:
         raise ChumpError("cannot start an agent: empty command")
-    log = RunnerLog(log_path)
-    with contextlib.ExitStack() as on_error, contextlib.ExitStack() as child_fds:
-        on_error.callback(log.close)  # the log and readers must not leak, whatever went wrong
-        err_fd = os.open(stderr_log(log_path), APPEND, 0o644)
-        child_fds.callback(os.close, err_fd)  # the agent has its copy once Popen returned
-        out_reader = open_at_end(log_path)
-        on_error.callback(out_reader.close)
-        err_reader = open_at_end(stderr_log(log_path))
-        on_error.callback(err_reader.close)
-        try:
-            proc = _popen(argv, cwd, env, log.fd, err_fd)
-        except BaseException as exc:
-            log.mark(f"cannot start: {exc}")
-            raise
+    record_path = record_path or log_path.with_suffix(".agent.json")
+    for path in (log_path, record_path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    masked = {*secrets, *secret_values(env), *secret_values()}
+    masked_secrets = sorted(masked, key=len, reverse=True)
+    header = {
+        "argv": list(argv),
+        "stdout": str(log_path),
+        "stderr": str(stderr_log(log_path)),
+        "record": str(record_path),
+        "max_bytes": log_max_bytes,
+        "secrets": masked_secrets,
+        "rules": redaction_rules(),
+    }
+    with contextlib.ExitStack() as on_error:
+        readers = []
+        for path in (log_path, stderr_log(log_path)):
+            os.close(os.open(path, APPEND, 0o644))  # exists, so it can be followed from its end
+            readers.append(open_at_end(path))
+            on_error.callback(readers[-1].close)
+        with contextlib.suppress(FileNotFoundError):
+            record_path.unlink()  # a record left by an earlier start is not this agent's
+        proc = _popen_supervisor(cwd, env, stderr_log(log_path))
+        on_error.callback(_abandon, proc)
+        if on_started is not None:
+            on_started(proc.pid)
+        _release(proc, header, argv[0])
         on_error.pop_all()
-    log.mark(f"start: {argv[0]} pid {proc.pid}")
-    secrets = sorted({*secret_values(env), *secret_values()}, key=len, reverse=True)
-    handle = ProcessHandle(proc, log, notify, secrets)
-    handle._launch(stdin_text, (out_reader, err_reader), on_stdout_line, ring_stdout)
+    handle = ProcessHandle(proc, log_path, record_path, notify, masked_secrets)
+    handle._launch(stdin_text, (readers[0], readers[1]), on_stdout_line, ring_stdout)
     return handle
 
 
-def _popen(
-    argv: Sequence[str], cwd: Path, env: Mapping[str, str], stdout: int, stderr: int
-) -> subprocess.Popen[bytes]:
+def _abandon(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a supervisor whose agent will not be watched, and reap it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    for stream in (proc.stdin, proc.stdout):
+        if stream is not None:
+            _close_quietly(stream)
+
+
+def _release(proc: subprocess.Popen[bytes], header: dict[str, Any], command: str) -> None:
+    """Send the header (the agent may start now) and wait for the supervisor to say it did."""
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    try:
+        proc.stdin.write(encode_header(header))
+        proc.stdin.flush()
+    except OSError:
+        raise ChumpError(f"{command}: the agent's supervisor exited before starting it") from None
+    answer = _read_answer(proc.stdout)
+    _close_quietly(proc.stdout)
+    if "pid" in answer:
+        return
+    if answer.get("error") == "FileNotFoundError":
+        raise ChumpError(f"{command}: command not found")
+    if answer.get("error") == "PermissionError":
+        raise ChumpError(f"{command}: not executable")
+    detail = answer.get("strerror") or answer.get("error") or "no answer from its supervisor"
+    raise ChumpError(f"{command}: cannot run: {detail}")
+
+
+def _read_answer(stream: IO[bytes]) -> dict[str, Any]:
+    """The supervisor's one JSON line (``{}`` when it died or did not answer in time)."""
+    deadline, data = time.monotonic() + ACK_TIMEOUT, b""
+    fd = stream.fileno()
+    while not data.endswith(b"\n") and (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([fd], [], [], left)
+        chunk = os.read(fd, 4096) if ready else b""
+        if not chunk:
+            break
+        data += chunk
+    try:
+        answer = json.loads(data or b"{}")
+    except ValueError:
+        return {}
+    return answer if isinstance(answer, dict) else {}
+
+
+def _popen_supervisor(cwd: Path, env: Mapping[str, str], stderr: Path) -> subprocess.Popen[bytes]:
+    """The supervisor process, in its own session and cwd, with the agent's environment."""
+    argv = [sys.executable or "python3", "-I", "-S", str(SUPERVISOR)]
+    err_fd = os.open(stderr, APPEND, 0o644)  # its own complaints, should it have any
     try:
         return subprocess.Popen(
-            list(argv),
+            argv,
             cwd=cwd,
             env=dict(env),
             stdin=subprocess.PIPE,
-            stdout=stdout,
-            stderr=stderr,
+            stdout=subprocess.PIPE,
+            stderr=err_fd,
             close_fds=True,
             start_new_session=True,
         )
     except FileNotFoundError as exc:
         if exc.filename is not None and str(exc.filename) == str(cwd):
             raise ChumpError(f"{cwd}: working directory does not exist") from None
-        raise ChumpError(f"{argv[0]}: command not found") from None
-    except PermissionError:
-        raise ChumpError(f"{argv[0]}: not executable") from None
+        raise ChumpError(f"{argv[0]}: cannot start the agent's supervisor") from None
     except OSError as exc:
-        raise ChumpError(f"{argv[0]}: cannot run: {exc.strerror or exc}") from None
+        raise ChumpError(f"cannot start the agent's supervisor: {exc.strerror or exc}") from None
+    finally:
+        os.close(err_fd)

@@ -158,6 +158,12 @@ class Settings:
         v.duration,
         shown="60s",
     )
+    log_max_bytes: int = setting(
+        64 * 1024 * 1024,
+        "disk an agent's log and stderr log may each take; the newest output is kept",
+        v.size,
+        shown="64MiB",
+    )
     exit_grace: float = setting(
         60.0,
         "after an agent exits 0, how long to wait for its PR before calling it stalled",

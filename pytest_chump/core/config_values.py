@@ -15,6 +15,7 @@ from pytest_chump.core.model import EFFORTS, STATUSES
 Parser = Callable[[object], Any]
 _DURATION_RE = re.compile(r"(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h)?")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_SIZE_RE = re.compile(r"(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>[kmg]i?b?|b)?", re.I)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -105,6 +106,24 @@ def duration(value: object) -> float:
     if match is None:
         raise ValueError(f"expected a duration like 30s, 20m or 2h, got {value!r}")
     return float(match["num"]) * _UNITS[match["unit"]]
+
+
+def size(value: object) -> int:
+    """Bytes from ``1048576``, ``"500kB"``, ``"64MiB"`` or ``"2GB"`` (at least 4 KiB)."""
+    match = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        match = _SIZE_RE.fullmatch(value.strip()) if isinstance(value, str) else None
+        if match is None:
+            raise ValueError(f"expected a size like 500kB, 64MiB or 2GB, got {value!r}")
+        unit = (match["unit"] or "").lower()
+        base = 1024 if "i" in unit else 1000
+        scale = base ** "bkmg".index(unit[0]) if unit else 1
+        number = int(float(match["num"]) * scale)
+    if number < 4096:
+        raise ValueError(f"must be at least 4096 bytes, got {value!r}")
+    return number
 
 
 def positive_duration(value: object) -> float:

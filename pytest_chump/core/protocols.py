@@ -33,6 +33,16 @@ class SpawnRequest:
     notify: Callable[[], None] | None = None
     """Call (from any thread) when the agent exits, and when it emits output (a spawner may do
     that at most a few times a second): wakes the loop."""
+    record_path: Path | None = None
+    """Where a local runner keeps the agent's identity and exit status (one file per
+    dispatch), so a later orchestrator can adopt the agent and learn how it ended."""
+    on_started: Callable[[int], None] | None = None
+    """Call with the process (group) id as soon as it exists and before the agent may act:
+    the dispatcher records it durably, so a crash at any point leaves no untracked agent."""
+    secrets: tuple[str, ...] = ()
+    """Secret values (beyond those the environment names) to mask in the agent's output."""
+    log_max_bytes: int = 0
+    """Disk each of the agent's log files may take (0: unlimited); the newest output is kept."""
 
 
 @runtime_checkable
@@ -118,12 +128,6 @@ class PrProvider(Protocol):
         """
 
 
-
-
-
-
-
-
 @runtime_checkable
 class Sink(Protocol):
     """Stores reflections."""
@@ -132,7 +136,6 @@ class Sink(Protocol):
 
     def write(self, reflection: Reflection) -> None:
         """Persist one reflection; raising is logged by the caller and never stops the loop."""
-
 
 
 @runtime_checkable

@@ -67,6 +67,14 @@ def redact(text: str, secrets: Iterable[str] | None = None) -> str:
     return text
 
 
+def redaction_rules() -> list[tuple[str, int, int]]:
+    """The token shapes and assignments :func:`redact` masks, as ``(pattern, flags, kept
+    group)`` triples: how a process that cannot import chump (the agent's supervisor, which
+    masks the logs as it writes them) applies the same rules."""
+    rules = [(_TOKEN_SHAPES.pattern, int(_TOKEN_SHAPES.flags), 0)]
+    return rules + [(p.pattern, int(p.flags), 1) for p in _ASSIGNMENTS]
+
+
 LINE_LIMIT = 2048  # characters of one line kept in a record (the log keeps all of it)
 NOTES_LIMIT = 16384  # characters of a reflection's notes
 

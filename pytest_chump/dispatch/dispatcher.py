@@ -7,6 +7,7 @@ leaves no worktree, no new branch and no lease behind; the caller reports it as
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from pathlib import Path
 import pluggy
 
 from pytest_chump.core.config import Settings
+from pytest_chump.core.crashpoints import crash_point
 from pytest_chump.core.errors import ChumpError
 from pytest_chump.core.model import Gap, require_safe_id
 from pytest_chump.core.plugins import call_event
@@ -110,6 +112,7 @@ class Dispatcher:
             raise CapacityFull(gap.id)
         if claimed != "ok":
             return None
+        crash_point("dispatch.claimed")
         try:
             prepared = self.workspaces.prepare(
                 self.settings.worktree_dir / gap.slug,
@@ -119,6 +122,7 @@ class Dispatcher:
         except ChumpError as exc:
             self.store.release_lease(gap.id, self.owner)
             raise DispatchFailed(str(exc)) from None
+        crash_point("dispatch.worktree-ready")
         try:
             return self._spawn(gap, prepared, backend, model, dict(meta or {}))
         except ChumpError as exc:
@@ -132,7 +136,7 @@ class Dispatcher:
     ) -> Flight:
         base_sha = prepared.start or self.workspaces.head(prepared.worktree)
         dispatch = Dispatch(gap, prepared.branch, prepared.worktree, backend, self.clock(), model)
-        dispatch.dispatch_id = self.store.add_dispatch(
+        dispatch.dispatch_id = dispatch_id = self.store.add_dispatch(
             gap.id,
             prepared.branch,
             str(prepared.worktree),
@@ -143,8 +147,20 @@ class Dispatcher:
             priority=gap.priority,
             meta={**meta, "base_sha": base_sha},
         )
+        crash_point("dispatch.recorded")
+        recorded: list[int] = []
+
+        def record(pid: int | None, log_path: Path | None, record_path: Path | None) -> None:
+            identity = {**meta, "base_sha": base_sha}
+            self._record_identity(dispatch_id, identity, pid, log_path, record_path)
+            recorded.append(pid or 0)
+            crash_point("dispatch.pid-recorded")  # the agent is not released yet
+
         try:
             request = self._request(gap, dispatch)
+            request = dataclasses.replace(
+                request, on_started=lambda pid: record(pid, request.log_path, request.record_path)
+            )
             if self.setup is not None:
                 created = prepared.created_worktree
                 self.setup.prepare(prepared.worktree, created, request.env, self._setup_log(gap))
@@ -154,16 +170,36 @@ class Dispatcher:
         except Exception as exc:  # a prompt or spawner plugin's bug fails this dispatch only
             reason = str(exc) if isinstance(exc, ChumpError) else f"{type(exc).__name__}: {exc}"
             raise DispatchFailed(reason, dispatch.dispatch_id) from None
+        crash_point("dispatch.agent-running")
         handle = dispatch.handle
-        self.store.update_dispatch(
-            dispatch.dispatch_id,
-            state="running",
-            pid=handle.pid,
-            log_path=str(handle.log_path) if handle.log_path else None,
-            meta={**meta, "base_sha": base_sha, "pid_start": proc_start_ticks(handle.pid or 0)},
-        )
+        if recorded != [handle.pid or 0]:  # a spawner that does not call on_started
+            record(handle.pid, handle.log_path, None)
         call_event(self.pm, "chump_dispatched", self.warn, dispatch=dispatch)
+        crash_point("dispatch.announced")
         return Flight(dispatch, base_sha)
+
+    def _record_identity(
+        self,
+        dispatch_id: int,
+        meta: dict[str, object],
+        pid: int | None,
+        log_path: Path | None,
+        record_path: Path | None,
+    ) -> None:
+        """The agent's identity in its row: before the agent may act when the spawner lets
+        us (``on_started``), else right after ``spawn`` returned."""
+        meta = {**meta, "pid_start": proc_start_ticks(pid or 0)}
+        if record_path is not None:
+            meta["record"] = str(record_path)
+        if not self.store.record_start(
+            dispatch_id,
+            self.owner,
+            state="running",
+            pid=pid,
+            log_path=str(log_path) if log_path else None,
+            meta=meta,
+        ):
+            raise ChumpError("another orchestrator took the dispatch over while it started")
 
     def _request(self, gap: Gap, dispatch: Dispatch) -> SpawnRequest:
         prompt = self.pm.hook.chump_build_prompt(gap=gap, dispatch=dispatch, settings=self.settings)
@@ -177,4 +213,7 @@ class Dispatcher:
             env=env,
             model=dispatch.model,
             notify=self.notify,
+            record_path=self.settings.state_dir / "agents" / f"{dispatch.dispatch_id}.json",
+            secrets=tuple(self.settings.configured_secrets()),
+            log_max_bytes=self.settings.log_max_bytes,
         )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_chump.core.crashpoints import crash_point
 from pytest_chump.core.errors import ChumpError
 from pytest_chump.core.run import clean_env
 
@@ -218,6 +219,7 @@ def remove(
         save_work(target, message, env)
     except ChumpError as exc:
         return f"kept {worktree}: could not commit its changes: {exc}"
+    crash_point("teardown.work-saved")
     try:
         with _open(repo_root) as repo:
             repo.git.worktree("remove", str(target))

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from pytest_chump.core.crashpoints import crash_point
 from pytest_chump.core.model import Gap
 from pytest_chump.core.plugins import call_event
 from pytest_chump.core.records import Outcome, Reflection
@@ -60,11 +61,13 @@ class Finisher:
         assert d.dispatch_id is not None
         # one cause per dispatch: the row says what its reflection says (classified)
         fields = {"pr_number": outcome.pr_number, "reason": outcome.reason, "cause": record.cause}
+        crash_point("finish.decided")
         if not self.reflect:
             self.store.finish_dispatch(d.dispatch_id, outcome.name, exit_code=exit_code, **fields)
         elif self.store.finish_with_reflection(
             d.dispatch_id, record, exit_code=exit_code, **fields
         ):
+            crash_point("finish.recorded")
             call_event(
                 self.app.pm,
                 "chump_outcome",
@@ -73,6 +76,7 @@ class Finisher:
                 outcome=outcome,
             )
             self.deliver(record, list(self.app.settings.sinks))
+            crash_point("finish.delivered")
         else:
             row = self.store.dispatch(d.dispatch_id)
             if row is not None and row.owner != self.owner:  # taken over while we were silent
@@ -144,10 +148,13 @@ class Finisher:
         if handle is not None:
             handle.kill()  # stragglers left in the agent's process group
             handle.close()
+        crash_point("teardown.agent-stopped")
         problem = self.remove_workspace(flight)
         if problem:
             self.progress.warn(f"kept worktree {flight.dispatch.worktree}: {problem}")
+        crash_point("teardown.worktree-removed")
         self.store.release_lease(flight.dispatch.gap.id, self.owner)
+        crash_point("teardown.lease-released")
 
     def in_dispatch_order(self) -> list[tuple[str, str, Outcome]]:
         """``rows`` (gap, branch, outcome) in the order the dispatches started."""

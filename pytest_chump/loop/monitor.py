@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from pytest_chump.backlog.at_ref import done_on_base
 from pytest_chump.core.config import Settings
+from pytest_chump.core.crashpoints import crash_point
 from pytest_chump.core.errors import ChumpError
 from pytest_chump.core.protocols import PrProvider, PrStatus, Watch
 from pytest_chump.core.records import Outcome
@@ -64,6 +65,7 @@ class Monitor:
             self.progress.provider_error(str(exc))
         except Exception as exc:  # a provider plugin's bug must not stop every agent's watch
             self.progress.provider_error(f"{type(exc).__name__}: {exc}")
+        crash_point("watch.polled")
 
     def _watch_of(self, flight: Flight) -> Watch:
         d = flight.dispatch

@@ -32,7 +32,12 @@ def adopt_orphans(store: Store, backlog: Backlog, owner: str) -> list[Flight]:
         store.update_dispatch(row.id, owner=owner)
         store.link_lease(row.gap_id, owner, row.id)  # its slot frees as soon as it ends
         flight = _flight(row, gaps.get(row.gap_id))
-        if row.state == "starting":  # it died between recording and starting the agent
+        handle = flight.dispatch.handle
+        if row.state == "starting" or not (isinstance(handle, AdoptedHandle) and handle.released()):
+            # it died between recording the dispatch and releasing the agent: a supervisor
+            # may still wait for a go that never comes; stop it (and anything it began)
+            if handle is not None:
+                handle.kill()
             flight.stop_outcome = Outcome(
                 "killed", reason="orchestrator died while starting the agent", cause="interrupted"
             )
@@ -43,7 +48,8 @@ def adopt_orphans(store: Store, backlog: Backlog, owner: str) -> list[Flight]:
 def _flight(row: DispatchRow, gap: Gap | None) -> Flight:
     meta = row.meta_dict
     log = Path(row.log_path) if row.log_path else None
-    handle = AdoptedHandle(row.pid, str(meta.get("pid_start", "")), log)
+    record = Path(str(meta["record"])) if meta.get("record") else None
+    handle = AdoptedHandle(row.pid, str(meta.get("pid_start", "")), log, record)
     gap = gap or Gap(row.gap_id, effort=row.effort, priority=row.priority)
     dispatch = Dispatch(
         gap, row.branch, Path(row.worktree), row.backend, row.started_at, row.model, handle, row.id

@@ -161,6 +161,18 @@ class Store(Database):
                 [*fields.values(), dispatch_id],
             )
 
+    def record_start(self, dispatch_id: int, owner: str, **fields: object) -> bool:
+        """Update a dispatch ``owner`` still holds and that has not ended; False (nothing
+        written) when another orchestrator took it over meanwhile (this one was stopped)."""
+        fields = encode(fields)
+        sets = ", ".join(f"{name}=?" for name in fields)
+        with self.transaction() as conn:
+            cur = conn.execute(
+                f"UPDATE dispatches SET {sets} WHERE id=? AND owner=? AND outcome IS NULL",  # noqa: S608
+                [*fields.values(), dispatch_id, owner],
+            )
+            return cur.rowcount == 1
+
     def finish_dispatch(self, dispatch_id: int, outcome: str, **fields: object) -> bool:
         """Record the terminal outcome once; False when the dispatch had already ended."""
         fields = {"state": "ended", "outcome": outcome, "ended_at": time.time(), **fields}

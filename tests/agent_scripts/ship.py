@@ -5,12 +5,22 @@ worktree, commits on its branch, then rebases onto origin/main and pushes to mai
 when another agent pushed first. Behaviour switches come from ``AGENT_MODE``:
 ``ship`` (default), ``sleep`` (never finishes; starts a grandchild that sleeps too),
 ``fail`` (exits 3 with an ERROR line on stderr), ``noop`` (exits 0 without committing),
-``gate`` (waits until the file named by ``AGENT_GATE`` exists, then ships), ``stubborn``
+``gate`` (waits until the file named by ``AGENT_GATE`` exists, then goes on in mode
+``AGENT_AFTER_GATE``, default ``ship``), ``stubborn``
 (ignores SIGTERM and sleeps: only SIGKILL stops it).
+
+``AGENT_SAY=<VAR>`` prints the value of ``$VAR`` on stderr first, as an agent leaking a
+secret would.
+
+With ``AGENT_JOURNAL`` (a directory) it keeps evidence for crash tests: its pid in
+``pids``, each commit it made in ``commits`` (``<pid> <gap> <sha>``, again after a
+rebase), and a line in ``double`` when another agent of the same gap was running at the
+same time (an exclusive lock per gap, held for the agent's life).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -27,29 +37,56 @@ def land(gap_id: str) -> None:
         fh.write(f"work for {gap_id}\n")
     git("add", f"{gap_id}.txt")
     git("commit", "--quiet", "-m", f"{gap_id}: do the work")
+    journal("commits", f"{os.getpid()} {gap_id} {git('rev-parse', 'HEAD').stdout.strip()}")
     for _ in range(50):
         git("fetch", "--quiet", "origin", "main")
         if git("rebase", "--quiet", "origin/main").returncode != 0:
             git("rebase", "--abort")
             continue
         if git("push", "--quiet", "origin", "HEAD:main").returncode == 0:
+            journal("commits", f"{os.getpid()} {gap_id} {git('rev-parse', 'HEAD').stdout.strip()}")
             print(f"shipped {gap_id}", flush=True)
             return
     print(f"ERROR: could not push {gap_id}", file=sys.stderr)
     sys.exit(4)
 
 
+def journal(name: str, line: str) -> None:
+    folder = os.environ.get("AGENT_JOURNAL")
+    if folder:
+        with open(os.path.join(folder, name), "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+
+
+def hold_gap_lock(gap_id: str) -> object:
+    """Lock this gap for the agent's life; note a second agent of the gap running at once."""
+    folder = os.environ.get("AGENT_JOURNAL")
+    if not folder:
+        return None
+    journal("pids", f"{os.getpid()} {gap_id}")
+    lock = open(os.path.join(folder, f"{gap_id}.lock"), "w")  # noqa: SIM115  (held until exit)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        journal("double", gap_id)
+    return lock
+
+
 def main() -> None:
     gap_id = os.environ["CHUMP_GAP_ID"]
+    _lock = hold_gap_lock(gap_id)
     prompt = sys.stdin.read()
     if gap_id not in prompt:
         print("ERROR: prompt does not name my gap", file=sys.stderr)
         sys.exit(5)
+    said = os.environ.get("AGENT_SAY")  # the value of this variable, printed as an error
+    if said:
+        print(f"ERROR: leaking {os.environ.get(said, '')}", file=sys.stderr, flush=True)
     mode = os.environ.get("AGENT_MODE", "ship")
     if mode == "gate":
         while not os.path.exists(os.environ["AGENT_GATE"]):
             time.sleep(0.02)
-        mode = "ship"
+        mode = os.environ.get("AGENT_AFTER_GATE", "ship")
     if mode == "stubborn":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print("stubborn and ready", flush=True)

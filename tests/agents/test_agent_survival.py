@@ -140,7 +140,7 @@ def test_agent_survives_its_orchestrator_and_finishes(orphan: Orphan) -> None:
         "done",
     ]
     assert lines[0].startswith("=== chump ")  # the agent reads its stdin only after the mark
-    assert lines[0].endswith(f"pid {orphan.pid} ===")
+    assert lines[0].endswith(f"group {orphan.pid} ===")
     errors = stderr_log(orphan.log).read_text(encoding="utf-8").splitlines()
     assert errors[-2:] == [f"ERROR tick {ticks - 1}", f"noise {ticks - 1}"]
     assert len(errors) == 2 * ticks

@@ -160,3 +160,39 @@ def test_a_stopped_orchestrator_loses_its_dispatch_to_a_live_one(
         (row,) = store.dispatches()
         assert row.outcome == "shipped"
         assert len(store.reflections()) == 1
+
+
+def test_a_secret_of_the_orchestrator_s_shell_does_not_leak_when_another_shell_resumes(
+    repo: Path, tmp_path: Path
+) -> None:
+    """The first orchestrator's shell has a token its agent prints; it is killed, and one
+    started from a shell without that variable sees the agent to its end. The value is in no
+    log, record, sink or command output."""
+    value = "tok-" + "9f3c2a7e5b1d4c6e8a0b"
+    gate = tmp_path / "go"
+    env = {
+        "AGENT_MODE": "gate",
+        "AGENT_GATE": str(gate),
+        "AGENT_AFTER_GATE": "fail",
+        "AGENT_SAY": "DEPLOY_TOKEN",
+        "CHUMP_SINKS": "sqlite,jsonl",
+    }
+    (repo / "docs/gaps.yaml").write_text(gaps("LEAK-1"))
+    first = ChumpProcess(repo, *EXECUTE, env={**env, "DEPLOY_TOKEN": value})
+    first.wait_for("DISPATCHED:")
+    first.signal(signal.SIGKILL)
+    first.finish()
+    gate.write_text("go\n")
+    second = ChumpProcess(repo, *EXECUTE, env=env)  # DEPLOY_TOKEN is not in this shell
+    second.wait_for("RESUMED: LEAK-1")
+    second.finish(timeout=120)
+    assert "OUTCOME: LEAK-1 killed" in second.text
+    outputs = [first.text, second.text]
+    for command in (("status",), ("reflections", "--json")):
+        shown = ChumpProcess(repo, *command, env=env)
+        shown.finish()
+        outputs.append(shown.text)
+    assert "ERROR: leaking [REDACTED]" in (repo / ".chump/logs/leak-1.stderr.log").read_text()
+    stored = [p.read_bytes() for p in (repo / ".chump").rglob("*") if p.is_file()]
+    assert all(value.encode() not in data for data in stored)
+    assert all(value not in text for text in outputs)
