@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 from pytest_chump.backlog import check_bytes, check_files
 from pytest_chump.backlog.reading import SUFFIXES, shown_text
 from pytest_chump.core.records import Backlog
+from pytest_chump.core.remote_refs import resolve
 from pytest_chump.core.run import clean_env
 
 _CACHE: dict[tuple[object, ...], Backlog] = {}  # (repo, object id, display, aliases) -> backlog
@@ -121,8 +122,10 @@ def _contents(repo_root: Path, oids: list[str]) -> dict[str, bytes] | None:
 def done_on_base(
     repo_root: Path, base_ref: str, backlog: Path, status_aliases: Mapping[str, str] | None = None
 ) -> frozenset[str]:
-    """Ids whose status is ``done`` in the base ref's copy of the backlog (empty if unknown)."""
-    found = backlog_at(repo_root, base_ref, backlog, status_aliases)
+    """Ids whose status is ``done`` in the base ref's copy of the backlog (empty if unknown);
+    a remote base is the newer of chump's fetched copy and the user's (``core.remote_refs``)."""
+    commit = resolve(repo_root, base_ref)
+    found = backlog_at(repo_root, commit, backlog, status_aliases) if commit else None
     if found is None or any(p.fatal for p in found.problems):
         return frozenset()  # absent, or unreadable on the base: it says nothing reliable
     return found.done_ids()

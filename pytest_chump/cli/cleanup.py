@@ -2,13 +2,15 @@
 
 Worktrees of ended dispatches are removed after their uncommitted changes are committed to
 their branch; branches are deleted only when shipped and merged into the base; leases of
-orchestrators that are gone are dropped. Dispatches of a crashed orchestrator are left for
+orchestrators that are gone are dropped, and so are the identity records of agents whose
+dispatch ended and whose supervisor is gone. Dispatches of a crashed orchestrator are left for
 ``chump dispatch --no-dry-run --watch`` to resume.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from pathlib import Path
 
@@ -17,7 +19,9 @@ from pytest_chump.core.errors import ChumpError
 from pytest_chump.dispatch import worktrees
 from pytest_chump.loop.app import App
 from pytest_chump.state.database import DB_NAME
+from pytest_chump.state.liveness import agent_alive
 from pytest_chump.state.locks import STATE_DIR, repo_lock
+from pytest_chump.state.rows import DispatchRow
 from pytest_chump.state.store import Store
 
 SAVE_MESSAGE = "chump cleanup: save uncommitted work"
@@ -47,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         gaps_of.setdefault(Path(row.worktree), set()).add(row.gap_id)
     _remove_worktrees(root, gaps_of, app.settings.bot_identity)
     _delete_branches(root, {r.branch for r in ended if r.outcome == "shipped"}, app)
+    _forget_agent_records(ended)
     if orphans:
         print(
             f"{len(orphans)} dispatch(es) of a stopped orchestrator are unfinished: "
@@ -82,6 +87,19 @@ def _in_use(store: Store, path: Path, gaps: set[str]) -> str:
             return row.gap_id
     leased = set(store.live_leases()) & gaps
     return min(leased) if leased else ""
+
+
+def _forget_agent_records(ended: list[DispatchRow]) -> None:
+    """Delete the supervisors' records of ended dispatches (nobody will adopt them)."""
+    forgotten = 0
+    for row in ended:
+        record = row.meta_dict.get("record")
+        if isinstance(record, str) and not agent_alive(row.pid, row.pid_start):
+            with contextlib.suppress(FileNotFoundError):
+                Path(record).unlink()
+                forgotten += 1
+    if forgotten:
+        print(f"removed {forgotten} agent record(s) of ended dispatches")
 
 
 def _delete_branches(root: Path, branches: set[str], app: App) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_chump.core.crashpoints import crash_point
 from pytest_chump.core.errors import ChumpError
+from pytest_chump.core.remote_refs import resolve
 from pytest_chump.core.run import clean_env
 
 if TYPE_CHECKING:
@@ -110,16 +111,13 @@ def _count_beyond(repo: Repo, rev: str, base: str) -> int:
     return int(repo.git.rev_list("--count", rev, "--not", base, "--"))
 
 
-def _commit_of(repo: Repo, ref: str) -> str:
-    """The commit ``ref`` names, or ChumpError when there is none."""
-    import git
-
-    try:
-        return str(repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}"))
-    except git.GitCommandError as exc:
-        if exc.status != 1:
-            raise
-    raise ChumpError(f"base ref {ref!r} not found; fetch it or set base_ref")
+def _commit_of(repo_root: Path, ref: str) -> str:
+    """The commit base ref ``ref`` means (for ``origin/main``: the newer of chump's fetched
+    copy and the user's, see ``core.remote_refs``), or ChumpError when there is none."""
+    commit = resolve(repo_root, ref)
+    if not commit:
+        raise ChumpError(f"base ref {ref!r} not found; fetch it or set base_ref")
+    return commit
 
 
 def _clear_path(target: Path, shown: Path) -> None:
@@ -149,7 +147,7 @@ def prepare(repo_root: Path, worktree: Path, branch: str, base_ref: str) -> Prep
         _clear_path(target, worktree)
         if _branch_exists(repo, branch):
             return _continue_branch(repo, target, branch, registered)
-        return _create(repo, target, branch, base_ref)
+        return _create(repo, target, branch, _commit_of(repo_root, base_ref))
 
 
 def _continue_branch(
@@ -162,11 +160,10 @@ def _continue_branch(
     return Prepared(target, branch, False, True, "branch")
 
 
-def _create(repo: Repo, target: Path, branch: str, base_ref: str) -> Prepared:
-    """``git worktree add -b`` at base_ref's commit (passed as a sha: the branch tracks nothing)."""
+def _create(repo: Repo, target: Path, branch: str, start: str) -> Prepared:
+    """``git worktree add -b`` at the base's commit ``start`` (a sha: the branch tracks nothing)."""
     import git
 
-    start = _commit_of(repo, base_ref)
     prepared = Prepared(target, branch, True, True, "", start)
     try:
         repo.git.worktree("add", "-b", branch, str(target), start)
@@ -237,7 +234,8 @@ def delete_branch_if_merged(repo_root: Path, branch: str, base_ref: str) -> bool
     with _open(repo_root) as repo:
         if not _branch_exists(repo, branch):
             return False
-        if not _answer(repo.git.merge_base, "--is-ancestor", f"refs/heads/{branch}", base_ref):
+        base = _commit_of(repo_root, base_ref)
+        if not _answer(repo.git.merge_base, "--is-ancestor", f"refs/heads/{branch}", base):
             return False
         repo.git.branch("-D", branch)
     return True
@@ -258,4 +256,4 @@ def has_commits_beyond(repo_root: Path, branch: str, base_ref: str) -> bool:
     """Whether ``branch`` has commits that ``base_ref`` does not contain."""
     _check_arg("base ref", base_ref)
     with _open(repo_root) as repo:
-        return _count_beyond(repo, f"refs/heads/{branch}", base_ref) > 0
+        return _count_beyond(repo, f"refs/heads/{branch}", _commit_of(repo_root, base_ref)) > 0

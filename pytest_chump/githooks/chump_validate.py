@@ -75,6 +75,7 @@ def _at(root: Path, commit: str, before: str | None, backlog: str | None) -> int
     from pytest_chump.backlog.at_ref import backlog_at
     from pytest_chump.cli.validate import check
     from pytest_chump.core.errors import BacklogError, ChumpError
+    from pytest_chump.core.remote_refs import resolve
     from pytest_chump.loop.app import App
 
     try:
@@ -84,7 +85,7 @@ def _at(root: Path, commit: str, before: str | None, backlog: str | None) -> int
         if backlog_at(settings.repo_root, commit, settings.backlog_path, aliases) is None:
             return 0
         if before is None or not _known(root, before):
-            before = settings.base_ref
+            before = resolve(root, settings.base_ref) or settings.base_ref  # chump's copy too
         verdict = check(app, ref=commit, new_since=before)
         if verdict.problems:
             raise BacklogError(verdict.problems)

@@ -19,6 +19,7 @@ from pytest_chump.core.model import Gap, id_problem
 from pytest_chump.core.plugins import Registry, collect, get_plugin_manager
 from pytest_chump.core.protocols import PrProvider, Sink, Spawner
 from pytest_chump.core.records import Backlog, PickRequest
+from pytest_chump.core.remote_refs import resolve
 from pytest_chump.core.run import repo_root, run
 from pytest_chump.pick.picker import recently_done_ids
 
@@ -89,8 +90,7 @@ class App:
         root, ref = self.settings.repo_root, self.settings.base_ref
         if run(["git", "rev-parse", "--git-dir"], cwd=root, check=False).returncode != 0:
             raise UsageError(f"{root}: not a git repository (agents work in git worktrees)")
-        verify = ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"]
-        if run(verify, cwd=root, check=False).returncode != 0:
+        if not resolve(root, ref):  # chump's fetched copy of a remote base counts too
             raise UsageError(
                 f"--base-ref: {ref!r} is not a commit in {root} (fetch it or set base_ref)"
             )

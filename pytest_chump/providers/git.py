@@ -14,6 +14,14 @@ from pytest_chump import hookimpl
 from pytest_chump.core.config import Settings
 from pytest_chump.core.errors import ChumpError, UsageError
 from pytest_chump.core.protocols import PrStatus, Register, Watch
+from pytest_chump.core.remote_refs import (
+    NAMESPACE,
+    check_name,
+    fetch,
+    newer,
+    own_ref,
+    users_ref,
+)
 from pytest_chump.core.run import clean_env, run
 from pytest_chump.providers.gate_config import KEYS as KEYS  # re-exported for 0.1 imports
 from pytest_chump.providers.gate_config import SECTION, GateConfig, parse_gate
@@ -51,6 +59,9 @@ class GitProvider:
         gap done in when it merges the gap's branch (None: it records nothing)."""
         self.repo_root, self.base_ref = repo_root, base_ref
         self.remote, self.base_branch = split_base(base_ref, self._git("remote").split())
+        if self.remote:
+            check_name("remote", self.remote)
+            check_name("branch", self.base_branch)
         self.notify: Callable[[], None] | None = None
         self.calls = 0
         self._identity = dict(identity or {})
@@ -90,13 +101,17 @@ class GitProvider:
         self.calls += 1
         if self.remote:
             with repo_lock(self.repo_root):
-                self._git("fetch", "--quiet", "--prune", self.remote)
+                fetch(self.repo_root, self.remote, prune=True)
         self._refs = self._list_refs()
         base_tip = (
-            self._tip(f"refs/remotes/{self.base_ref}")
-            or self._tip(f"refs/heads/{self.base_ref}")
-            or self._sha(self.base_ref)
-        )
+            newer(
+                self.repo_root,
+                self._tip(own_ref(self.remote, self.base_branch)),
+                self._tip(users_ref(self.remote, self.base_branch)),
+            )
+            if self.remote
+            else self._tip(f"refs/heads/{self.base_ref}")
+        ) or self._sha(self.base_ref)
         if not base_tip:
             raise ChumpError(f"git provider: base ref {self.base_ref!r} not found")
         self._forget({w.branch for w in watches})
@@ -108,8 +123,11 @@ class GitProvider:
         return result
 
     def _list_refs(self) -> dict[str, str]:
-        """refname -> commit for every local branch and remote-tracking ref (one process)."""
-        patterns = ["refs/heads/", *([f"refs/remotes/{self.remote}/"] if self.remote else [])]
+        """refname -> commit for every local branch, chump's copy of every branch of the
+        remote and the user's remote-tracking base branch (one process)."""
+        patterns = ["refs/heads/"]
+        if self.remote:
+            patterns += [f"{NAMESPACE}/{self.remote}/", users_ref(self.remote, self.base_branch)]
         out = self._git("for-each-ref", "--format=%(objectname) %(refname)", *patterns)
         pairs = (line.partition(" ") for line in out.splitlines())
         return {ref: sha for sha, _, ref in pairs if ref}
@@ -152,7 +170,7 @@ class GitProvider:
 
         Once the agent finished, the gate first commits what it left uncommitted in its worktree.
         """
-        pushed = self._tip(f"refs/remotes/{self.remote}/{watch.branch}") if self.remote else ""
+        pushed = self._tip(own_ref(self.remote, watch.branch)) if self.remote else ""
         seen = self._pushed.get(watch.branch, "")
         if pushed:
             self._pushed[watch.branch] = pushed

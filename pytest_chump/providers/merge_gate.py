@@ -18,8 +18,10 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pytest_chump.core.errors import ChumpError
 from pytest_chump.core.protocols import PrStatus
 from pytest_chump.core.redact import redact
+from pytest_chump.core.remote_refs import fetch, own_ref, resolve, users_ref
 from pytest_chump.core.run import clean_env, run
 from pytest_chump.state.locks import file_lock, repo_lock, state_dir
 
@@ -157,11 +159,13 @@ class Merger:
         return closed("merge-failed", f"could not update {self.branch}: {problem}")
 
     def _base_tip(self) -> str:
-        if self.remote:
-            with repo_lock(self.repo_root):  # if this fails, the push of a stale base is refused
-                self._git("fetch", "--quiet", self.remote, self.branch)
-        prefix = f"refs/remotes/{self.remote}/" if self.remote else "refs/heads/"
-        return self._git("rev-parse", "--verify", prefix + self.branch).stdout.strip()
+        """The base's commit: fetched just now into chump's namespace (the newer of that and
+        the user's remote-tracking ref), or the local branch."""
+        if not self.remote:
+            return self._git("rev-parse", "--verify", f"refs/heads/{self.branch}").stdout.strip()
+        with repo_lock(self.repo_root), suppress(ChumpError):
+            fetch(self.repo_root, self.remote, [self.branch])  # failed: a stale push is refused
+        return resolve(self.repo_root, users_ref(self.remote, self.branch))
 
     def _combine(self, base: str, tip: str, label: str) -> str | PrStatus:
         """The commit the base should become: ``tip`` itself (fast-forward) or a merge commit."""
@@ -188,7 +192,7 @@ class Merger:
         with repo_lock(self.repo_root):
             pushed = self._git("push", "--quiet", self.remote or ".", target)
             if pushed.returncode == 0 and self.remote:
-                self._git("update-ref", f"refs/remotes/{self.remote}/{self.branch}", new)
+                self._git("update-ref", own_ref(self.remote, self.branch), new)
         return "" if pushed.returncode == 0 else tail(pushed.stderr) or "push refused"
 
 

@@ -11,6 +11,7 @@ import pytest
 from pytest_chump.backlog import check_mappings, load_backlog
 from pytest_chump.backlog.at_ref import backlog_at, done_on_base
 from pytest_chump.core.errors import BacklogError
+from pytest_chump.core.remote_refs import fetch
 from tests.gitrepos import git, make_origin
 
 
@@ -169,6 +170,22 @@ def test_directory_at_a_ref_is_read_from_git_not_the_work_tree(tmp_path: Path) -
     assert at_head.by_id()["A-1"].origin == "docs/gaps/A-1.yaml"
     assert done_on_base(clone, "HEAD", clone / "docs/gaps") == {"A-1"}
     assert backlog_at(clone, "HEAD~1", clone / "docs/gaps") is None  # not there yet
+
+
+def test_done_on_a_remote_base_reads_chumps_fetched_copy(tmp_path: Path) -> None:
+    """The loop's poll fetches into chump's namespace only: a gap done on origin is seen
+    there although the user's origin/main is older."""
+    origin, clone = make_origin(tmp_path)
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "--quiet", str(origin), str(other))
+    gap = "gaps:\n  - {id: A-1, title: a, priority: P1, effort: s, status: done}\n"
+    (other / "docs/gaps.yaml").write_text(gap, encoding="utf-8")
+    git(other, "commit", "-qam", "A-1 done")
+    git(other, "push", "--quiet", "origin", "main")
+    assert done_on_base(clone, "origin/main", clone / "docs/gaps.yaml") == frozenset()
+    fetch(clone, "origin")
+    assert done_on_base(clone, "origin/main", clone / "docs/gaps.yaml") == {"A-1"}
+    assert git(clone, "rev-parse", "origin/main") != git(other, "rev-parse", "HEAD")
 
 
 def test_dry_run_picks_what_the_reference_picker_picks_on_a_legacy_directory(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pytest_chump.core.errors import ChumpError
+from pytest_chump.core.remote_refs import fetch
 from pytest_chump.dispatch.worktrees import (
     Prepared,
     branch_exists,
@@ -133,6 +134,32 @@ def test_unknown_base_ref_leaves_nothing_behind(clone: Path, wt: Path) -> None:
     assert not branch_exists(clone, BRANCH)
     assert list_worktrees(clone) == []
     assert not wt.exists()
+
+
+def moved_origin(clone: Path) -> str:
+    """Push a new commit to origin's main from another clone; the new commit."""
+    other = clone.parent / "other"
+    git(clone.parent, "clone", "--quiet", str(clone.parent / "origin.git"), str(other))
+    new = commit_file(other, "moved.txt")
+    git(other, "push", "--quiet", "origin", "HEAD:main")
+    return new
+
+
+def test_new_branch_starts_from_chumps_newer_copy_of_the_base(clone: Path, wt: Path) -> None:
+    new = moved_origin(clone)
+    fetch(clone, "origin")  # chump's poll; the user has not fetched
+    assert git(clone, "rev-parse", "origin/main") != new
+    assert prepare(clone, wt, BRANCH, "origin/main").start == new
+    assert not has_commits_beyond(clone, BRANCH, "origin/main")
+
+
+def test_new_branch_starts_from_the_users_newer_copy_of_the_base(clone: Path, wt: Path) -> None:
+    """The user pulled after chump last fetched (a post-merge hook then dispatches)."""
+    fetch(clone, "origin")
+    new = moved_origin(clone)
+    git(clone, "pull", "--quiet", "--ff-only")
+    assert git(clone, "rev-parse", "refs/chump/remotes/origin/main") != new
+    assert prepare(clone, wt, BRANCH, "origin/main").start == new
 
 
 def test_git_failure_is_one_line_naming_the_subcommand(clone: Path, wt: Path) -> None:

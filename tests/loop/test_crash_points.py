@@ -202,3 +202,4 @@ def test_a_crash_at_any_step_loses_nothing_and_doubles_nothing(step: str, tmp_pa
     assert listed == 1, history
     worktrees = repo / ".chump/worktrees"
     assert not worktrees.exists() or list(worktrees.iterdir()) == [], history
+    assert list((repo / ".chump/agents").glob("*.json")) == [], history  # cleanup forgot them

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from pytest_chump.backlog import check_bytes
+from pytest_chump.core import remote_refs
 from pytest_chump.core.config import Settings
 from pytest_chump.core.errors import UsageError
 from pytest_chump.core.protocols import PrStatus, Watch
@@ -203,11 +204,13 @@ def test_one_fetch_per_poll_for_all_branches(repos: Repos, monkeypatch: pytest.M
         return real(argv, *args, **kwargs)
 
     monkeypatch.setattr(git_module, "run", spy)
+    monkeypatch.setattr(remote_refs, "run", spy)
     for _ in range(2):
         assert {s.state for s in provider.poll(watches).values()} == {"OPEN"}
-    assert [a for a in argvs if a[1] == "fetch"] == [
-        ["git", "fetch", "--quiet", "--prune", "origin"]
-    ] * 2
+    fetches = [a for a in argvs if a[1] == "fetch"]
+    assert len(fetches) == 2
+    assert fetches[0][-2:] == ["origin", "+refs/heads/*:refs/chump/remotes/origin/*"]
+    assert {"--prune", "--no-write-fetch-head", "--refmap="} <= set(fetches[0])
 
 
 def test_remote_branch_deleted_unmerged_is_closed(repos: Repos) -> None:
@@ -222,6 +225,42 @@ def test_remote_branch_deleted_unmerged_is_closed(repos: Repos) -> None:
     assert provider.poll([watch]) == {
         "feat": PrStatus(None, "CLOSED", cause="branch-deleted", detail=detail)
     }
+
+
+def hold_lock(clone: Path, ref: str) -> Path:
+    """The lock file a git process updating ``ref`` (the user's ``git pull``) holds."""
+    lock = clone / ".git" / f"{ref}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text("", encoding="utf-8")
+    return lock
+
+
+def test_poll_succeeds_and_sees_the_remote_while_the_users_fetch_holds_a_ref(
+    repos: Repos,
+) -> None:
+    """chump fetches into refs/chump/remotes/: a user's fetch or pull in flight (its lock on
+    refs/remotes/origin/main) neither fails a poll nor has its refs or FETCH_HEAD written."""
+    _, clone, forge = repos
+    done, done_base = start(clone, "done")
+    commit(done, "d.txt", "d\n")
+    git(done, "push", "--quiet", "origin", "done")
+    merged_on_forge(forge, "done", "squash")  # origin/main moves on
+    git(forge, "checkout", "--quiet", "-b", "open", "main")
+    commit(forge, "o.txt", "o\n")
+    git(forge, "push", "--quiet", "origin", "open")  # pushed from elsewhere: unknown here
+    users = git(clone, "for-each-ref", "refs/remotes/")
+    fetch_head = (clone / ".git" / "FETCH_HEAD").read_bytes()
+    lock = hold_lock(clone, "refs/remotes/origin/main")
+    tree, base = start(clone, "open")
+    result = GitProvider(clone, "origin/main").poll(
+        [Watch("done", "D", done_base, done), Watch("open", "O", base, tree)]
+    )
+    assert result == {"done": PrStatus(None, "MERGED"), "open": PrStatus(None, "OPEN")}
+    assert git(clone, "for-each-ref", "refs/remotes/") == users
+    assert (clone / ".git" / "FETCH_HEAD").read_bytes() == fetch_head
+    moved = git(forge, "rev-parse", "main")
+    assert git(clone, "rev-parse", "refs/chump/remotes/origin/main") == moved
+    assert lock.exists()
 
 
 # --- the merge gate -------------------------------------------------------------------------
@@ -244,7 +283,8 @@ def test_gate_merges_finished_branches_with_numbers_and_spares_the_checkout(repo
     b = Watch("feat-b", "B", b_base, b_tree, agent_finished=True)
     assert settle((provider, [b])) == {"feat-b": PrStatus(2, "MERGED", checks="passing")}
     tip = git(origin, "rev-parse", "main")
-    assert git(clone, "rev-parse", "origin/main") == tip
+    assert git(clone, "rev-parse", "origin/main") == tip  # git push updates the user's copy
+    assert git(clone, "rev-parse", "refs/chump/remotes/origin/main") == tip
     assert {"a.txt", "loose.txt", "b.txt"} <= set(git(clone, "ls-tree", "--name-only", tip).split())
     assert git(clone, "log", "-1", "--format=%an %cn %s", tip).startswith("gate-bot gate-bot Merge")
     assert git(clone, "rev-parse", "HEAD") == head == git(clone, "rev-parse", "main")
@@ -386,6 +426,22 @@ def test_fast_forward_only_gate_refuses_a_moved_base(repos: Repos) -> None:
     assert (status.state, status.cause) == ("CLOSED", "merge-conflict")
     assert status.detail.startswith("not a fast-forward")
     assert git(origin, "rev-parse", "main") == moved
+
+
+def test_gate_fetches_and_merges_while_the_users_fetch_holds_the_base_ref(repos: Repos) -> None:
+    origin, clone, forge = repos
+    tree, base = start(clone, "feat")
+    commit(tree, "f.txt", "f\n")
+    push_to_main(forge, "other.txt")  # the gate must fetch to merge on top of this
+    users = git(clone, "rev-parse", "refs/remotes/origin/main")
+    lock = hold_lock(clone, "refs/remotes/origin/main")
+    status = settle((gated(clone), [Watch("feat", "F", base, tree, True)]))
+    assert status == {"feat": PrStatus(1, "MERGED", checks="passing")}
+    tip = git(origin, "rev-parse", "main")
+    assert git(clone, "rev-parse", "refs/chump/remotes/origin/main") == tip
+    assert {"f.txt", "other.txt"} <= set(git(clone, "ls-tree", "--name-only", tip).split())
+    assert git(clone, "rev-parse", "refs/remotes/origin/main") == users
+    assert lock.exists()
 
 
 def test_gate_on_a_local_base_branch_moves_only_that_branch(repos: Repos) -> None:
