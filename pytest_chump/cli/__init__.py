@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "sync": "pytest_chump.cli.sync",
     "status": "pytest_chump.cli.status",
     "cleanup": "pytest_chump.cli.cleanup",
+    "retry": "pytest_chump.cli.retry",
     "reflections": "pytest_chump.cli.reflections",
     "routes": "pytest_chump.cli.routes",
     "lessons": "pytest_chump.cli.lessons",

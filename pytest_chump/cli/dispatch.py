@@ -35,6 +35,7 @@ from pytest_chump.loop.plan import (
 
 if TYPE_CHECKING:
     from pytest_chump.loop.orchestrator import Orchestrator
+    from pytest_chump.state.store import Store
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -159,9 +160,23 @@ def _execute(app: App, backlog: Backlog, *, watch: bool, reflect: bool) -> int:
                 orch.run()
         if watch:
             progress.summary(orch.finisher.in_dispatch_order(), orch.finisher.counts)
+        broken = _broken_backends(store, orch) if not received else []
+        store.close_circuits(orch.owner)  # the run ended: the next one tries them again
     if received:
         return 128 + received[0]
+    if broken:
+        for line in broken:
+            print(line, file=sys.stderr, flush=True)
+        return 3
     return 1 if orch.finisher.counts["spawn_failures"] else 0
+
+
+def _broken_backends(store: Store, orch: Orchestrator) -> list[str]:
+    """One line per open circuit (the backend's own words) when ready work was left undone
+    because every arm that could take it is broken; else none."""
+    if not orch.blocked:
+        return []
+    return [printable(f"{arm}: {c.message}") for arm, c in store.circuits().items()]
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from pytest_chump.loop.app import App
 from pytest_chump.loop.progress import elapsed
 from pytest_chump.state.database import DB_NAME
 from pytest_chump.state.locks import STATE_DIR
-from pytest_chump.state.rows import DispatchRow
+from pytest_chump.state.rows import CircuitRow, DispatchRow, HoldRow, RetryRow
 from pytest_chump.state.store import Store
 
 
@@ -51,11 +51,37 @@ def run(args: argparse.Namespace) -> int:
         watched = {row.id: store.live(row.owner) for row in running}
         ended = store.dispatches("outcome IS NOT NULL", order="ended_at DESC", limit=args.last)
         leases = store.live_leases()
+        holds, retries, circuits = store.holds(), store.retries(), store.circuits()
     print(f"in flight ({len(running)}):")
     for row in running:
         print(printable(_running(row, now, watched[row.id])))
     print(f"leases ({len(leases)}): " + ", ".join(f"{g} ({o})" for g, o in sorted(leases.items())))
+    for line in _reactions(holds, retries, circuits, now):
+        print(printable(line))
     print(f"last outcomes ({len(ended)}):")
     for row in ended:
         print(printable(_ended(row)))
     return 0
+
+
+def _reactions(
+    holds: dict[str, HoldRow],
+    retries: dict[str, RetryRow],
+    circuits: dict[str, CircuitRow],
+    now: float,
+) -> list[str]:
+    """Gaps waiting for a human, attempts scheduled, backends broken (only when there are)."""
+    lines = []
+    if holds:
+        lines.append(f"needs a human ({len(holds)}): `chump retry ID` when it can go on")
+        lines += [f"  {h.gap_id:<16} {h.reason}" for h in holds.values()]
+    if retries:
+        lines.append(f"retries ({len(retries)}):")
+        for r in retries.values():
+            wait = r.not_before - now
+            when = f"in {elapsed(wait)}" if wait > 0 else "due"
+            lines.append(f"  {r.gap_id:<16} attempt {r.attempt} {r.kind:<9} {when} ({r.cause})")
+    if circuits:
+        lines.append(f"open circuits ({len(circuits)}):")
+        lines += [f"  {arm}: {c.message}" for arm, c in circuits.items()]
+    return lines

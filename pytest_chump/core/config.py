@@ -158,6 +158,26 @@ class Settings:
         v.duration,
         shown="60s",
     )
+    retries: int = setting(
+        2,
+        "new attempts, with what failed, after failing checks, tests, a merge conflict or "
+        "requested changes; after the last the gap needs a human (`chump retry ID`)",
+        v.integer(0),
+    )
+    retry_transient: int = setting(
+        3,
+        "new attempts after a rate limit, an overloaded API or no network, with backoff",
+        v.integer(0),
+    )
+    retry_backoff: float = setting(
+        10.0,
+        "wait before the first transient retry; doubled for each next one",
+        v.positive_duration,
+        shown="10s",
+    )
+    retry_backoff_max: float = setting(
+        300.0, "the longest wait between transient retries", v.positive_duration, shown="5m"
+    )
     log_max_bytes: int = setting(
         64 * 1024 * 1024,
         "disk an agent's log and stderr log may each take; the newest output is kept",

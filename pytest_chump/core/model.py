@@ -29,6 +29,16 @@ OUTCOMES: tuple[str, ...] = ("shipped", "ci_failed", "stalled", "killed", "race_
 SUCCESS_OUTCOMES = frozenset({"shipped", "race_abandoned"})
 """Outcomes that count as a success for routing and lessons (a lost race still shipped the gap)."""
 
+# How the loop reacts to a failure's cause (``loop/react.py``): retry with what failed, retry
+# after a backoff, or open the arm's circuit. Transient and circuit causes are not routing
+# outcomes: they say nothing about how well the arm does the work.
+FEEDBACK_CAUSES = frozenset(
+    {"checks-failed", "tests-failed", "merge-conflict", "changes-requested"}
+)
+TRANSIENT_CAUSES = frozenset({"rate-limited", "network", "server-error"})
+CIRCUIT_CAUSES = frozenset({"auth", "quota-exhausted", "spawn-failed"})
+NEUTRAL_CAUSES = TRANSIENT_CAUSES | CIRCUIT_CAUSES
+
 MAX_ID_LENGTH = 100
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")

@@ -91,6 +91,8 @@ class Reflection:
     failing_checks: tuple[str, ...] = ()
     dispatch_id: int | None = None
     cause: str = ""
+    attempt: int = 1
+    previous_dispatch_id: int | None = None  # the attempt before, when this one retried it
 
 
 def reflection_from_dict(data: Mapping[str, object]) -> Reflection:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pluggy
 
+from pytest_chump.core import remote_refs
 from pytest_chump.core.config import Settings
 from pytest_chump.core.crashpoints import crash_point
 from pytest_chump.core.errors import ChumpError
@@ -22,11 +23,13 @@ from pytest_chump.core.model import Gap, require_safe_id
 from pytest_chump.core.plugins import call_event
 from pytest_chump.core.protocols import Dispatch, Spawner, SpawnRequest
 from pytest_chump.core.records import Outcome
+from pytest_chump.core.run import run
 from pytest_chump.dispatch.agent_env import agent_env
 from pytest_chump.dispatch.setup import SetupFailed, WorktreeSetup
 from pytest_chump.dispatch.workspaces import Workspaces
 from pytest_chump.dispatch.worktrees import Prepared
 from pytest_chump.state.liveness import proc_start_ticks
+from pytest_chump.state.rows import RetryRow
 from pytest_chump.state.store import Store
 
 
@@ -101,10 +104,14 @@ class Dispatcher:
         backend: str,
         model: str | None = None,
         meta: Mapping[str, object] | None = None,
+        retry: RetryRow | None = None,
     ) -> Flight | None:
         """Start ``gap``; None when another orchestrator holds its lease.
 
         ``meta`` (e.g. the routing arm and its posterior) is recorded on the dispatch.
+        ``retry``: this is that scheduled attempt; its prompt says what failed before, and
+        after a merge conflict the branch is first updated with the base when that merges
+        cleanly.
         """
         require_safe_id(gap.id)
         claimed = self.store.claim(gap.id, self.owner, self.settings.max_parallel)
@@ -121,10 +128,13 @@ class Dispatcher:
             )
         except ChumpError as exc:
             self.store.release_lease(gap.id, self.owner)
-            raise DispatchFailed(str(exc)) from None
+            raise DispatchFailed(str(exc), cause="setup-failed") from None
         crash_point("dispatch.worktree-ready")
         try:
-            return self._spawn(gap, prepared, backend, model, dict(meta or {}))
+            extra = dict(meta or {})
+            if retry is not None:
+                extra.update(self._retry_meta(prepared, retry))
+            return self._spawn(gap, prepared, backend, model, extra)
         except ChumpError as exc:
             self.workspaces.rollback(prepared)
             self.store.release_lease(gap.id, self.owner)
@@ -136,6 +146,9 @@ class Dispatcher:
     ) -> Flight:
         base_sha = prepared.start or self.workspaces.head(prepared.worktree)
         dispatch = Dispatch(gap, prepared.branch, prepared.worktree, backend, self.clock(), model)
+        dispatch.meta.update(meta)
+        chain = meta.get("chain")
+        attempt = chain.get("attempt", 1) if isinstance(chain, dict) else 1
         dispatch.dispatch_id = dispatch_id = self.store.add_dispatch(
             gap.id,
             prepared.branch,
@@ -145,6 +158,8 @@ class Dispatcher:
             model=model,
             effort=gap.effort,
             priority=gap.priority,
+            attempt=attempt,
+            previous_id=meta.get("previous_id"),
             meta={**meta, "base_sha": base_sha},
         )
         crash_point("dispatch.recorded")
@@ -177,6 +192,49 @@ class Dispatcher:
         call_event(self.pm, "chump_dispatched", self.warn, dispatch=dispatch)
         crash_point("dispatch.announced")
         return Flight(dispatch, base_sha)
+
+    def _retry_meta(self, prepared: Prepared, retry: RetryRow) -> dict[str, object]:
+        """What a retried dispatch carries: its place in the chain and the feedback (with the
+        result of updating the branch after a merge conflict)."""
+        feedback = retry.feedback
+        if retry.cause == "merge-conflict" and prepared.reused:
+            feedback = "\n\n".join(p for p in (feedback, self._update_branch(prepared)) if p)
+        chain = {
+            "attempt": retry.attempt,
+            "feedback_n": retry.feedback_n,
+            "transient_n": retry.transient_n,
+        }
+        return {
+            "chain": chain,
+            "previous_id": retry.previous_id,
+            "retry_kind": retry.kind,
+            "retry_cause": retry.cause,
+            "feedback": feedback,
+        }
+
+    def _update_branch(self, prepared: Prepared) -> str:
+        """Merge the base into the reused branch; a note for the prompt saying how it went."""
+        base_ref = self.settings.base_ref
+        base = remote_refs.resolve(self.settings.repo_root, base_ref)
+        if not base:
+            return ""
+        env = {**os.environ, **self.settings.bot_identity}
+        message = f"chump: merge {base_ref} before the next attempt"
+        tree = prepared.worktree
+        merged = run(
+            ["git", "merge", "--no-edit", "-m", message, base], cwd=tree, env=env, check=False
+        )
+        if merged.returncode == 0:
+            return f"Your branch was updated with {base_ref} (it merged cleanly)."
+        conflicts = run(
+            ["git", "diff", "--name-only", "--diff-filter=U"], cwd=tree, check=False
+        ).stdout.split()
+        run(["git", "merge", "--abort"], cwd=tree, check=False)
+        files = ", ".join(conflicts) or "unknown files"
+        return (
+            f"Merging {base_ref} into your branch conflicts in: {files}. Merge {base_ref} into "
+            "the branch, resolve the conflicts, and commit the merge first."
+        )
 
     def _record_identity(
         self,

@@ -38,6 +38,7 @@ PLACEHOLDERS: tuple[str, ...] = (
     "lessons",
     "ship",
     "record",
+    "previous_attempt",
 )
 
 
@@ -85,6 +86,8 @@ def build_prompt(
     if brief.lessons:
         lines = "\n".join(f"- {x}" for x in brief.lessons)
         parts.append(f"Lessons from earlier dispatches:\n{lines}")
+    if previous := previous_attempt(dispatch):
+        parts.append(previous)
     parts.append("Do the work and run the project's tests. Do not dispatch other agents.")
     if brief.record:
         parts.append(brief.record)
@@ -96,6 +99,25 @@ GITHUB_SHIP = (
     "Commit on this branch, push it and open a pull request for {gap_id}. When the pull "
     "request is open, reply with its number only."
 )
+
+
+def previous_attempt(dispatch: Dispatch) -> str:
+    """What failed in the gap's previous attempt ("" for a first attempt): the check names,
+    the failing tests and the end of their log, the conflicting files, the review comments,
+    as the finisher collected them when that attempt ended."""
+    chain = dispatch.meta.get("chain")
+    attempt = chain.get("attempt", 1) if isinstance(chain, dict) else 1
+    feedback = str(dispatch.meta.get("feedback") or "").strip()
+    if attempt <= 1 and not feedback:
+        return ""
+    lines = [
+        f"Previous attempt: this is attempt {attempt} at this gap. Branch {dispatch.branch} "
+        "holds the work of the attempt before; it did not ship."
+    ]
+    if feedback:
+        lines.append(f"What failed:\n{feedback}")
+    lines.append("Fix what failed, keep what works, and ship again.")
+    return "\n".join(lines)
 
 
 def ship_text(settings: Settings, gap: Gap) -> str:
@@ -227,5 +249,9 @@ def render(template: str, gap: Gap, dispatch: Dispatch, brief: Briefing) -> str:
         "lessons": "\n".join(f"- {x}" for x in brief.lessons),
         "ship": brief.ship,
         "record": brief.record,
+        "previous_attempt": previous_attempt(dispatch),
     }
-    return fill(template, values)
+    text = fill(template, values)
+    if values["previous_attempt"] and "{previous_attempt}" not in template:
+        text = text.rstrip("\n") + "\n\n" + values["previous_attempt"] + "\n"  # never lost
+    return text

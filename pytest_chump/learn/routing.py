@@ -23,7 +23,7 @@ case-sensitive). An arm is ``spawner`` plus an optional ``model``.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from pytest_chump.core.model import SUCCESS_OUTCOMES, Gap
@@ -167,13 +167,19 @@ def choose_arm(
     gap: Gap,
     table: RoutingTable | None = None,
     warn: Callable[[str], None] | None = None,
-) -> tuple[Arm, dict[str, float]]:
+    closed: Collection[str] = (),
+) -> tuple[Arm, dict[str, float]] | None:
     """Ask the ``chump_route`` hook for the arm of ``gap``; return it and each posterior mean.
 
     A hook answering None means the first candidate; an arm outside the candidates is a
     plugin bug, reported through ``warn`` (default: a ``RuntimeWarning``) and replaced likewise.
+    Arms whose label is in ``closed`` (open circuits) are no candidates; None when no arm is
+    left.
     """
     arms = candidates(table if table is not None else load_table(app.settings), gap)
+    arms = [arm for arm in arms if arm.label not in closed]
+    if not arms:
+        return None
     stats = arm_stats(store, gap, arms)
     chosen = app.pm.hook.chump_route(gap=gap, candidates=tuple(arms), stats=stats)
     if chosen is not None and chosen not in arms:

@@ -7,19 +7,24 @@ process group, worktree and lease are cleaned up — committing leftover work fi
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from pytest_chump.core.crashpoints import crash_point
-from pytest_chump.core.model import Gap
+from pytest_chump.core.model import CIRCUIT_CAUSES, Gap
 from pytest_chump.core.plugins import call_event
 from pytest_chump.core.records import Outcome, Reflection
-from pytest_chump.core.redact import secret_values
+from pytest_chump.core.redact import NOTES_LIMIT, bounded, secret_values
 from pytest_chump.dispatch.dispatcher import Flight
 from pytest_chump.loop.app import App
 from pytest_chump.loop.progress import Progress
+from pytest_chump.loop.react import CIRCUIT, FEEDBACK, NEEDS_HUMAN, RESUME, RETRY, Chain, react
+from pytest_chump.reflect.causes import evidence_line
 from pytest_chump.reflect.record import build as build_reflection
+from pytest_chump.state.reactions import Followup
+from pytest_chump.state.rows import HoldRow, RetryRow
 from pytest_chump.state.store import Store
 
 
@@ -36,6 +41,8 @@ class Finisher:
     rows: list[tuple[str, str, Outcome]] = field(default_factory=list)
     reflect: bool = True
     torn_down: list[Flight] = field(default_factory=list)
+    feedback_of: Callable[[Flight, Outcome], str] | None = None
+    """What the next attempt should know about a failed one (see ``Orchestrator``)."""
     _started: list[int] = field(default_factory=list)  # dispatch id of each row
 
     def finish(
@@ -57,17 +64,21 @@ class Finisher:
             failing_checks=outcome.failing_checks,
             dispatch_id=d.dispatch_id,
             secrets=self.secrets(),
+            attempt=Chain.from_meta(d.meta).attempt,
+            previous_dispatch_id=_int_or_none(d.meta.get("previous_id")),
         )
         assert d.dispatch_id is not None
         # one cause per dispatch: the row says what its reflection says (classified)
         fields = {"pr_number": outcome.pr_number, "reason": outcome.reason, "cause": record.cause}
+        followup = self._followup(flight, outcome, record) if self.reflect else Followup()
         crash_point("finish.decided")
         if not self.reflect:
             self.store.finish_dispatch(d.dispatch_id, outcome.name, exit_code=exit_code, **fields)
         elif self.store.finish_with_reflection(
-            d.dispatch_id, record, exit_code=exit_code, **fields
+            d.dispatch_id, record, followup, exit_code=exit_code, **fields
         ):
             crash_point("finish.recorded")
+            self._announce(d.gap.id, followup)
             call_event(
                 self.app.pm,
                 "chump_outcome",
@@ -86,11 +97,14 @@ class Finisher:
         self.progress.finished(flight, outcome)
         self.torn_down.append(flight)
 
-    def teardown_pending(self) -> None:
+    def teardown_pending(self) -> bool:
         """Tear down finished flights; the loop calls this after refilling the freed slots,
-        so the next agent does not wait for the last one's worktree to be removed."""
+        so the next agent does not wait for the last one's worktree to be removed. Whether
+        there were any (their gaps are free now: a retry of one may start)."""
+        any_done = bool(self.torn_down)
         while self.torn_down:
             self._teardown(self.torn_down.pop(0))
+        return any_done
 
     def spawn_failed(
         self,
@@ -99,9 +113,13 @@ class Finisher:
         reason: str,
         dispatch_id: int | None,
         cause: str = "spawn-failed",
+        arm: str = "",
     ) -> None:
-        """A dispatch that never started: count it; if it was recorded, end it as killed."""
+        """A dispatch that never started: count it; if it was recorded, end it as killed. A
+        spawner that cannot start agents opens its arm's circuit."""
         self.counts["spawn_failures"] += 1
+        if cause in CIRCUIT_CAUSES and arm:
+            self._open_circuit(arm, reason)
         if dispatch_id is None:
             return
         outcome = Outcome("killed", reason=reason, cause=cause)
@@ -119,6 +137,73 @@ class Finisher:
             dispatch_id, record, reason=reason, cause=record.cause
         ):
             self.deliver(record, list(self.app.settings.sinks))
+
+    def _followup(self, flight: Flight, outcome: Outcome, record: Reflection) -> Followup:
+        """Retry, hold for a human or open a circuit, as ``loop.react`` says; written with
+        the outcome, so a restart neither loses nor repeats the next attempt."""
+        d, s = flight.dispatch, self.app.settings
+        reaction = react(
+            outcome.name,
+            record.cause,
+            Chain.from_meta(d.meta),
+            retries=s.retries,
+            retry_transient=s.retry_transient,
+            base=s.retry_backoff,
+            cap=s.retry_backoff_max,
+        )
+        if reaction.kind == CIRCUIT:
+            handle = d.handle
+            tail = handle.stderr_tail() if handle else []
+            said = evidence_line(record.cause, tail, handle.report() if handle else {})
+            arm = str(d.meta.get("arm") or d.backend)
+            return Followup(circuit=(arm, self._one_line(said or outcome.reason)))
+        if reaction.kind not in (NEEDS_HUMAN, RETRY):
+            return Followup()
+        feedback = str(d.meta.get("feedback") or "") if reaction.retry == RESUME else ""
+        if (reaction.kind == NEEDS_HUMAN or reaction.retry == FEEDBACK) and self.feedback_of:
+            feedback = bounded(self.feedback_of(flight, outcome), NOTES_LIMIT, self.secrets())
+        now = time.time()  # wall clock: deadlines outlive this process
+        if reaction.kind == NEEDS_HUMAN or reaction.chain is None:
+            hold = HoldRow(d.gap.id, reaction.reason, d.dispatch_id, now, record.cause, feedback)
+            return Followup(hold=hold)
+        nxt = reaction.chain
+        retry = RetryRow(
+            d.gap.id,
+            reaction.retry,
+            str(d.meta.get("retry_cause") or record.cause)
+            if reaction.retry == RESUME
+            else record.cause,
+            now + reaction.delay,
+            d.dispatch_id,
+            nxt.attempt,
+            nxt.feedback_n,
+            nxt.transient_n,
+            feedback,
+            now,
+        )
+        return Followup(retry=retry)
+
+    def _announce(self, gap_id: str, followup: Followup) -> None:
+        if followup.retry is not None:
+            r = followup.retry
+            wait = r.not_before - r.created_at
+            when = f"in {wait:g}s" if wait > 0 else "now"
+            self.progress.line(f"RETRY: {gap_id} attempt {r.attempt} {when} ({r.cause})")
+        if followup.hold is not None:
+            reason = followup.hold.reason
+            self.progress.line(
+                f"NEEDS-HUMAN: {gap_id}: {reason} (`chump retry {gap_id}` lets it go on)"
+            )
+        if followup.circuit is not None:
+            self.progress.line(f"CIRCUIT: {followup.circuit[0]} open: {followup.circuit[1]}")
+
+    def _open_circuit(self, arm: str, message: str) -> None:
+        line = self._one_line(message)
+        if self.store.open_circuit(arm, self.owner, line):
+            self.progress.line(f"CIRCUIT: {arm} open: {line}")
+
+    def _one_line(self, message: str) -> str:
+        return bounded(message.splitlines()[0] if message else "", secrets=self.secrets())
 
     def secrets(self) -> list[str]:
         """What to redact: this process's secret-named variables and the configuration's."""
@@ -167,3 +252,7 @@ class Finisher:
         self._started.append(dispatch_id if dispatch_id is not None else len(self.rows) + 10**12)
         if outcome.name == "shipped":
             self.shipped.add(gap_id)
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -43,6 +43,10 @@ class Monitor:
     _done_on_base: frozenset[str] = frozenset()
     _tick_in_flight: int = 0
 
+    def status_of(self, branch: str) -> PrStatus | None:
+        """What the PR provider last said about ``branch``."""
+        return self._prs.get(branch)
+
     def soon(self) -> None:
         """Poll the provider at the next tick (a new dispatch, or an agent that just exited)."""
         self.next_poll = self.now()

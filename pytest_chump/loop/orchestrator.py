@@ -23,6 +23,7 @@ from pytest_chump.dispatch.prompt import load_template
 from pytest_chump.dispatch.workspaces import GitWorktrees, Workspaces
 from pytest_chump.learn.routing import choose_arm, load_table
 from pytest_chump.loop.app import App
+from pytest_chump.loop.attempts import Attempts
 from pytest_chump.loop.clock import Clock
 from pytest_chump.loop.finish import Finisher
 from pytest_chump.loop.monitor import Monitor
@@ -71,6 +72,10 @@ class Orchestrator:
         self.finisher = Finisher(
             self.app, self.store, self.progress, self.owner, self.clock.now, self.dispatcher.remove
         )
+        self.finisher.feedback_of = self._feedback
+        self.blocked: dict[str, str] = {}  # gap id -> why no arm could take it (open circuits)
+        self.attempts = Attempts.read(self.store, time.time())
+        self.offered: set[str] = set()  # due retries the last refill tried to start
         self.monitor = Monitor(
             self.app.settings,
             self.store,
@@ -106,9 +111,11 @@ class Orchestrator:
             self._keep_ownership()
             if not self.stopping:
                 self.refill()
-            self.finisher.teardown_pending()
+            freed = self.finisher.teardown_pending()
             if (not self.flights and not self.nudged.is_set()) or not self.watch:
-                return
+                if not (freed and self.watch and not self.stopping) and not self._wait_for_retry():
+                    return
+                continue  # a gap just torn down may have its retry due: refill again
             self.monitor.poll(self.flights)
             finished = self.monitor.tick(self.flights, self.stopping)
             self.progress.status(self.flights)
@@ -171,9 +178,40 @@ class Orchestrator:
                 flight.stop_outcome = Outcome("killed", reason=reason, cause="interrupted")
         self.wake.set()
 
+    def _wait_for_retry(self) -> bool:
+        """Nothing in flight: sleep until the next scheduled retry of this run falls due
+        (True), or say there is none (False)."""
+        if not self.watch or self.stopping:
+            return False
+        attempts = Attempts.read(self.store, time.time())
+        if set(attempts.due) - self.offered:  # scheduled since the last refill: take it now
+            return True
+        due = attempts.next_due()  # (a due one already offered could not be dispatched)
+        if due is None:
+            return False
+        self.clock.wait(self.wake, max(0.0, due - time.time()))
+        return True
+
+    def _feedback(self, flight: Flight, outcome: Outcome) -> str:
+        """What failed, for the next attempt's prompt: the verdict, the failing checks and
+        what the PR provider can add (a check's log, review comments)."""
+        branch = flight.dispatch.branch
+        parts = [outcome.reason]
+        if outcome.failing_checks:
+            parts.append("Failing checks: " + ", ".join(outcome.failing_checks))
+        extra = getattr(self.provider, "feedback", None)
+        if callable(extra):
+            try:
+                parts.append(str(extra(branch, self.monitor.status_of(branch))))
+            except Exception as exc:  # a provider's bug must not stop the finish
+                self.progress.warn(f"PR provider feedback: {type(exc).__name__}: {exc}")
+        return "\n\n".join(p for p in parts if p)
+
     def refill(self) -> None:
         """Start ready gaps while slots are free; a dispatch that fails to start is reported."""
         assert self.backlog is not None
+        self.attempts = Attempts.read(self.store, time.time())
+        self.offered = set(self.attempts.due)
         while not self.stopping and (slots := self.app.settings.max_parallel - self._running()):
             picks = self.app.pick(self.backlog, max(slots, 0), self._busy(), self._shipped())
             if not picks:
@@ -198,28 +236,39 @@ class Orchestrator:
         a crashed orchestrator may still run it), or dispatched by a twin since this run's
         cohort began (see ``Store.register_owner``)."""
         since = self.store.dispatches("started_at >= ?", (self.started_at,))
+        tried = (self.attempted | {row.gap_id for row in since}) - set(self.attempts.due)
         return frozenset(
-            self.attempted
+            tried
             | set(self.store.live_leases())
             | {row.gap_id for row in self.store.unfinished()}
-            | {row.gap_id for row in since}
+            | self.attempts.held
+            | set(self.attempts.later)
+            | set(self.blocked)
         )
 
     def _shipped(self) -> frozenset[str]:
         return self.store.shipped_ids() | self.finisher.shipped
 
     def _start(self, gap: Gap) -> None:
-        arm, posterior = choose_arm(
-            self.app, self.store, gap, table=self.routes, warn=self.progress.warn
+        circuits = self.store.circuits()
+        chosen = choose_arm(
+            self.app, self.store, gap, table=self.routes, warn=self.progress.warn, closed=circuits
         )
+        if chosen is None:  # every arm that could take it is broken for this run
+            self.blocked[gap.id] = ", ".join(sorted(circuits))
+            return
+        arm, posterior = chosen
         backend = arm.spawner
+        retry = self.attempts.due.get(gap.id)
         try:
             flight = self.dispatcher.start(
-                gap, backend, arm.model, {"arm": arm.label, "posterior": posterior}
+                gap, backend, arm.model, {"arm": arm.label, "posterior": posterior}, retry
             )
         except DispatchFailed as exc:
             self.progress.dispatch_failed(gap.id, str(exc))
-            self.finisher.spawn_failed(gap, backend, str(exc), exc.dispatch_id, exc.cause)
+            self.finisher.spawn_failed(
+                gap, backend, str(exc), exc.dispatch_id, exc.cause, arm.label
+            )
             return
         if flight is not None:
             self.flights.append(flight)

@@ -54,4 +54,5 @@ def _flight(row: DispatchRow, gap: Gap | None) -> Flight:
     dispatch = Dispatch(
         gap, row.branch, Path(row.worktree), row.backend, row.started_at, row.model, handle, row.id
     )
+    dispatch.meta.update(meta)  # its arm and its place in the gap's chain of attempts
     return Flight(dispatch, str(meta.get("base_sha", "")))

@@ -26,7 +26,7 @@ from pytest_chump.core.run import clean_env, run
 from pytest_chump.providers.gate_config import KEYS as KEYS  # re-exported for 0.1 imports
 from pytest_chump.providers.gate_config import SECTION, GateConfig, parse_gate
 from pytest_chump.providers.gate_record import BacklogRecorder
-from pytest_chump.providers.merge_gate import MergeGate, Merger
+from pytest_chump.providers.merge_gate import MergeGate, Merger, gate_feedback
 from pytest_chump.state.locks import repo_lock
 
 DIFF_FLAGS = ("--no-color", "--no-ext-diff", "--no-renames")
@@ -94,6 +94,11 @@ class GitProvider:
 
     def _sha(self, ref: str) -> str:
         return self._git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+
+    def feedback(self, branch: str, status: PrStatus | None) -> str:
+        """What the next attempt of a failed branch should know beyond the verdict: the end of
+        the merge gate's check output ("" without a gate)."""
+        return gate_feedback(self.repo_root, branch) if self.gate is not None else ""
 
     def poll(self, watches: Sequence[Watch]) -> Mapping[str, PrStatus]:
         """One fetch and one listing of every branch tip for all watches; ancestry and

@@ -200,6 +200,25 @@ def _slug(branch: str) -> str:
     return branch.replace("/", "-")
 
 
+FEEDBACK_LINES = 60
+
+
+def gate_log(repo_root: Path, branch: str) -> Path:
+    """Where the merge gate keeps the whole output of ``branch``'s last check."""
+    return state_dir(repo_root) / "logs" / f"gate-{_slug(branch)}.log"
+
+
+def gate_feedback(repo_root: Path, branch: str) -> str:
+    """The end of ``branch``'s last check output (``FEEDBACK_LINES`` lines), for the next
+    attempt's prompt; "" when there is none."""
+    try:
+        text = gate_log(repo_root, branch).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    lines = text.rstrip("\n").splitlines()[-FEEDBACK_LINES:]
+    return "The end of the check's output:\n" + "\n".join(lines) if lines else ""
+
+
 @dataclass
 class _Job:
     tip: str
@@ -241,7 +260,7 @@ class MergeGate:
 
     def _work(self, branch: str, job: _Job, worktree: Path, label: str, gap_id: str) -> None:
         try:
-            log = state_dir(self.merger.repo_root) / "logs" / f"gate-{_slug(branch)}.log"
+            log = gate_log(self.merger.repo_root, branch)
             verdict = run_check(self.command, worktree, self.timeout, log)
             with self._lock:
                 wanted = self._jobs.get(branch) is job  # False once the branch was forgotten

@@ -14,8 +14,9 @@ Precedence, highest first:
    (``merge-failed`` → ``merge-conflict``, ``branch-deleted`` and the rest → ``unknown``;
    their detail stays in the reason).
 3. API evidence in the agent's stderr tail or its failure report, first match wins:
-   ``quota-exhausted`` > ``auth`` > ``rate-limited`` > ``network`` (the agent could not reach
-   its API at all: name resolution, refused or reset connections). Quota beats rate limits because
+   ``quota-exhausted`` > ``auth`` > ``rate-limited`` > ``server-error`` (the API answered
+   5xx) > ``network`` (the agent could not reach its API at all: name resolution, refused or
+   reset connections). Quota beats rate limits because
    quota errors often arrive as HTTP 429 (OpenAI ``insufficient_quota``, usage-limit 429s);
    both quota and auth need a human, a rate limit only needs time. This evidence replaces
    the generic causes the loop sets (``agent-error``, ``timeout``, ``spawn-failed``, none):
@@ -34,8 +35,9 @@ from pytest_chump.core.records import Outcome
 
 TIMEOUT, INTERRUPTED, AGENT_ERROR = "timeout", "interrupted", "agent-error"
 RATE_LIMITED, QUOTA_EXHAUSTED, AUTH = "rate-limited", "quota-exhausted", "auth"
-NETWORK = "network"
+NETWORK, SERVER_ERROR = "network", "server-error"
 MERGE_CONFLICT, TESTS_FAILED, CHECKS_FAILED = "merge-conflict", "tests-failed", "checks-failed"
+CHANGES_REQUESTED = "changes-requested"
 SPAWN_FAILED, SETUP_FAILED, UNKNOWN = "spawn-failed", "setup-failed", "unknown"
 
 CAUSES: tuple[str, ...] = (
@@ -46,9 +48,11 @@ CAUSES: tuple[str, ...] = (
     QUOTA_EXHAUSTED,
     AUTH,
     NETWORK,
+    SERVER_ERROR,
     MERGE_CONFLICT,
     TESTS_FAILED,
     CHECKS_FAILED,
+    CHANGES_REQUESTED,
     SPAWN_FAILED,
     SETUP_FAILED,
     UNKNOWN,
@@ -114,6 +118,14 @@ EVIDENCE: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     (
+        SERVER_ERROR,
+        _rule(
+            r"internal server error|bad gateway|service unavailable|gateway timeout",
+            r'"type"\s*:\s*"api_error"|\bapi_error\b',
+            _status(500, 502, 503, 504),
+        ),
+    ),
+    (
         NETWORK,
         _rule(
             r"could not resolve host|temporary failure in name resolution|getaddrinfo|enotfound",
@@ -148,10 +160,24 @@ def evidence(tail: Sequence[str], report: Mapping[str, object]) -> str:
     return ""
 
 
-def report_texts(report: Mapping[str, object]) -> list[str]:
+def evidence_line(cause: str, tail: Sequence[str], report: Mapping[str, object]) -> str:
+    """The agent's own words that show ``cause`` (e.g. ``Not logged in · Please run
+    /login``): the first line of its report or stderr tail matching that cause, else ""."""
+    pattern = dict(EVIDENCE).get(cause)
+    if pattern is None:
+        return ""
+    for text in [*report_texts(report, failed=True), *tail]:
+        for line in text.splitlines():
+            if pattern.search(line):
+                return line.strip()
+    return ""
+
+
+def report_texts(report: Mapping[str, object], failed: bool | None = None) -> list[str]:
     """Error strings of the agent's report; its final result text only when the run failed
     (a successful run's summary may well talk about rate limits it implemented)."""
-    keys = REPORT_ERROR_KEYS + (REPORT_RESULT_KEYS if report_failed(report) else ())
+    failed = report_failed(report) if failed is None else failed
+    keys = REPORT_ERROR_KEYS + (REPORT_RESULT_KEYS if failed else ())
     return [text for key in keys for text in _strings(report.get(key))]
 
 

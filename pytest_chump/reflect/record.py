@@ -54,6 +54,8 @@ def build(
     dispatch_id: int | None = None,
     failing_checks: Sequence[str] = (),
     secrets: Iterable[str] | None = None,
+    attempt: int = 1,
+    previous_dispatch_id: int | None = None,
 ) -> Reflection:
     """The reflection for a finished dispatch: cause classified, every free-text field redacted."""
     report = report or {}
@@ -79,6 +81,8 @@ def build(
         failing_checks=tuple(bounded(check, secrets=known) for check in failing_checks),
         dispatch_id=dispatch_id,
         cause=cause,
+        attempt=attempt,
+        previous_dispatch_id=previous_dispatch_id,
     )
 
 

@@ -35,6 +35,8 @@ class DispatchRow:
     meta: str
     reflection: str | None = None
     delivered: str = "[]"
+    attempt: int = 1
+    previous_id: int | None = None
 
     @property
     def pid_start(self) -> str:
@@ -45,6 +47,45 @@ class DispatchRow:
     def meta_dict(self) -> dict[str, object]:
         data = json.loads(self.meta or "{}")
         return data if isinstance(data, dict) else {}
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRow:
+    """A gap's next attempt, scheduled: due at ``not_before``; ``feedback_n`` and
+    ``transient_n`` count the retries of each kind in its chain so far."""
+
+    gap_id: str
+    kind: str  # feedback / transient / manual
+    cause: str  # what failed last (merge-conflict: the branch is updated first)
+    not_before: float
+    previous_id: int | None
+    attempt: int
+    feedback_n: int
+    transient_n: int
+    feedback: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRow:
+    """A gap held for a human (``needs-human``): never dispatched until ``chump retry``."""
+
+    gap_id: str
+    reason: str
+    dispatch_id: int | None
+    since: float
+    cause: str = ""  # what failed last
+    feedback: str = ""  # what the attempt after ``chump retry`` is told
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitRow:
+    """An open circuit: no dispatch to ``arm`` until the run that opened it ends."""
+
+    arm: str
+    owner: str
+    message: str
+    opened_at: float
 
 
 def reflection_from_json(text: str) -> Reflection:

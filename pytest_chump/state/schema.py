@@ -81,4 +81,35 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE owners ADD COLUMN beat_at REAL NOT NULL DEFAULT 0
     """,
+    # 4: reactions: attempts chain through retries; gaps held for a human; open circuits
+    """
+    ALTER TABLE dispatches ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE dispatches ADD COLUMN previous_id INTEGER;
+    CREATE TABLE retries (
+        gap_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        cause TEXT NOT NULL DEFAULT '',
+        not_before REAL NOT NULL,
+        previous_id INTEGER,
+        attempt INTEGER NOT NULL,
+        feedback_n INTEGER NOT NULL DEFAULT 0,
+        transient_n INTEGER NOT NULL DEFAULT 0,
+        feedback TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE holds (
+        gap_id TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        dispatch_id INTEGER,
+        since REAL NOT NULL,
+        cause TEXT NOT NULL DEFAULT '',
+        feedback TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE circuits (
+        arm TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        message TEXT NOT NULL,
+        opened_at REAL NOT NULL
+    )
+    """,
 )

@@ -14,15 +14,16 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from pytest_chump.core.model import outcome_class
+from pytest_chump.core.model import NEUTRAL_CAUSES, outcome_class
 from pytest_chump.core.records import Reflection
-from pytest_chump.state.database import DB_NAME, Database
+from pytest_chump.state.database import DB_NAME
 from pytest_chump.state.liveness import agent_alive, owner_alive
 from pytest_chump.state.locks import state_dir
+from pytest_chump.state.reactions import Followup, Reactions
 from pytest_chump.state.rows import DispatchRow, dispatch_row, encode, reflection_from_json
 
 
-class Store(Database):
+class Store(Reactions):
     """One repository's state: leases, dispatches, their reflections and routing outcomes.
 
     An owner is live while its process runs and, once it has beaten, while its last beat is
@@ -135,7 +136,8 @@ class Store(Database):
     def add_dispatch(
         self, gap_id: str, branch: str, worktree: str, backend: str, owner: str, **fields: object
     ) -> int:
-        """Record a dispatch in state ``starting`` and link it to the gap's lease."""
+        """Record a dispatch in state ``starting``, link it to the gap's lease, and consume
+        the gap's scheduled retry (this dispatch is that attempt)."""
         fields = encode(fields)
         columns = ["gap_id", "branch", "worktree", "backend", "owner", "started_at", *fields]
         values = [gap_id, branch, worktree, backend, owner, time.time(), *fields.values()]
@@ -150,6 +152,7 @@ class Store(Database):
                 "UPDATE leases SET dispatch_id=? WHERE gap_id=? AND owner=?",
                 (dispatch_id, gap_id, owner),
             )
+            conn.execute("DELETE FROM retries WHERE gap_id=?", (gap_id,))  # it is this one
         return dispatch_id
 
     def update_dispatch(self, dispatch_id: int, **fields: object) -> None:
@@ -186,7 +189,11 @@ class Store(Database):
             return cur.rowcount == 1
 
     def finish_with_reflection(
-        self, dispatch_id: int, reflection: Reflection, **fields: object
+        self,
+        dispatch_id: int,
+        reflection: Reflection,
+        followup: Followup | None = None,
+        **fields: object,
     ) -> bool:
         """End the dispatch and keep its reflection on the row (the outbox), atomically.
 
@@ -212,6 +219,8 @@ class Store(Database):
             if cur.rowcount != 1:
                 return False
             self._routing_row(conn, dispatch_id, reflection, now)
+            if followup is not None:
+                self.write_followup(conn, reflection.gap_id, dispatch_id, followup)
         return True
 
     def undelivered(self, sinks: Iterable[str]) -> list[tuple[Reflection, list[str]]]:
@@ -260,6 +269,8 @@ class Store(Database):
     def _routing_row(
         self, conn: sqlite3.Connection, dispatch_id: int, r: Reflection, now: float
     ) -> None:
+        if r.cause in NEUTRAL_CAUSES:
+            return  # a rate limit or a lost login says nothing about the arm's work
         # the arm's model (what routing chose), not the model the agent reported: the stats
         # of an arm are looked up by the arm
         row = conn.execute(
