@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pytest_chump.agents.logfiles import read_record, stderr_log
 from pytest_chump.agents.process import NOTABLE
-from pytest_chump.state.liveness import proc_start_ticks
+from pytest_chump.state.liveness import group_alive
 
 TAIL_LINES = 64
 
@@ -49,13 +49,8 @@ class AdoptedHandle:
         return status if isinstance(status, int) and not isinstance(status, bool) else None
 
     def _running(self) -> bool:
-        if self.pid is None:
-            return False
-        try:
-            state = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()[0]
-        except OSError:
-            return False
-        return state != "Z" and (not self._ticks or proc_start_ticks(self.pid) == self._ticks)
+        """The supervisor runs, or (it alone was killed) the agent or its children do."""
+        return group_alive(self.pid, self._ticks)
 
     def poll(self) -> int | None:
         if self._running():

@@ -41,9 +41,10 @@ from pytest_chump.agents.logfiles import (
     read_record,
     stderr_log,
 )
-from pytest_chump.agents.supervisor import encode_header
+from pytest_chump.agents.supervisor import encode_frame, encode_header
 from pytest_chump.core.errors import ChumpError
 from pytest_chump.core.redact import bounded, redaction_rules, secret_values
+from pytest_chump.state.liveness import group_members, proc_start_ticks
 
 SUPERVISOR = Path(__file__).with_name("supervisor.py")
 ACK_TIMEOUT = 30.0  # seconds the supervisor may take to start the agent and say so
@@ -84,7 +85,7 @@ class ProcessHandle:
         self._closed = False
         self._released = False  # after close() the group id may be reused: never signal it
         self._close_lock = threading.Lock()
-        self._writer: threading.Thread | None = None
+        self._ticks = proc_start_ticks(proc.pid)  # tells the group apart from a later one
         self._tails: list[threading.Thread] = []
         self._waiter: threading.Thread | None = None
 
@@ -122,31 +123,26 @@ class ProcessHandle:
             self.kill()
         _join(self._waiter)
         self._exited.set()  # stop tailing even if the waiter is stuck
-        _join(self._writer, *self._tails)
-        if self._proc.stdin is not None and (self._writer is None or not self._writer.is_alive()):
-            _close_quietly(self._proc.stdin)
+        _join(*self._tails)
         _join(self._waiter)
         self._released = True
 
     def _signal(self, sig: signal.Signals) -> None:
-        if self.pid is not None and not self._released:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pid, sig)
+        """Signal the agent's process group; once the supervisor was reaped, only while the
+        group still has members (stragglers), never a later group that reuses its id."""
+        if self.pid is None or self._released:
+            return
+        if self._proc.returncode is not None and not group_members(self.pid, self._ticks):
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, sig)
 
     def _launch(
         self,
-        stdin_text: str | None,
         readers: tuple[io.FileIO, io.FileIO],
         on_line: Callable[[str], None] | None,
         ring_stdout: bool,
     ) -> None:
-        proc = self._proc
-        if proc.stdin is None:
-            raise RuntimeError("agent started without a stdin pipe")
-        if stdin_text is None:
-            _close_quietly(proc.stdin)
-        else:
-            self._writer = _thread(_feed, proc.stdin, stdin_text)
         out, err = readers
         self._tails = [
             _thread(self._tail, out, self.log_path, on_line, ring_stdout, True),
@@ -219,13 +215,6 @@ def _join(*threads: threading.Thread | None) -> None:
             thread.join(max(0.0, deadline - time.monotonic()))
 
 
-def _feed(stream: IO[bytes], text: str) -> None:
-    """Write the prompt and close stdin; an agent that exits without reading it is fine."""
-    with contextlib.suppress(OSError, ValueError):
-        stream.write(text.encode("utf-8"))
-    _close_quietly(stream)
-
-
 def _close_quietly(stream: IO[bytes] | io.FileIO) -> None:
     with contextlib.suppress(OSError, ValueError):
         stream.close()
@@ -286,10 +275,10 @@ def start(
         on_error.callback(_abandon, proc)
         if on_started is not None:
             on_started(proc.pid)
-        _release(proc, header, argv[0])
+        _release(proc, header, stdin_text, argv[0])
         on_error.pop_all()
     handle = ProcessHandle(proc, log_path, record_path, notify, masked_secrets)
-    handle._launch(stdin_text, (readers[0], readers[1]), on_stdout_line, ring_stdout)
+    handle._launch((readers[0], readers[1]), on_stdout_line, ring_stdout)
     return handle
 
 
@@ -303,14 +292,20 @@ def _abandon(proc: subprocess.Popen[bytes]) -> None:
             _close_quietly(stream)
 
 
-def _release(proc: subprocess.Popen[bytes], header: dict[str, Any], command: str) -> None:
-    """Send the header (the agent may start now) and wait for the supervisor to say it did."""
+def _release(
+    proc: subprocess.Popen[bytes], header: dict[str, Any], prompt: str | None, command: str
+) -> None:
+    """Send the header and the prompt (the agent may start now: the supervisor feeds it the
+    whole prompt, whatever happens to this process) and wait for it to say it started."""
     assert proc.stdin is not None
     assert proc.stdout is not None
+    body = (prompt or "").encode("utf-8")
     try:
-        proc.stdin.write(encode_header(header))
-        proc.stdin.flush()
+        proc.stdin.write(encode_header({**header, "stdin": prompt is not None}))
+        proc.stdin.write(encode_frame(body))
+        proc.stdin.close()
     except OSError:
+        _close_quietly(proc.stdin)
         raise ChumpError(f"{command}: the agent's supervisor exited before starting it") from None
     answer = _read_answer(proc.stdout)
     _close_quietly(proc.stdout)

@@ -4,23 +4,28 @@ It makes an agent's identity durable before the agent can do anything, and its e
 by whichever orchestrator looks later:
 
 1. The orchestrator starts it (its own session: it leads the process group every signal goes
-   to), records its pid in the store, and only then sends the *header* on stdin: a length line
-   and a JSON object with the agent's argv, log paths, identity record, log cap and the secret
-   values to mask. An orchestrator that dies before sending it leaves a supervisor that reads
-   end-of-file, records ``"started": false`` and exits: no agent ever runs untracked.
-2. It starts the agent (stdin: the rest of its own stdin, the prompt), writes the identity
-   record (its pid = the group, the agent's pid) and acknowledges on its stdout, then closes
-   it: the orchestrator may die at any moment afterwards.
+   to), records its pid in the store, and only then sends two frames on stdin: the *header*
+   (a JSON object with the agent's argv, log paths, identity record, log cap and the secret
+   values to mask) and the *prompt*. A supervisor that reads end-of-file first (the
+   orchestrator died before releasing the agent), or waits past ``HEADER_TIMEOUT``, exits
+   without starting anything: no agent ever runs untracked.
+2. It starts the agent, feeds it the whole prompt itself (so an orchestrator that exits at
+   once, or dies, never cuts it short), writes the identity record (its pid = the group, the
+   agent's pid) and acknowledges on its stdout, then closes it: the orchestrator may die at
+   any moment afterwards.
 3. It copies the agent's stdout and stderr into ``<slug>.log`` and ``<slug>.stderr.log`` line
-   by line, with every secret value and token-shaped string masked *before* the line reaches
-   the disk, so the log is safe whichever process reads it later; each file is capped at
-   ``max_bytes`` on disk (the live file rotates into ``.1`` at half of it: the tail is kept).
-4. When the agent exits it writes the exit status into the record, then exits itself.
+   by line, with every secret value (also JSON-escaped), token-shaped string and private-key
+   block masked *before* the line reaches the disk, so the log is safe whichever process
+   reads it later; each file stays within ``max_bytes`` on disk (the live file rotates into
+   ``.1`` at half of it, and a single write never exceeds that half: the tail is kept).
+4. When the agent exits it writes the exit status into the record, then exits itself with
+   the agent's status (128 + N for signal N).
 
-SIGTERM, SIGINT and SIGHUP reach the agent with the supervisor (one process group); the
-supervisor outlives them to record how the agent ended. Run as ``python -I -S supervisor.py``:
-this file imports nothing but the standard library, so it starts in milliseconds and no
-module in the agent's working directory can shadow one of it.
+SIGTERM and SIGHUP sent to the supervisor alone are passed on to the agent's group (a plain
+``kill <pid>`` stops the agent); sent to the group, they reach the agent directly. Either
+way the supervisor outlives them to record how the agent ended. Run as
+``python -I -S supervisor.py``: this file imports nothing but the standard library, so it
+starts in milliseconds and no module in the agent's working directory can shadow one of it.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -43,8 +49,12 @@ APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
 LONG_LINE = 8 << 20  # bytes without a newline written out as one piece (bounds memory)
 READ_SIZE = 65536
 MASK = b"[REDACTED]"
-HEADER_LIMIT = 1 << 22  # a header past this is not ours
+FRAME_LIMIT = 64 << 20  # a header or prompt past this is not ours
+HEADER_TIMEOUT = 600.0  # a supervisor never released in this long gives up
 EXIT_GRACE = 2.0  # seconds to drain output still in the pipes after the agent exited
+TOKEN_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.")
+PEM_BEGIN = re.compile(rb"-----BEGIN[A-Z ]*PRIVATE KEY-----")
+PEM_END = re.compile(rb"-----END[A-Z ]*PRIVATE KEY-----")
 
 
 def mark_line(event: str) -> bytes:
@@ -53,18 +63,28 @@ def mark_line(event: str) -> bytes:
     return f"{MARK}{stamp} {event} ===\n".encode("utf-8", errors="replace")
 
 
-def encode_header(header: dict[str, Any]) -> bytes:
-    """The framing the supervisor reads from its stdin: a decimal length line, then JSON."""
-    body = json.dumps(header).encode("utf-8")
+def encode_frame(body: bytes) -> bytes:
+    """The framing of the supervisor's stdin: a decimal length line, then the bytes."""
     return str(len(body)).encode() + b"\n" + body
 
 
-def write_record(path: str, record: dict[str, Any]) -> None:
-    """Replace the identity record atomically (readers see the old or the new one)."""
+def encode_header(header: dict[str, Any]) -> bytes:
+    return encode_frame(json.dumps(header).encode("utf-8"))
+
+
+def write_record(path: str, record: dict[str, Any]) -> bool:
+    """Replace the identity record atomically (readers see the old or the new one); False
+    (and no temporary file left) when the disk refuses."""
     temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "w", encoding="utf-8") as stream:
-        json.dump(record, stream)
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w", encoding="utf-8") as stream:
+            json.dump(record, stream)
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        return False
+    return True
 
 
 class Masker:
@@ -72,7 +92,8 @@ class Masker:
 
     def __init__(self, secrets: Iterable[str], rules: Iterable[tuple[str, int, int]]) -> None:
         parts = {p for s in secrets for p in s.splitlines() if len(p.strip()) >= 6}
-        self.values = sorted((p.encode() for p in parts), key=len, reverse=True)
+        escaped = {json.dumps(p)[1:-1] for p in parts}  # as it shows inside JSON output
+        self.values = sorted((p.encode() for p in parts | escaped), key=len, reverse=True)
         self.rules = [(re.compile(p.encode(), flags & ~re.U), keep) for p, flags, keep in rules]
 
     def __call__(self, line: bytes) -> bytes:
@@ -84,7 +105,12 @@ class Masker:
         return line
 
     def safe_cut(self, data: bytes, cut: int) -> int:
-        """``cut`` moved past any secret value that spans it."""
+        """``cut`` moved off any secret value or token it would split: back to the last
+        byte no token contains (within 1 KiB), then past any secret value spanning it."""
+        for back in range(cut, max(cut - 1024, 1), -1):
+            if data[back - 1] not in TOKEN_BYTES:
+                cut = back
+                break
         for value in self.values:
             start = data.find(value, max(0, cut - len(value) + 1), cut + len(value) - 1)
             if 0 <= start < cut < start + len(value):
@@ -97,7 +123,8 @@ def _replacement(keep: int) -> Callable[[re.Match[bytes]], bytes]:
 
 
 class CappedLog:
-    """An append-only log file that rotates into ``<path>.1`` at half of ``max_bytes``."""
+    """An append-only log file that rotates into ``<path>.1`` at half of ``max_bytes``:
+    the two files together never hold more than ``max_bytes``."""
 
     def __init__(self, path: str, max_bytes: int) -> None:
         self.path, self.limit = path, max(max_bytes // 2, 1)
@@ -105,6 +132,9 @@ class CappedLog:
         self.size = os.fstat(self.fd).st_size
 
     def write(self, data: bytes) -> None:
+        if len(data) > self.limit:  # keep the end of an oversize write, marked
+            marker = b"[... cut to the log's cap ...]\n"
+            data = marker + data[len(data) - self.limit + len(marker) :]
         if self.size and self.size + len(data) > self.limit:
             self._rotate()
         with contextlib.suppress(OSError):  # a full disk must not stop the copying
@@ -112,11 +142,16 @@ class CappedLog:
             self.size += len(data)
 
     def _rotate(self) -> None:
-        with contextlib.suppress(OSError):
+        try:
             os.replace(self.path, self.path + ".1")
             fd = os.open(self.path, APPEND, 0o644)
-            os.close(self.fd)
-            self.fd, self.size = fd, 0
+        except OSError:  # cannot rotate (no inodes, a read-only folder): start over in place
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, 0)
+            self.size = 0
+            return
+        os.close(self.fd)
+        self.fd, self.size = fd, 0
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -129,44 +164,78 @@ class Stream:
     def __init__(self, fd: int, log: CappedLog, mask: Masker) -> None:
         self.fd, self.log, self.mask = fd, log, mask
         self.pending = b""
+        self.in_key = False  # inside a private-key block: every line is masked
+        self.long = min(LONG_LINE, log.limit)
 
     def feed(self, chunk: bytes) -> None:
         data = self.pending + chunk
         end = data.rfind(b"\n") + 1
-        while len(data) - end > LONG_LINE:  # a line without end: write it in pieces
-            cut = self.mask.safe_cut(data, end + LONG_LINE)
-            self.log.write(self.mask(data[:cut]) + b"\n")
-            data, end = data[cut:], 0
         if end:
-            lines = data[: end - 1].split(b"\n")
-            self.log.write(b"".join(self.mask(line) + b"\n" for line in lines))
-        self.pending = data[end:]
+            self._lines(data[:end])
+            data = data[end:]
+        while len(data) > self.long:  # a line without end: written in pieces
+            cut = self.mask.safe_cut(data, self.long)
+            self.log.write(self._masked(data[:cut]) + b"\n")
+            data = data[cut:]
+        self.pending = data
+
+    def _lines(self, block: bytes) -> None:
+        lines = block[:-1].split(b"\n")
+        self.log.write(b"".join(self._masked(line) + b"\n" for line in lines))
+
+    def _masked(self, line: bytes) -> bytes:
+        if self.in_key:
+            self.in_key = PEM_END.search(line) is None
+            return MASK
+        if PEM_BEGIN.search(line) and not PEM_END.search(line):
+            self.in_key = True
+            return MASK
+        return self.mask(line)
 
     def finish(self) -> None:
         if self.pending:
-            self.log.write(self.mask(self.pending) + b"\n")
+            self.log.write(self._masked(self.pending) + b"\n")
             self.pending = b""
 
 
-def read_header(fd: int) -> dict[str, Any] | None:
-    """The header from ``fd``; None at end of file (the orchestrator died before sending it)."""
+def read_frame(fd: int, deadline: float | None = None) -> bytes | None:
+    """One frame from ``fd``; None at end of file, past ``deadline`` or on a bad frame."""
     size = b""
     while not size.endswith(b"\n"):
-        byte = os.read(fd, 1)
-        if not byte or len(size) > 12:
+        byte = _read(fd, 1, deadline)
+        if not byte or len(size) > 12 or not (byte.isdigit() or byte == b"\n"):
             return None
         size += byte
     remaining, parts = int(size), []
-    if remaining > HEADER_LIMIT:
+    if remaining > FRAME_LIMIT:
         return None
     while remaining:
-        part = os.read(fd, remaining)
+        part = _read(fd, min(remaining, READ_SIZE), deadline)
         if not part:
             return None
         parts.append(part)
         remaining -= len(part)
-    header: dict[str, Any] = json.loads(b"".join(parts))
-    return header
+    return b"".join(parts)
+
+
+def read_header(fd: int, deadline: float | None = None) -> dict[str, Any] | None:
+    frame = read_frame(fd, deadline)
+    if frame is None:
+        return None
+    header = json.loads(frame)
+    return header if isinstance(header, dict) else None
+
+
+def _read(fd: int, size: int, deadline: float | None) -> bytes:
+    if deadline is not None:
+        left = deadline - time.monotonic()
+        ready = selectors.DefaultSelector()
+        ready.register(fd, selectors.EVENT_READ)
+        events = ready.select(max(left, 0.0))
+        ready.close()
+        if not events:
+            return b""
+    return os.read(fd, size)
 
 
 def _acknowledge(message: dict[str, Any]) -> None:
@@ -175,11 +244,11 @@ def _acknowledge(message: dict[str, Any]) -> None:
         os.close(1)
 
 
-def _start_agent(header: dict[str, Any]) -> subprocess.Popen[bytes] | dict[str, Any]:
+def _start_agent(header: dict[str, Any], feed: bool) -> subprocess.Popen[bytes] | dict[str, Any]:
     try:
         return subprocess.Popen(
             header["argv"],
-            stdin=0,
+            stdin=subprocess.PIPE if feed else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             close_fds=True,
@@ -187,6 +256,17 @@ def _start_agent(header: dict[str, Any]) -> subprocess.Popen[bytes] | dict[str, 
     except OSError as exc:
         kind = type(exc).__name__
         return {"error": kind, "filename": str(exc.filename or ""), "strerror": exc.strerror}
+
+
+def _feed(agent: subprocess.Popen[bytes], prompt: bytes) -> None:
+    """Write the whole prompt and close the agent's stdin; one that exits first is fine."""
+    stream = agent.stdin
+    if stream is None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        stream.write(prompt)
+    with contextlib.suppress(OSError, ValueError):
+        stream.close()
 
 
 def _pump(agent: subprocess.Popen[bytes], streams: list[Stream]) -> int:
@@ -241,32 +321,50 @@ def _pidfd(pid: int) -> int | None:
     return fd
 
 
-def _ignore(signum: int, frame: object) -> None:
-    """The agent got the same signal (one process group); stay to record how it ends."""
+def _pass_on(agent_pid: int, signum: int) -> None:
+    """A stop signal the supervisor got: on to the agent (which got its own copy too when
+    the orchestrator signalled the group); the supervisor stays to record the end."""
+    with contextlib.suppress(OSError):
+        os.kill(agent_pid, signum)
 
 
 def main() -> int:
-    header = read_header(0)  # until it is read, a signal simply ends this process
-    if header is None:
-        return 3  # the orchestrator died before releasing the agent: nothing ran
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, _ignore)  # a handler, not SIG_IGN: the agent gets the default back
+    deadline = time.monotonic() + HEADER_TIMEOUT
+    header = read_header(0, deadline)  # until it is read, a signal simply ends this process
+    prompt = read_frame(0, deadline) if header is not None else None
+    if header is None or prompt is None:
+        return 3  # the orchestrator died (or gave up) before releasing the agent: nothing ran
+    _serve(header, prompt)
+    return 0  # not reached: _serve exits
+
+
+def _serve(header: dict[str, Any], prompt: bytes) -> None:
+    received: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda s, f: received.append(s))  # passed on once the agent runs
+    signal.signal(signal.SIGINT, lambda s, f: None)  # ^C reached the group: stay to record
     record_path = header["record"]
     record: dict[str, Any] = {"supervisor": os.getpid(), "pgid": os.getpgid(0), "started": False}
     mask = Masker(header.get("secrets", ()), [tuple(r) for r in header.get("rules", ())])
     max_bytes = int(header.get("max_bytes", 0)) or (1 << 62)
     logs = [CappedLog(header["stdout"], max_bytes), CappedLog(header["stderr"], max_bytes)]
-    agent = _start_agent(header)
+    feed = bool(header.get("stdin", True))
+    agent = _start_agent(header, feed)
     if isinstance(agent, dict):
         logs[0].write(mark_line(f"cannot start: {agent['strerror'] or agent['error']}"))
         write_record(record_path, {**record, "ended_at": time.time(), "error": agent})
         _acknowledge(agent)
-        return 127
-    os.close(0)  # the agent has its own copy: its end of file is the orchestrator's close
+        sys.exit(127)
+    os.close(0)
+    threading.Thread(target=_feed, args=(agent, prompt), daemon=True).start()
     record.update(started=True, pid=agent.pid, started_at=time.time())
     write_record(record_path, record)
     logs[0].write(mark_line(f"start: {header['argv'][0]} pid {agent.pid} group {record['pgid']}"))
     _acknowledge({"pid": agent.pid})
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda s, f: _pass_on(agent.pid, s))
+    for early in received:
+        _pass_on(agent.pid, early)
     pipes = (agent.stdout, agent.stderr)
     streams = [Stream(p.fileno(), log, mask) for p, log in zip(pipes, logs, strict=True) if p]
     status = _pump(agent, streams)
@@ -274,7 +372,7 @@ def main() -> int:
     logs[0].write(mark_line(f"exit: status {status}"))
     for log in logs:
         log.close()
-    return status if status >= 0 else 128 - status
+    sys.exit(status if status >= 0 else 128 - status)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pytest_chump.core.errors import ChumpError
 from pytest_chump.dispatch import worktrees
 from pytest_chump.loop.app import App
 from pytest_chump.state.database import DB_NAME
-from pytest_chump.state.liveness import agent_alive
+from pytest_chump.state.liveness import group_alive
 from pytest_chump.state.locks import STATE_DIR, repo_lock
 from pytest_chump.state.rows import DispatchRow
 from pytest_chump.state.store import Store
@@ -94,7 +94,7 @@ def _forget_agent_records(ended: list[DispatchRow]) -> None:
     forgotten = 0
     for row in ended:
         record = row.meta_dict.get("record")
-        if isinstance(record, str) and not agent_alive(row.pid, row.pid_start):
+        if isinstance(record, str) and not group_alive(row.pid, row.pid_start):
             with contextlib.suppress(FileNotFoundError):
                 Path(record).unlink()
                 forgotten += 1

@@ -19,7 +19,7 @@ _SECRET_NAME = re.compile(r"(?:_KEY|_TOKEN|_SECRET|_PAT)$|PASSWORD|^(?:GH|GITHUB
 # Whole matches are masked. The look-behind keeps words like "task-…" from reading as "sk-…".
 _TOKEN_SHAPES = re.compile(
     r"""
-    (?<![A-Za-z0-9])(?:
+    (?<![A-Za-z0-9_-])(?:
         sk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_-]{16,}   # Anthropic / OpenAI keys
       | gh[pousr]_[A-Za-z0-9]{20,}                              # GitHub tokens
       | github_pat_[A-Za-z0-9_]{20,}

@@ -7,6 +7,7 @@ process group, worktree and lease are cleaned up — committing leftover work fi
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -50,6 +51,8 @@ class Finisher:
     ) -> None:
         """Record ``outcome`` for ``flight`` exactly once, tell plugins, tear down."""
         d, handle = flight.dispatch, flight.dispatch.handle
+        # the reason may quote an agent, a check or a plugin: redacted and one bounded line
+        outcome = dataclasses.replace(outcome, reason=self._one_line(outcome.reason))
         record = build_reflection(
             gap_id=d.gap.id,
             effort=d.gap.effort,
@@ -118,6 +121,7 @@ class Finisher:
         """A dispatch that never started: count it; if it was recorded, end it as killed. A
         spawner that cannot start agents opens its arm's circuit."""
         self.counts["spawn_failures"] += 1
+        reason = self._one_line(reason)
         if cause in CIRCUIT_CAUSES and arm:
             self._open_circuit(arm, reason)
         if dispatch_id is None:
@@ -203,7 +207,8 @@ class Finisher:
             self.progress.line(f"CIRCUIT: {arm} open: {line}")
 
     def _one_line(self, message: str) -> str:
-        return bounded(message.splitlines()[0] if message else "", secrets=self.secrets())
+        """``message`` redacted, its lines joined, bounded (the full text is in the logs)."""
+        return bounded(" ".join(message.split()), secrets=self.secrets())
 
     def secrets(self) -> list[str]:
         """What to redact: this process's secret-named variables and the configuration's."""

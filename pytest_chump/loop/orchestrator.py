@@ -18,6 +18,7 @@ from pytest_chump.core.errors import ChumpError
 from pytest_chump.core.model import Gap
 from pytest_chump.core.protocols import PrProvider, Spawner
 from pytest_chump.core.records import Outcome
+from pytest_chump.core.redact import bounded
 from pytest_chump.dispatch.dispatcher import CapacityFull, Dispatcher, DispatchFailed, Flight
 from pytest_chump.dispatch.prompt import load_template
 from pytest_chump.dispatch.workspaces import GitWorktrees, Workspaces
@@ -265,7 +266,9 @@ class Orchestrator:
                 gap, backend, arm.model, {"arm": arm.label, "posterior": posterior}, retry
             )
         except DispatchFailed as exc:
-            self.progress.dispatch_failed(gap.id, str(exc))
+            self.progress.dispatch_failed(
+                gap.id, bounded(str(exc), secrets=self.finisher.secrets())
+            )
             self.finisher.spawn_failed(
                 gap, backend, str(exc), exc.dispatch_id, exc.cause, arm.label
             )

@@ -55,3 +55,43 @@ def agent_alive(pid: int | None, start_ticks: str) -> bool:
         return pid_alive(pid) and not start_ticks  # no /proc: trust the pid alone
     fields = stat.rsplit(")", 1)[-1].split()
     return fields[0] != "Z" and (not start_ticks or fields[19] == start_ticks)
+
+
+def group_members(pgid: int, leader_ticks: str) -> list[int]:
+    """Live processes of the process group ``pgid`` whose leader started at ``leader_ticks``
+    (an agent's supervisor): the agent and what it started, even after the leader died.
+
+    Linux keeps a group's id from being reused while any member lives, so when a live process
+    has pid ``pgid`` but another start time, the group is gone: [].
+    """
+    if not pgid:
+        return []
+    try:
+        leader = Path(f"/proc/{pgid}/stat").read_text().rsplit(")", 1)[-1].split()
+    except OSError:
+        leader = []
+    if leader and leader[0] != "Z" and leader_ticks and leader[19] != leader_ticks:
+        return []  # the id now names someone else
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if fields[2] == str(pgid) and fields[0] != "Z":
+            members.append(int(entry))
+    return members
+
+
+def group_alive(pgid: int | None, leader_ticks: str) -> bool:
+    """Whether an agent's process group still has a live process: its supervisor, or the
+    agent and its children after the supervisor alone was killed."""
+    if not pgid:
+        return False
+    if agent_alive(pgid, leader_ticks):
+        return True
+    if not Path("/proc").is_dir():
+        return False
+    return bool(group_members(pgid, leader_ticks))

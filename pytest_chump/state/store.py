@@ -17,7 +17,7 @@ from pathlib import Path
 from pytest_chump.core.model import NEUTRAL_CAUSES, outcome_class
 from pytest_chump.core.records import Reflection
 from pytest_chump.state.database import DB_NAME
-from pytest_chump.state.liveness import agent_alive, owner_alive
+from pytest_chump.state.liveness import group_alive, owner_alive
 from pytest_chump.state.locks import state_dir
 from pytest_chump.state.reactions import Followup, Reactions
 from pytest_chump.state.rows import DispatchRow, dispatch_row, encode, reflection_from_json
@@ -102,7 +102,7 @@ class Store(Reactions):
         ).fetchall()
         busy = {gap for gap, lease_owner in leased if self.live(lease_owner)}
         for row in self.unfinished():
-            if row.gap_id not in busy and agent_alive(row.pid, row.pid_start):
+            if row.gap_id not in busy and group_alive(row.pid, row.pid_start):
                 busy.add(row.gap_id)
         return busy
 
@@ -324,7 +324,7 @@ class Store(Reactions):
         """Unfinished dispatches whose agent may still be working: their orchestrator runs, or
         (orphaned by a crash) their agent process does. What counts against ``max_parallel``."""
         rows = self.unfinished()
-        return [r for r in rows if self.live(r.owner) or agent_alive(r.pid, r.pid_start)]
+        return [r for r in rows if self.live(r.owner) or group_alive(r.pid, r.pid_start)]
 
     def last_outcomes(self) -> dict[str, DispatchRow]:
         """The last ended dispatch of each gap."""

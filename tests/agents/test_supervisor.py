@@ -315,3 +315,170 @@ def test_the_header_framing_round_trips(tmp_path: Path) -> None:
     assert os.read(read, 100) == b"the prompt"
     os.close(read)
     assert json.loads(supervisor.encode_header(header).split(b"\n", 1)[1]) == header
+
+
+# --- the audit's cases --------------------------------------------------------------------
+
+EXITS_AT_ONCE = """\
+import os, sys
+from pathlib import Path
+from pytest_chump.agents import process as runner
+tmp = Path(sys.argv[1])
+code = "import sys; data = sys.stdin.read(); open('got', 'w').write(str(len(data)))"
+handle = runner.start(
+    [sys.executable, "-c", code], cwd=tmp, env={"PATH": os.environ["PATH"]},
+    stdin_text="p" * 300_000 + "THE END", log_path=tmp / "a.log", record_path=tmp / "r.json",
+)
+print(handle.pid, flush=True)
+os._exit(0)  # dispatch without --watch: the orchestrator is gone at once
+"""
+
+
+def test_the_whole_prompt_arrives_even_when_the_orchestrator_exits_at_once(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", EXITS_AT_ONCE, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert _until(lambda: (tmp_path / "got").exists() and (tmp_path / "got").read_text() != "")
+    assert (tmp_path / "got").read_text() == str(300_000 + len("THE END"))
+    assert _until(lambda: read_record(tmp_path / "r.json").get("exit") == 0)
+
+
+def test_an_agent_whose_supervisor_alone_was_killed_is_still_watched_and_stopped(
+    start: Callable[..., runner.ProcessHandle], tmp_path: Path
+) -> None:
+    code = "import time\nwhile True: time.sleep(0.05)"
+    record = tmp_path / "r.json"
+    handle = start(code, record_path=record)
+    agent = int(read_record(record)["pid"])
+    ticks = proc_start_ticks(handle.pid or 0)
+    os.kill(handle.pid or 0, signal.SIGKILL)  # `kill -9 <supervisor>`: the agent lives on
+    assert handle.wait(TIMEOUT) is not None
+    assert _alive(agent)
+    adopted = AdoptedHandle(handle.pid, ticks, tmp_path / "logs" / "agent.log", record)
+    assert adopted.poll() is None  # still at work: its dispatch must not end
+    adopted.kill()
+    assert _until(lambda: not _alive(agent))
+    assert adopted.poll() == 0
+    assert adopted.report()["exit_status_unknown"] is True
+
+
+def test_stragglers_left_by_an_agent_are_stopped_at_teardown(
+    start: Callable[..., runner.ProcessHandle], tmp_path: Path
+) -> None:
+    code = (
+        "import subprocess, sys\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'],"
+        " stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        "open('child', 'w').write(str(child.pid))\n"
+    )
+    handle = start(code)
+    assert handle.wait(TIMEOUT) == 0
+    child = int((tmp_path / "child").read_text())
+    assert _alive(child)  # the agent exited; its child lives on in its process group
+    handle.kill()  # what the finisher does before removing the worktree
+    assert _until(lambda: not _alive(child))
+
+
+def test_sigterm_to_the_supervisor_alone_reaches_the_agent(
+    start: Callable[..., runner.ProcessHandle], tmp_path: Path
+) -> None:
+    code = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, lambda *a: sys.exit(42))\n"
+        "open('ready', 'w').close()\n"
+        "while True: time.sleep(0.05)\n"
+    )
+    handle = start(code, record_path=tmp_path / "r.json")
+    assert _until((tmp_path / "ready").exists)
+    os.kill(handle.pid or 0, signal.SIGTERM)  # `kill <pid>` as `chump status` shows it
+    assert handle.wait(TIMEOUT) == 42
+    assert read_record(tmp_path / "r.json")["exit"] == 42
+
+
+def test_a_lost_record_keeps_the_agent_s_status(
+    start: Callable[..., runner.ProcessHandle], tmp_path: Path
+) -> None:
+    folder = tmp_path / "agents"
+    code = "import os, time\nwhile not os.path.exists('go'): time.sleep(0.02)\nraise SystemExit(9)"
+    handle = start(code, record_path=folder / "1.json")
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()  # the record cannot be written at the end
+    (tmp_path / "go").touch()
+    assert handle.wait(TIMEOUT) == 9
+    assert not folder.exists()
+
+
+def test_one_write_never_exceeds_the_cap(tmp_path: Path) -> None:
+    log = supervisor.CappedLog(str(tmp_path / "a.log"), 64 * 1024)
+    stream = supervisor.Stream(0, log, supervisor.Masker([], []))
+    stream.feed(b"x" * 3_000_000 + b"\nlast line\n")
+    log.close()
+    sizes = [p.stat().st_size for p in tmp_path.glob("a.log*")]
+    assert sum(sizes) <= 64 * 1024
+    assert (tmp_path / "a.log").read_bytes().endswith(b"last line\n")
+
+
+def test_a_log_that_cannot_rotate_starts_over_within_its_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = supervisor.CappedLog(str(tmp_path / "a.log"), 8192)
+
+    def refuse(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(supervisor.os, "replace", refuse)
+    for n in range(2000):
+        log.write(f"line {n}\n".encode())
+    log.close()
+    assert (tmp_path / "a.log").stat().st_size <= 4096
+    assert (tmp_path / "a.log").read_bytes().endswith(b"line 1999\n")
+
+
+def test_a_private_key_block_is_masked_whole() -> None:
+    lines = []
+
+    class Log:
+        limit = 1 << 20
+
+        def write(self, data: bytes) -> None:
+            lines.extend(data.splitlines())
+
+    stream = supervisor.Stream(0, Log(), supervisor.Masker([], redaction_rules()))  # type: ignore[arg-type]
+    stream.feed(
+        b"before\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
+        b"QUJDREVGR0hJSktMTU5PUA==\n-----END OPENSSH PRIVATE KEY-----\nafter\n"
+    )
+    assert lines == [
+        b"before",
+        b"[REDACTED]",
+        b"[REDACTED]",
+        b"[REDACTED]",
+        b"[REDACTED]",
+        b"after",
+    ]
+
+
+def test_a_json_escaped_secret_is_masked() -> None:
+    mask = supervisor.Masker(['pa"ss\\word-123'], [])
+    line = json.dumps({"text": 'the value is pa"ss\\word-123'}).encode()
+    assert b"word-123" not in mask(line)
+
+
+def test_a_token_is_never_split_by_a_long_line_cut(tmp_path: Path) -> None:
+    log = supervisor.CappedLog(str(tmp_path / "a.log"), 1 << 40)
+    stream = supervisor.Stream(0, log, supervisor.Masker([], redaction_rules()))
+    stream.long = 4096
+    token = b"ghp_" + b"A" * 36
+    stream.feed(b"x " * 2040 + b"-" + token + b" z" * 50)  # the cut falls in the token
+    stream.finish()
+    log.close()
+    assert b"AAAAAAAAAA" not in (tmp_path / "a.log").read_bytes()
