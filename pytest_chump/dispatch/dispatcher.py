@@ -45,6 +45,11 @@ class DispatchFailed(ChumpError):
         self.cause = cause
 
 
+class TakenOver(ChumpError):
+    """Another orchestrator took the dispatch over while this one started it (this one was
+    stopped or silent): its worktree and lease are the other's now, nothing is undone."""
+
+
 class CapacityFull(Exception):
     """``max_parallel`` agents are at work in the repository (counting other orchestrators'):
     nothing more starts until one ends."""
@@ -135,6 +140,8 @@ class Dispatcher:
             if retry is not None:
                 extra.update(self._retry_meta(prepared, retry))
             return self._spawn(gap, prepared, backend, model, extra)
+        except TakenOver as exc:  # not ours to undo any more
+            raise DispatchFailed(str(exc), None, "interrupted") from None
         except ChumpError as exc:
             self.workspaces.rollback(prepared)
             self.store.release_lease(gap.id, self.owner)
@@ -182,13 +189,20 @@ class Dispatcher:
             dispatch.handle = self.spawner(backend).spawn(request)
         except SetupFailed as exc:
             raise DispatchFailed(str(exc), dispatch.dispatch_id, "setup-failed") from None
+        except TakenOver:
+            raise
         except Exception as exc:  # a prompt or spawner plugin's bug fails this dispatch only
             reason = str(exc) if isinstance(exc, ChumpError) else f"{type(exc).__name__}: {exc}"
             raise DispatchFailed(reason, dispatch.dispatch_id) from None
         crash_point("dispatch.agent-running")
         handle = dispatch.handle
         if recorded != [handle.pid or 0]:  # a spawner that does not call on_started
-            record(handle.pid, handle.log_path, None)
+            try:
+                record(handle.pid, handle.log_path, None)
+            except TakenOver:  # the dispatch is another's now: this agent must not run
+                handle.kill()
+                handle.close()
+                raise
         call_event(self.pm, "chump_dispatched", self.warn, dispatch=dispatch)
         crash_point("dispatch.announced")
         return Flight(dispatch, base_sha)
@@ -257,7 +271,7 @@ class Dispatcher:
             log_path=str(log_path) if log_path else None,
             meta=meta,
         ):
-            raise ChumpError("another orchestrator took the dispatch over while it started")
+            raise TakenOver("another orchestrator took the dispatch over while it started")
 
     def _request(self, gap: Gap, dispatch: Dispatch) -> SpawnRequest:
         prompt = self.pm.hook.chump_build_prompt(gap=gap, dispatch=dispatch, settings=self.settings)

@@ -27,6 +27,7 @@ from pytest_chump.loop.app import App
 from pytest_chump.loop.attempts import Attempts
 from pytest_chump.loop.clock import Clock
 from pytest_chump.loop.finish import Finisher
+from pytest_chump.loop.heartbeat import Heartbeat
 from pytest_chump.loop.monitor import Monitor
 from pytest_chump.loop.progress import Progress
 from pytest_chump.loop.resume import adopt_orphans
@@ -52,6 +53,7 @@ class Orchestrator:
     wake: threading.Event = field(default_factory=threading.Event)
     nudged: threading.Event = field(default_factory=threading.Event)
     workspaces: Workspaces | None = None
+    heartbeat: bool = True  # beat from a thread too (a store in a real repository)
 
     def __post_init__(self) -> None:
         self._last_beat = float("-inf")
@@ -102,6 +104,14 @@ class Orchestrator:
 
     def run(self) -> None:
         """Dispatch and (with ``watch``) watch until nothing is in flight and nothing is ready."""
+        root, ttl = self.app.settings.repo_root, self.app.settings.lease_ttl
+        if self.heartbeat and (root / ".chump").is_dir():
+            with Heartbeat(root, self.owner, ttl / 4):
+                self._run()
+        else:
+            self._run()
+
+    def _run(self) -> None:
         if self.backlog is None:  # the caller may have read it already
             self.backlog = self.app.load_backlog()
         self.finisher.redeliver()

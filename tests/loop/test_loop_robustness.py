@@ -3,9 +3,13 @@ faulty plugins, stubborn and silent agents, bad configuration found before any d
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import json
 import signal
-from collections.abc import Mapping, Sequence
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -16,6 +20,7 @@ from pytest_chump.core.protocols import PrStatus, Spawner, SpawnHandle, SpawnReq
 from pytest_chump.loop.app import App
 from pytest_chump.loop.orchestrator import Orchestrator
 from pytest_chump.loop.progress import Progress
+from pytest_chump.state.liveness import pid_alive
 from pytest_chump.state.store import Store
 from tests.chumpproc import ChumpProcess
 from tests.gitrepos import repo  # noqa: F401  (fixture)
@@ -219,3 +224,86 @@ def test_waiting_out_a_kill_grace_sleeps(repo: Path, monkeypatch: pytest.MonkeyP
         orch.run()
     assert orch.finisher.counts["killed"] == 1, out.getvalue()
     assert CountingClock.waits < 25, CountingClock.waits  # ~2.5 s of run: deadline + grace
+
+
+def test_a_dispatch_taken_over_while_it_starts_is_left_to_its_new_owner(
+    repo: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """This orchestrator was silent past lease_ttl between recording the dispatch and
+    recording its agent: the other one owns it now. No agent is released and nothing of the
+    dispatch (its worktree, its lease) is undone under the new owner."""
+    (repo / "docs/gaps.yaml").write_text(gaps("TAKEN-1"))
+    monkeypatch.setenv("AGENT_MODE", "sleep")
+    app, store, out = build(repo)
+    factory = app.spawner_factory()
+    started: list[int] = []
+
+    def spawner(name: str) -> Spawner:
+        real = factory(name)
+
+        class TakenMeanwhile:
+            name = real.name
+
+            def spawn(self, request: SpawnRequest) -> SpawnHandle:
+                (row,) = store.unfinished()
+                store.update_dispatch(row.id, owner="other-host:1:1")
+                assert request.on_started is not None
+                on_started = request.on_started
+
+                def record(pid: int) -> None:
+                    started.append(pid)
+                    on_started(pid)
+
+                return real.spawn(dataclasses.replace(request, on_started=record))
+
+        return TakenMeanwhile()
+
+    with store:
+        orch = Orchestrator(app, store, spawner, app.provider(), Progress(out, out))
+        orch.run()
+        (row,) = store.dispatches()
+    assert "DISPATCH-FAILED: TAKEN-1: another orchestrator took the dispatch over" in out.getvalue()
+    assert row.owner == "other-host:1:1"
+    assert row.outcome is None  # the new owner ends it
+    assert (repo / ".chump/worktrees/taken-1").is_dir()  # not rolled back under its owner
+    assert not pid_alive(started[0])  # its supervisor never released an agent
+
+
+def test_the_heartbeat_goes_on_while_the_loop_is_busy(repo: Path) -> None:
+    """A before_run step blocks the loop; the heartbeat thread still beats, so another
+    orchestrator does not take the dispatch over."""
+    gate = repo.parent / "go"
+    wait = f"import os, time\nwhile not os.path.exists({str(gate)!r}): time.sleep(0.02)"
+    (repo / "pyproject.toml").write_text(
+        (repo / "pyproject.toml")
+        .read_text()
+        .replace(
+            "[tool.chump.spawners.script]",
+            f'[tool.chump.worktree]\nbefore_run = ["{sys.executable}", "-c", {json.dumps(wait)}]'
+            "\n\n[tool.chump.spawners.script]",
+        )
+    )
+    (repo / "docs/gaps.yaml").write_text(gaps("BUSY-1"))
+    first = ChumpProcess(repo, "dispatch", "--no-dry-run", "--watch", "--lease-ttl", "0.4s")
+    with Store.for_repo(repo) as store:
+        assert _until(lambda: bool(store.unfinished()))  # recorded; the loop is in before_run
+        store.conn.execute("UPDATE owners SET beat_at = 1")  # as if it had been silent long
+        assert _until(
+            lambda: store.conn.execute("SELECT MIN(beat_at) FROM owners").fetchone()[0] > 1
+        )
+    second = ChumpProcess(repo, "dispatch", "--no-dry-run", "--watch", "--lease-ttl", "0.4s")
+    second.finish()
+    gate.write_text("go\n")
+    assert first.finish() == 0, first.text
+    assert "RESUMED" not in second.text, second.text
+    assert "OUTCOME: BUSY-1 shipped" in first.text, first.text
+
+
+def _until(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
+    step = threading.Event()
+    for _ in range(int(timeout / 0.02)):
+        if condition():
+            return True
+        step.wait(0.02)
+    return condition()

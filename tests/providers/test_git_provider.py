@@ -269,6 +269,7 @@ def test_poll_succeeds_and_sees_the_remote_while_the_users_fetch_holds_a_ref(
 def test_gate_merges_finished_branches_with_numbers_and_spares_the_checkout(repos: Repos) -> None:
     origin, clone, _ = repos
     head, readme = git(clone, "rev-parse", "HEAD"), (clone / "README").read_text()
+    users = git(clone, "rev-parse", "refs/remotes/origin/main")
     a_tree, a_base = start(clone, "feat-a")
     b_tree, b_base = start(clone, "feat-b")
     commit(a_tree, "a.txt", "a\n")
@@ -283,7 +284,8 @@ def test_gate_merges_finished_branches_with_numbers_and_spares_the_checkout(repo
     b = Watch("feat-b", "B", b_base, b_tree, agent_finished=True)
     assert settle((provider, [b])) == {"feat-b": PrStatus(2, "MERGED", checks="passing")}
     tip = git(origin, "rev-parse", "main")
-    assert git(clone, "rev-parse", "origin/main") == tip  # git push updates the user's copy
+    # pushed by URL: the user's remote-tracking ref is theirs alone (never locked by chump)
+    assert git(clone, "rev-parse", "refs/remotes/origin/main") == users != tip
     assert git(clone, "rev-parse", "refs/chump/remotes/origin/main") == tip
     assert {"a.txt", "loose.txt", "b.txt"} <= set(git(clone, "ls-tree", "--name-only", tip).split())
     assert git(clone, "log", "-1", "--format=%an %cn %s", tip).startswith("gate-bot gate-bot Merge")
@@ -392,7 +394,8 @@ def test_conflicting_second_branch_closes_and_leaves_the_base_alone(repos: Repos
     status = settle((provider, [Watch("feat-b", "B", b_base, b_tree, True)]))["feat-b"]
     assert (status.state, status.cause) == ("CLOSED", "merge-conflict")
     assert status.detail == "conflict with main in README"
-    assert git(origin, "rev-parse", "main") == after_a == git(clone, "rev-parse", "origin/main")
+    own = git(clone, "rev-parse", "refs/chump/remotes/origin/main")
+    assert git(origin, "rev-parse", "main") == after_a == own
     assert len(git(clone, "worktree", "list").splitlines()) == 3
     assert (clone / ".chump/merge-gate-counter").read_text() == "1\n"
 
