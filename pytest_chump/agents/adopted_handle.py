@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pytest_chump.agents.logfiles import read_record, stderr_log
 from pytest_chump.agents.process import NOTABLE
-from pytest_chump.state.liveness import group_alive
+from pytest_chump.state.liveness import agent_alive, group_alive, group_members
 
 TAIL_LINES = 64
 
@@ -49,8 +49,21 @@ class AdoptedHandle:
         return status if isinstance(status, int) and not isinstance(status, bool) else None
 
     def _running(self) -> bool:
-        """The supervisor runs, or (it alone was killed) the agent or its children do."""
-        return group_alive(self.pid, self._ticks)
+        """The supervisor runs, or (it alone was killed) the agent does. Children the agent
+        left behind do not keep it running: they are stopped at teardown."""
+        if agent_alive(self.pid, self._ticks):
+            return True
+        record = read_record(self.record_path)
+        agent = record.get("pid")
+        if "exit" in record or not isinstance(agent, int) or not self.pid:
+            return False
+        return agent in group_members(self.pid, self._ticks)
+
+    def _signal(self, sig: signal.Signals) -> None:
+        """Signal the agent's group while anything of it lives (stragglers too)."""
+        if self.pid is not None and group_alive(self.pid, self._ticks):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, sig)
 
     def poll(self) -> int | None:
         if self._running():
@@ -58,10 +71,6 @@ class AdoptedHandle:
         status = self._recorded_exit()
         return 0 if status is None else status
 
-    def _signal(self, sig: signal.Signals) -> None:
-        if self.pid is not None and self._running():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pid, sig)
 
     def terminate(self) -> None:
         self._signal(signal.SIGTERM)

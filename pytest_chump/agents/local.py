@@ -113,7 +113,10 @@ def prompt_file(request: SpawnRequest) -> Path:
         return request.prompt_file
     path = request.log_path.with_suffix(".prompt.md")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(request.prompt, encoding="utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:  # readable by its owner only
+        out.write(request.prompt)
+    os.chmod(path, 0o600)  # an older, wider file keeps its mode on O_TRUNC
     return path
 
 

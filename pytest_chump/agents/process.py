@@ -42,6 +42,7 @@ from pytest_chump.agents.logfiles import (
     stderr_log,
 )
 from pytest_chump.agents.supervisor import encode_frame, encode_header
+from pytest_chump.core.crashpoints import crash_point
 from pytest_chump.core.errors import ChumpError
 from pytest_chump.core.redact import bounded, redaction_rules, secret_values
 from pytest_chump.state.liveness import group_members, proc_start_ticks
@@ -272,11 +273,13 @@ def start(
         with contextlib.suppress(FileNotFoundError):
             record_path.unlink()  # a record left by an earlier start is not this agent's
         proc = _popen_supervisor(cwd, env, stderr_log(log_path))
+        crash_point("spawn.supervisor-started")  # not yet recorded: it must not start anything
         on_error.callback(_abandon, proc)
         if on_started is not None:
             on_started(proc.pid)
         _release(proc, header, stdin_text, argv[0])
         on_error.pop_all()
+    crash_point("spawn.released")
     handle = ProcessHandle(proc, log_path, record_path, notify, masked_secrets)
     handle._launch((readers[0], readers[1]), on_stdout_line, ring_stdout)
     return handle

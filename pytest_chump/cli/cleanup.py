@@ -19,7 +19,7 @@ from pytest_chump.core.errors import ChumpError
 from pytest_chump.dispatch import worktrees
 from pytest_chump.loop.app import App
 from pytest_chump.state.database import DB_NAME
-from pytest_chump.state.liveness import group_alive
+from pytest_chump.state.liveness import group_alive, stop_group
 from pytest_chump.state.locks import STATE_DIR, repo_lock
 from pytest_chump.state.rows import DispatchRow
 from pytest_chump.state.store import Store
@@ -46,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"released stale lease of {gap_id}")
         ended = store.dispatches("outcome IS NOT NULL", order="id DESC")
         orphans = [r for r in store.unfinished() if not store.live(r.owner)]
+    for row in ended:  # stragglers an ended dispatch's agent left (its teardown was cut short)
+        if stop_group(row.pid, row.pid_start):
+            print(f"stopped processes {row.gap_id}'s agent left running (group {row.pid})")
     gaps_of: dict[Path, set[str]] = {}
     for row in ended:
         gaps_of.setdefault(Path(row.worktree), set()).add(row.gap_id)

@@ -87,7 +87,13 @@ class Dispatcher:
     def __post_init__(self) -> None:
         s = self.settings
         if self.setup is None:
-            self.setup = WorktreeSetup.from_settings(s.repo_root, s.worktree, s.worktree_include)
+            self.setup = WorktreeSetup.from_settings(
+                s.repo_root,
+                s.worktree,
+                s.worktree_include,
+                s.configured_secrets(),
+                s.log_max_bytes,
+            )
 
     def remove(self, flight: Flight) -> str:
         """Tear down a finished flight's workspace (``after_run`` and ``before_remove`` first),

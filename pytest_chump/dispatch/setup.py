@@ -6,7 +6,8 @@ files (``.env``) copied into each new worktree.
 run in the worktree with the agent's environment, within ``timeout`` (default 10m; the whole
 process group is stopped when it runs over). A failing ``after_create`` or ``before_run`` fails
 the dispatch (cause ``setup-failed``) and undoes it; the other two only warn. Output goes to
-``.chump/logs/<slug>.setup.log``; the last lines (redacted) say why in the failure.
+``.chump/logs/<slug>.setup.log``, line by line with secrets masked (the agent's environment
+holds them) and within ``log_max_bytes``; the last lines say why in the failure.
 ``worktree_include``: globs, relative to the repository, of git-ignored files copied into each
 new worktree (symbolic links and paths leaving the repository are never followed; a file git
 does not ignore is not copied, or a saved worktree would commit it).
@@ -19,19 +20,22 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 
 from pytest_chump.core.config_values import positive_duration
 from pytest_chump.core.errors import ChumpError, UsageError
-from pytest_chump.core.redact import printable, redact
+from pytest_chump.core.redact import printable, redact, secret_values
 from pytest_chump.core.run import clean_env
 
 SECTION = "[tool.chump.worktree]"
 STEPS = ("after_create", "before_run", "after_run", "before_remove")
 TAIL_LINES, TAIL_CHARS = 5, 400
+READER_JOIN = 2.0  # seconds to drain a step's output after it ended
 
 
 class SetupFailed(ChumpError):
@@ -46,10 +50,17 @@ class WorktreeSetup:
     steps: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     timeout: float = 600.0
     include: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()  # masked in the log, with the environment's own
+    max_bytes: int = 64 << 20  # the log and its rotated copy together
 
     @classmethod
     def from_settings(
-        cls, repo_root: Path, table: Mapping[str, Any], include: Sequence[str]
+        cls,
+        repo_root: Path,
+        table: Mapping[str, Any],
+        include: Sequence[str],
+        secrets: Sequence[str] = (),
+        max_bytes: int = 64 << 20,
     ) -> WorktreeSetup:
         """Checked ``[tool.chump.worktree]`` and ``worktree_include``; bad entries are one line."""
         for key in table:
@@ -62,7 +73,7 @@ class WorktreeSetup:
             parts = PurePosixPath(pattern).parts
             if not pattern or PurePosixPath(pattern).is_absolute() or ".." in parts:
                 raise UsageError(f"worktree_include: {pattern!r} must stay inside the repository")
-        return cls(repo_root, steps, timeout, tuple(include))
+        return cls(repo_root, steps, timeout, tuple(include), tuple(secrets), max_bytes)
 
     def prepare(self, worktree: Path, created: bool, env: Mapping[str, str], log: Path) -> None:
         """Before the agent: copy includes and run ``after_create`` into a new worktree, then
@@ -90,11 +101,14 @@ class WorktreeSetup:
         if not argv or not worktree.is_dir():
             return
         log.parent.mkdir(parents=True, exist_ok=True)
+        secrets = sorted({*self.secrets, *secret_values(env), *secret_values()}, key=len)[::-1]
+        _rotate(log, self.max_bytes // 2)
         with log.open("ab") as out:
-            out.write(f"=== chump {step}: {' '.join(argv)} ===\n".encode())
+            out.write(redact(f"=== chump {step}: {' '.join(argv)} ===\n", secrets).encode())
             out.flush()
             start = out.tell()
-            problem = _run(argv, worktree, env, self.timeout, out)
+            copy = _MaskedCopy(out, secrets, self.max_bytes // 2)
+            problem = _run(argv, worktree, env, self.timeout, copy)
         if problem:
             kind = "failed" if required else "failed (ignored)"
             raise SetupFailed(f"{step} {kind}: {problem}{_tail(log, start)}")
@@ -154,7 +168,50 @@ def _timeout(raw: object) -> float:
         raise UsageError(f"{SECTION} timeout: {exc}") from None
 
 
-def _run(argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout: float, out: Any) -> str:
+class _MaskedCopy:
+    """Copies a command's output into the log line by line, secrets masked, at most
+    ``budget`` bytes; past it only the last ``TAIL_KEEP`` lines are kept, after a marker."""
+
+    TAIL_KEEP = 200
+
+    def __init__(self, out: Any, secrets: Sequence[str], budget: int) -> None:
+        self.out, self.secrets, self.budget = out, secrets, budget
+        self.tail: deque[bytes] = deque(maxlen=self.TAIL_KEEP)
+        self.dropped = 0
+        self.closed = False  # the step ended: whatever still prints is not kept
+
+    def pump(self, stream: IO[bytes]) -> None:
+        with contextlib.suppress(OSError, ValueError), stream:
+            self._copy(stream)
+
+    def _copy(self, stream: IO[bytes]) -> None:
+        for raw in iter(stream.readline, b""):
+            if self.closed:
+                return
+            line = redact(raw.decode("utf-8", errors="replace"), self.secrets).encode()
+            if len(line) <= self.budget and not self.tail:
+                self.out.write(line)
+                self.budget -= len(line)
+            else:
+                if len(self.tail) == self.tail.maxlen:
+                    self.dropped += 1
+                self.tail.append(line[-4096:])
+        if self.tail:
+            self.out.write(f"[... {self.dropped} lines cut to the log's cap ...]\n".encode())
+            self.out.writelines(self.tail)
+        self.out.flush()
+
+
+def _rotate(log: Path, limit: int) -> None:
+    """Keep the set-up log within its cap: past ``limit`` it becomes ``<name>.1``."""
+    with contextlib.suppress(OSError):
+        if log.stat().st_size > limit:
+            os.replace(log, log.with_name(log.name + ".1"))
+
+
+def _run(
+    argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout: float, copy: _MaskedCopy
+) -> str:
     """"" when ``argv`` succeeded, else why not; its process group is stopped on timeout."""
     try:
         proc = subprocess.Popen(
@@ -162,20 +219,26 @@ def _run(argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout: float,
             cwd=cwd,
             env=dict(env),
             stdin=subprocess.DEVNULL,
-            stdout=out,
+            stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     except OSError as exc:
         return f"{argv[0]}: cannot run: {exc.strerror or exc}"
+    assert proc.stdout is not None
+    reader = threading.Thread(target=copy.pump, args=(proc.stdout,), daemon=True)
+    reader.start()
     try:
         code = proc.wait(timeout)
+        problem = "" if code == 0 else f"exit status {code}"
     except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        return f"timed out after {timeout:g}s"
-    return "" if code == 0 else f"exit status {code}"
+        problem = f"timed out after {timeout:g}s"
+    reader.join(READER_JOIN)  # a service the step left running may hold the pipe: not long
+    copy.closed = True
+    return problem
 
 
 def _tail(log: Path, start: int) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pytest_chump.agents.adopted_handle import AdoptedHandle
 from pytest_chump.backlog import Backlog
+from pytest_chump.core.crashpoints import crash_point
 from pytest_chump.core.model import Gap
 from pytest_chump.core.protocols import Dispatch
 from pytest_chump.core.records import Outcome
@@ -31,6 +32,7 @@ def adopt_orphans(store: Store, backlog: Backlog, owner: str) -> list[Flight]:
             continue
         store.update_dispatch(row.id, owner=owner)
         store.link_lease(row.gap_id, owner, row.id)  # its slot frees as soon as it ends
+        crash_point("resume.adopted")
         flight = _flight(row, gaps.get(row.gap_id))
         handle = flight.dispatch.handle
         if row.state == "starting" or not (isinstance(handle, AdoptedHandle) and handle.released()):

@@ -18,6 +18,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pytest_chump.core.crashpoints import crash_point
 from pytest_chump.core.errors import ChumpError
 from pytest_chump.core.protocols import PrStatus
 from pytest_chump.core.redact import redact
@@ -152,7 +153,9 @@ class Merger:
                     return new
                 if self.record is not None and gap_id:
                     new = self.record(new, gap_id)  # the gap marked done on top of the merge
+                crash_point("gate.merged")
                 problem = self._publish(new)
+                crash_point("gate.published")
                 if not problem:
                     number = next_number(state / "merge-gate-counter")
                     return PrStatus(number, "MERGED", checks="passing")

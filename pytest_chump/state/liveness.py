@@ -5,6 +5,7 @@ process's start time — so a recycled pid is never mistaken for the process tha
 from __future__ import annotations
 
 import os
+import signal
 import socket
 from pathlib import Path
 
@@ -95,3 +96,15 @@ def group_alive(pgid: int | None, leader_ticks: str) -> bool:
     if not Path("/proc").is_dir():
         return False
     return bool(group_members(pgid, leader_ticks))
+
+
+def stop_group(pgid: int | None, leader_ticks: str) -> bool:
+    """SIGKILL what is left of an agent's process group (never a later group reusing the
+    id); whether anything was left."""
+    if not pgid or not group_alive(pgid, leader_ticks):
+        return False
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True

@@ -9,6 +9,9 @@ when another agent pushed first. Behaviour switches come from ``AGENT_MODE``:
 ``AGENT_AFTER_GATE``, default ``ship``), ``stubborn``
 (ignores SIGTERM and sleeps: only SIGKILL stops it).
 
+``commit`` commits without pushing (a merge gate lands the work). ``AGENT_PROMPT_END`` makes
+it fail (exit 6) on a prompt that does not end with that text (cut short);
+``AGENT_GRANDCHILD`` leaves a sleeping child behind in its process group.
 ``AGENT_SAY=<VAR>`` prints the value of ``$VAR`` on stderr first, as an agent leaking a
 secret would.
 
@@ -79,6 +82,13 @@ def main() -> None:
     if gap_id not in prompt:
         print("ERROR: prompt does not name my gap", file=sys.stderr)
         sys.exit(5)
+    end = os.environ.get("AGENT_PROMPT_END")
+    if end and not prompt.rstrip().endswith(end):
+        print("ERROR: the prompt was cut short", file=sys.stderr)
+        sys.exit(6)
+    if os.environ.get("AGENT_GRANDCHILD"):  # left behind in the agent's process group
+        sleeper = [sys.executable, "-c", "import time; time.sleep(600)"]
+        subprocess.Popen(sleeper, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     said = os.environ.get("AGENT_SAY")  # the value of this variable, printed as an error
     if said:
         print(f"ERROR: leaking {os.environ.get(said, '')}", file=sys.stderr, flush=True)
@@ -100,6 +110,12 @@ def main() -> None:
         sys.exit(3)
     elif mode == "ship":
         land(gap_id)
+    elif mode == "commit":  # the merge gate lands it
+        with open(f"{gap_id}.txt", "w", encoding="utf-8") as fh:
+            fh.write(f"work for {gap_id}\n")
+        git("add", f"{gap_id}.txt")
+        git("commit", "--quiet", "-m", f"{gap_id}: do the work")
+        journal("commits", f"{os.getpid()} {gap_id} {git('rev-parse', 'HEAD').stdout.strip()}")
 
 
 if __name__ == "__main__":

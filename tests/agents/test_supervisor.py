@@ -478,7 +478,29 @@ def test_a_token_is_never_split_by_a_long_line_cut(tmp_path: Path) -> None:
     stream = supervisor.Stream(0, log, supervisor.Masker([], redaction_rules()))
     stream.long = 4096
     token = b"ghp_" + b"A" * 36
-    stream.feed(b"x " * 2040 + b"-" + token + b" z" * 50)  # the cut falls in the token
+    stream.feed(b"x " * 2040 + token + b" z" * 50)  # the cut falls in the token
     stream.finish()
     log.close()
     assert b"AAAAAAAAAA" not in (tmp_path / "a.log").read_bytes()
+
+
+def test_an_adopted_agent_that_left_a_child_behind_has_ended_and_its_child_is_stopped(
+    start: Callable[..., runner.ProcessHandle], tmp_path: Path
+) -> None:
+    code = (
+        "import subprocess, sys\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'],"
+        " stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        "open('child', 'w').write(str(child.pid))\n"
+        "sys.exit(4)\n"
+    )
+    record = tmp_path / "r.json"
+    handle = start(code, record_path=record)
+    ticks = proc_start_ticks(handle.pid or 0)
+    assert handle.wait(TIMEOUT) == 4
+    child = int((tmp_path / "child").read_text())
+    adopted = AdoptedHandle(handle.pid, ticks, tmp_path / "logs" / "agent.log", record)
+    assert adopted.poll() == 4  # the agent ended; its child does not keep it "running"
+    assert _alive(child)
+    adopted.kill()  # the teardown's
+    assert _until(lambda: not _alive(child))

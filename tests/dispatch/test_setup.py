@@ -175,3 +175,28 @@ def test_only_git_ignored_files_are_copied(tmp_path: Path) -> None:
     setup = WorktreeSetup.from_settings(clone, {}, [".env", "local.json"])
     assert [str(p) for p in setup.copy_includes(worktree)] == [".env"]
     assert not (worktree / "local.json").exists()
+
+
+def test_set_up_output_is_masked_and_capped_in_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SERVICE_API_KEY", "svc-key-0123456789abcdef")
+    code = (
+        "import os\n"
+        "print('key', os.environ['SERVICE_API_KEY'])\n"
+        "print('gh', 'ghp_' + 'q' * 36)\n"
+        "for n in range(50000): print(f'noise {n:05d}', 'x' * 40)\n"
+        "print('the last words')\n"
+    )
+    setup = WorktreeSetup(
+        tmp_path, {"before_run": (sys.executable, "-c", code)}, max_bytes=64 * 1024
+    )
+    log = tmp_path / "logs" / "gap.setup.log"
+    setup.run("before_run", tmp_path, dict(os.environ), log, required=True)
+    text = log.read_text()
+    assert "svc-key-0123456789abcdef" not in text
+    assert "ghp_qqqq" not in text
+    assert "key [REDACTED]" in text
+    assert log.stat().st_size <= 32 * 1024 + 200 * 60  # its half of the cap, and the last lines
+    assert text.rstrip().endswith("the last words")
+    assert "lines cut to the log's cap" in text

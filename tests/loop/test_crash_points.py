@@ -25,7 +25,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -66,14 +67,20 @@ def crash_points() -> list[str]:
 def test_the_steps_are_found_in_the_source() -> None:
     steps = crash_points()
     assert len(steps) == len(set(steps)), "two points share a name"
-    for stage in ("dispatch.", "watch.", "finish.", "teardown."):
+    for stage in ("dispatch.", "spawn.", "watch.", "finish.", "teardown.", "gate.", "resume."):
         assert any(step.startswith(stage) for step in steps), stage
 
 
-def _repo(tmp_path: Path) -> tuple[Path, Path]:
+def _repo(tmp_path: Path, gated: bool) -> tuple[Path, Path]:
+    """The project: a rules file large enough that prompts pass 64 KiB (a pipe's buffer),
+    and with ``gated`` a merge gate that lands the agents' commits."""
     origin, clone = make_origin(tmp_path)
     (clone / "docs/gaps.yaml").write_text(GAPS)
-    (clone / "pyproject.toml").write_text(PYPROJECT)
+    rules = clone / "docs/process/CHUMP_DISPATCH_RULES.md"
+    rules.parent.mkdir(parents=True)
+    rules.write_text("".join(f"- rule {n}: keep the tests green\n" for n in range(2500)))
+    gate = f'\n[tool.chump.merge_gate]\ncommand = ["{sys.executable}", "-c", "pass"]\n'
+    (clone / "pyproject.toml").write_text(PYPROJECT + (gate if gated else ""))
     git(clone, "add", "-A")
     git(clone, "commit", "--quiet", "-m", "backlog")
     git(clone, "push", "--quiet", "origin", "main")
@@ -81,13 +88,16 @@ def _repo(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _chump(
-    repo: Path, journal: Path, *args: str, crash: str = ""
+    repo: Path, journal: Path, *args: str, crash: str = "", gated: bool = False
 ) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "AGENT_JOURNAL": str(journal),
         "AGENT_MODE": "gate",
         "AGENT_GATE": str(journal.parent / "gate"),
+        "AGENT_AFTER_GATE": "commit" if gated else "ship",
+        "AGENT_PROMPT_END": "saying what you did.",  # the prompt's last words arrived
+        "AGENT_GRANDCHILD": "1",  # a straggler the teardown (or cleanup) must stop
         "CHUMP_SINKS": "sqlite,jsonl",
     }
     env.pop(CRASH_ENV, None)
@@ -102,6 +112,15 @@ def _chump(
         text=True,
         timeout=TIMEOUT,
     )
+
+
+def _until(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
+    step = threading.Event()
+    for _ in range(int(timeout / 0.02)):
+        if condition():
+            return True
+        step.wait(0.02)
+    return condition()
 
 
 def _refs_containing(repo: Path, sha: str) -> list[str]:
@@ -135,9 +154,9 @@ def _processes_under(folder: Path) -> dict[int, tuple[int, str]]:
 
 
 def _untracked(repo: Path) -> list[str]:
-    """Live processes in the worktrees whose process group is no unfinished dispatch's."""
+    """Live processes in the worktrees whose process group is no recorded dispatch's."""
     with Store.for_repo(repo) as store:
-        tracked = {row.pid for row in store.unfinished() if row.pid}
+        tracked = {row.pid for row in store.dispatches() if row.pid}  # ended ones' stragglers too
     live = _processes_under(repo / ".chump/worktrees")
     return [f"{pid}: {cmd}" for pid, (group, cmd) in live.items() if group not in tracked]
 
@@ -155,28 +174,34 @@ def reaper(tmp_path: Path) -> Iterator[None]:
 @pytest.mark.usefixtures("reaper")
 @pytest.mark.parametrize("step", crash_points())
 def test_a_crash_at_any_step_loses_nothing_and_doubles_nothing(step: str, tmp_path: Path) -> None:
-    origin, repo = _repo(tmp_path)
+    gated = step.startswith("gate.")
+    origin, repo = _repo(tmp_path, gated)
     journal = tmp_path / "journal"
     journal.mkdir()
     gate = tmp_path / "gate"
-    if not step.startswith("dispatch."):
+    if not step.startswith(("dispatch.", "spawn.")):
         gate.touch()  # agents must end for the later steps to be reached
     execute = ("dispatch", "--no-dry-run", "--watch")
-    crashed = _chump(repo, journal, *execute, crash=step)
+    outputs = []
+    if step.startswith("resume."):  # a run to resume first: it dies with its agents running
+        prelude = _chump(repo, journal, *execute, crash="dispatch.announced", gated=gated)
+        outputs.append(prelude.stdout + prelude.stderr)
+    crashed = _chump(repo, journal, *execute, crash=step, gated=gated)
     assert crashed.returncode == -signal.SIGKILL, f"{step} not reached:\n{crashed.stdout}"
     # whatever runs now, a restart must find: the identity was durable before it could act
-    assert _untracked(repo) == [], crashed.stdout
+    # (a supervisor never released exits on its own at once: it started nothing)
+    assert _until(lambda: _untracked(repo) == []), (_untracked(repo), crashed.stdout)
     gate.touch()
-    outputs = [crashed.stdout + crashed.stderr]
+    outputs.append(crashed.stdout + crashed.stderr)
     for _ in range(MAX_RUNS):
-        run = _chump(repo, journal, *execute)
+        run = _chump(repo, journal, *execute, gated=gated)
         outputs.append(run.stdout + run.stderr)
         assert "Traceback" not in outputs[-1], outputs[-1]
         with Store.for_repo(repo) as store:
             if store.shipped_ids() == frozenset(IDS):
                 break
     history = "\n---\n".join(outputs)
-    cleanup = _chump(repo, journal, "cleanup")
+    cleanup = _chump(repo, journal, "cleanup", gated=gated)
     assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
 
     assert not (journal / "double").exists(), history
