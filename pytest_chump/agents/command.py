@@ -7,7 +7,7 @@ reach attributes or indexes. The orchestrator merges :func:`command_spawners` in
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from pytest_chump.agents.local import LocalSpawner, Options, prompt_file, resolve_binary
@@ -55,6 +55,12 @@ class CommandSpawner(LocalSpawner):
         argv = [element.format_map(values) for element in self.command]
         hint = f"fix the command list of [tool.chump.spawners.{self.name}]"
         return [resolve_binary(argv[0], request.env, hint), *argv[1:], *self.extra_args]
+
+    def preflight(self, env: Mapping[str, str]) -> None:
+        """Before any dispatch: the command's program is there (placeholders aside)."""
+        if "{" not in self.command[0]:
+            hint = f"fix the command list of [tool.chump.spawners.{self.name}]"
+            resolve_binary(self.command[0], env, hint)
 
     def stdin_text(self, request: SpawnRequest) -> str | None:
         return request.prompt if self.use_stdin else None

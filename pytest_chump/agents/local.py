@@ -201,13 +201,21 @@ class LocalSpawner:
         return None
 
     def binary(self, request: SpawnRequest) -> str:
+        return self.binary_in(request.env)
+
+    def binary_in(self, env: Mapping[str, str]) -> str:
         """Env override (``binary_env``) > option ``binary`` > ``default_binary``, on PATH."""
-        from_env = request.env.get(self.binary_env, "") if self.binary_env else ""
+        from_env = env.get(self.binary_env, "") if self.binary_env else ""
         chosen = from_env or self.binary_option or self.default_binary
         hint = f'set [tool.chump.spawners.{self.name}] binary = "/path/to/{self.default_binary}"'
         if self.binary_env:
             hint += f" or env {self.binary_env}"
-        return resolve_binary(chosen, request.env, hint)
+        return resolve_binary(chosen, env, hint)
+
+    def preflight(self, env: Mapping[str, str]) -> None:
+        """Before any dispatch: the agent's binary is there (a one-line error if not)."""
+        if self.default_binary or self.binary_option:
+            self.binary_in(env)
 
     def model(self, request: SpawnRequest) -> str | None:
         return request.model or self.model_option

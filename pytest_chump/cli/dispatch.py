@@ -150,6 +150,7 @@ def _execute(app: App, backlog: Backlog, *, watch: bool, reflect: bool) -> int:
         )
         orch.finisher.reflect = reflect
         orch.backlog = backlog
+        orch.preflight()  # nothing starts before the provider and the spawners can work
         the_plan = plan(app, backlog, occupancy(store))
         print(header(the_plan, "execute+watch" if watch else "execute"), flush=True)
         if not the_plan.picks:

@@ -8,6 +8,7 @@ Starting work is here; watching it is :mod:`~pytest_chump.loop.monitor`.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -99,6 +100,18 @@ class Orchestrator:
         arms = {a for rule in self.routes.rules for a in rule.arms} | set(self.routes.default)
         for arm in sorted(arms, key=lambda a: a.label):
             self.spawner(arm.spawner)  # an unknown name fails listing the valid ones
+
+    def preflight(self) -> None:
+        """Before the first agent starts: the PR provider proves it can work and every
+        spawner the routing table names finds its binary; else one line, exit 2."""
+        check = getattr(self.provider, "preflight", None)
+        if callable(check):
+            check()
+        arms = {a for rule in self.routes.rules for a in rule.arms} | set(self.routes.default)
+        for name in sorted({arm.spawner for arm in arms}):
+            ready = getattr(self.spawner(name), "preflight", None)
+            if callable(ready):
+                ready(os.environ)
 
     # --- the loop -------------------------------------------------------------------
 

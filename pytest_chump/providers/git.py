@@ -20,6 +20,7 @@ from pytest_chump.core.remote_refs import (
     fetch,
     newer,
     own_ref,
+    resolve,
     users_ref,
 )
 from pytest_chump.core.run import clean_env, run
@@ -31,6 +32,7 @@ from pytest_chump.state.locks import repo_lock
 
 DIFF_FLAGS = ("--no-color", "--no-ext-diff", "--no-renames")
 CACHE_LIMIT = 4096
+PREFLIGHT_TIMEOUT = 30.0  # seconds the remote may take to answer before the first dispatch
 
 
 def split_base(base_ref: str, remotes: Sequence[str]) -> tuple[str, str]:
@@ -94,6 +96,29 @@ class GitProvider:
 
     def _sha(self, ref: str) -> str:
         return self._git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+
+    def preflight(self) -> None:
+        """Before any dispatch: the remote answers and has the base branch (or, without a
+        remote, the base ref exists); else a one-line ``UsageError`` with the fix."""
+        if not self.remote:
+            if not resolve(self.repo_root, self.base_ref):
+                missing = f"git provider: base ref {self.base_ref!r} not found"
+                raise UsageError(f"{missing}; set base_ref")
+            return
+        argv = ["git", "ls-remote", "--exit-code", "--heads", self.remote, self.base_branch]
+        proc = run(argv, cwd=self.repo_root, check=False, timeout=PREFLIGHT_TIMEOUT)
+        if proc.returncode == 2:
+            raise UsageError(
+                f"git provider: {self.remote} has no branch {self.base_branch!r}; "
+                "push it or set base_ref"
+            )
+        if proc.returncode != 0:
+            lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()] or ["no answer"]
+            said = next((ln for ln in lines if ln.startswith(("fatal:", "error:"))), lines[0])
+            raise UsageError(
+                f"git provider: cannot reach {self.remote}: {said.removeprefix('fatal: ')} "
+                "(check the network and `git remote -v`)"
+            )
 
     def feedback(self, branch: str, status: PrStatus | None) -> str:
         """What the next attempt of a failed branch should know beyond the verdict: the end of

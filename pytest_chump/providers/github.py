@@ -30,7 +30,7 @@ from typing import Any
 
 from pytest_chump import hookimpl
 from pytest_chump.core.config import Settings
-from pytest_chump.core.errors import ChumpError
+from pytest_chump.core.errors import ChumpError, UsageError
 from pytest_chump.core.gh import (
     AUTH_MESSAGE,
     MAX_MESSAGE,
@@ -117,6 +117,21 @@ class GithubProvider:
             raise github_parse.malformed(type(exc).__name__) from None
         self._numbers = {b: s.number for b, s in result.items() if s.number is not None}
         return result
+
+    def preflight(self) -> None:
+        """Before any dispatch: the remote is a GitHub repository and ``gh`` is there and
+        logged in; else a one-line ``UsageError`` naming the problem and the fix."""
+        try:
+            self.repository()
+        except ChumpError as exc:
+            raise UsageError(f"{exc}: point it at GitHub, or use pr_provider = \"git\"") from None
+        try:
+            proc = run_gh([self.gh_bin, "auth", "status"], self.repo_root, self.timeout, "gh")
+        except ChumpError as exc:
+            raise UsageError(str(exc)) from None
+        if proc.returncode != 0:
+            problem = failure_message(proc.returncode, proc.stderr, None, "gh auth status")
+            raise UsageError(one_line(problem))
 
     def repository(self) -> tuple[str, str]:
         """(owner, name) of the GitHub repository, read once from the remote's URL."""
