@@ -113,6 +113,7 @@ class PrStatus:
     cause: str = ""  # for a CLOSED/failed PR: why (merge-conflict, tests-failed, ...)
     detail: str = ""  # short evidence for the reflection notes (e.g. last lines of a check)
     superseded_by: int | None = None  # another PR for the same gap merged: race lost
+    review: str = ""  # "changes-requested" when a review asks for changes
 
 
 @runtime_checkable

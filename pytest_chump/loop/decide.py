@@ -41,9 +41,9 @@ def decide(o: Observation) -> Decision:
 
     A merged PR ships. A race lost (another PR for the gap merged, or the gap became done
     on the base by another change) stops the agent as ``race_abandoned``. Then the PR
-    decides: CLOSED fails, OPEN with failed checks fails once the
-    agent has finished, any other OPEN PR stops the deadline clock. Without a PR: a non-zero
-    exit or an agent-reported error is ``killed``; an agent that exited 0 is ``stalled``
+    decides: CLOSED fails, OPEN with failed checks (or a review requesting changes) fails
+    once the agent has finished, any other OPEN PR stops the deadline clock. Without a PR: a
+    non-zero exit or an agent-reported error is ``killed``; an agent that exited 0 is ``stalled``
     after ``exit_grace`` (or the soft deadline); a running agent is flagged stalled past the
     soft deadline and stopped past twice it.
     """
@@ -80,6 +80,9 @@ def _with_pr(o: Observation, pr: PrStatus) -> Decision:
         return Decision(
             FINISH, Outcome("ci_failed", pr.number, reason, "checks-failed", pr.failing_checks)
         )
+    if pr.review == "changes-requested" and o.exit_code is not None:
+        reason = "a review requested changes"
+        return Decision(FINISH, Outcome("ci_failed", pr.number, reason, "changes-requested"))
     return Decision(WAIT)
 
 

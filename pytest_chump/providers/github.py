@@ -43,7 +43,7 @@ from pytest_chump.core.gh import (
 )
 from pytest_chump.core.protocols import PrStatus, Register, Watch
 from pytest_chump.core.run import run
-from pytest_chump.providers import github_parse, github_query
+from pytest_chump.providers import github_feedback, github_parse, github_query
 
 __all__ = ["AUTH_MESSAGE", "MAX_MESSAGE", "RATE_MESSAGE", "GithubProvider"]  # names of 0.1
 
@@ -117,6 +117,23 @@ class GithubProvider:
             raise github_parse.malformed(type(exc).__name__) from None
         self._numbers = {b: s.number for b, s in result.items() if s.number is not None}
         return result
+
+    def feedback(self, branch: str, status: PrStatus | None) -> str:
+        """What the next attempt should know beyond the verdict: the end of the failed runs'
+        logs and the review comments (best effort, bounded; see ``github_feedback``)."""
+        try:
+            owner, name = self.repository()
+        except ChumpError:
+            return ""
+        failing = status is not None and status.checks == "failing"
+        number = status.number if status is not None else None
+        return github_feedback.feedback(
+            lambda argv: run_gh([self.gh_bin, *argv], self.repo_root, self.timeout, "gh"),
+            f"{owner}/{name}",
+            branch,
+            number,
+            failing,
+        )
 
     def preflight(self) -> None:
         """Before any dispatch: the remote is a GitHub repository and ``gh`` is there and

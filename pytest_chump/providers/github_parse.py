@@ -122,7 +122,9 @@ def _status(pr: Mapping[str, Any], asked: int | None, where: str) -> PrStatus:
         # failed optional check must not fail the dispatch meanwhile
         checks, failing = "pending", ()
     detail = f"pull request #{number} closed unmerged" if state == "CLOSED" else ""
-    return PrStatus(number, state, merge_state, checks, failing, "", detail)
+    decision = _text(pr.get("reviewDecision"), f"{where}.reviewDecision") or ""
+    review = "changes-requested" if decision.upper() == "CHANGES_REQUESTED" else ""
+    return PrStatus(number, state, merge_state, checks, failing, "", detail, review=review)
 
 
 def _contexts(pr: Mapping[str, Any], where: str) -> list[dict[str, Any]]:

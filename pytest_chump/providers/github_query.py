@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping, Sequence
 from pytest_chump.core.protocols import Watch
 
 _PR_FIELDS = """fragment chumpPr on PullRequest {
-  number state mergeStateStatus headRefName
+  number state mergeStateStatus headRefName reviewDecision
   commits(last: 1) { nodes { commit { statusCheckRollup { state
     contexts(first: 100) { nodes { __typename
       ... on CheckRun { name status conclusion }
