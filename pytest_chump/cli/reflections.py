@@ -26,7 +26,17 @@ from pytest_chump.state.queries import ReflectionQuery, StoredReflection, reflec
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])", re.IGNORECASE)
 ELLIPSIS = "..."
-HEADER = ("CREATED", "GAP", "OUTCOME", "BACKEND", "DURATION", "PR", "CAUSE", "DIRECTIVE")
+HEADER = (
+    "CREATED",
+    "GAP",
+    "TRY",
+    "OUTCOME",
+    "BACKEND",
+    "DURATION",
+    "PR",
+    "CAUSE",
+    "DIRECTIVE",
+)
 SINCE_HELP = (
     "only reflections since WHEN: an ISO date/datetime (local time unless it has an offset) "
     "or a duration ago like 90m, 2h, 7d, 1w"
@@ -82,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
     path = settings.state_dir / DB_NAME
     query = ReflectionQuery(args.gap, args.outcome, args.backend, args.since, args.limit)
     rows = reflections(path, query)
+    if args.gap:  # one gap's attempts read best in the order they were made
+        rows = rows[::-1]
     if not rows:
         why = "no reflections match" if path.is_file() else f"no reflections yet ({path} absent)"
         print(f"note: {why}", file=sys.stderr)
@@ -117,6 +129,7 @@ def _cells(row: StoredReflection) -> tuple[str, ...]:
     return (
         time.strftime("%Y-%m-%d %H:%M", time.localtime(row.created_at)),
         r.gap_id,
+        str(r.attempt),
         r.outcome,
         r.backend or "-",
         duration(r.duration_s),

@@ -69,16 +69,16 @@ def test_newest_first_table(capsys: pytest.CaptureFixture[str], repo: Path) -> N
     assert tuple(out[0].split()) == HEADER
     assert [line.split()[2] for line in out[1:]] == ["API-2", "WEB-1", "API-1", "API-2", "API-1"]
     newest = out[1].split()
-    assert newest[3:8] == ["killed", "claude-next", "5m25s", "#45", "agent-error"]
-    assert " ".join(newest[8:]).startswith("dispatched gap=API-2 effort=s domain=api")
-    assert out[5].split()[7] == "-"  # a success has no cause
+    assert newest[3:9] == ["1", "killed", "claude-next", "5m25s", "#45", "agent-error"]
+    assert " ".join(newest[9:]).startswith("dispatched gap=API-2 effort=s domain=api")
+    assert out[5].split()[8] == "-"  # a success has no cause
 
 
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
         ((), [5, 4, 3, 2, 1]),
-        (("--gap", "API-1"), [3, 1]),
+        (("--gap", "API-1"), [1, 3]),  # one gap: its attempts in the order they were made
         (("--outcome", "killed"), [5, 2]),
         (("--backend", "claude"), [3, 1]),  # claude:opus yes, claude-next no
         (("--backend", "claude:opus"), [3]),

@@ -146,6 +146,10 @@ def test_failed_tests_go_back_to_the_agent_and_the_next_attempt_ships(
     assert reflections[rows[1].id]["attempt"] == 2
     assert reflections[rows[1].id]["previous_dispatch_id"] == rows[0].id
     assert orch.finisher.counts["shipped"] == 1
+    shown = ChumpProcess(repo, "reflections", "--gap", "FIX-1")
+    shown.finish()
+    attempts = [line.split()[3:5] for line in shown.lines[1:]]
+    assert attempts == [["1", "ci_failed"], ["2", "shipped"]]  # in the order they were made
 
 
 def test_after_the_last_retry_the_gap_waits_for_a_human_until_chump_retry(
