@@ -136,6 +136,19 @@ def chump_reflect(reflection: Reflection) -> None:
 
 
 @hookspec
+def chump_notify(event: Mapping[str, object], settings: Settings) -> None:
+    """Called when something happened a person may want to hear of: ``needs-human``,
+    ``circuit-open``, ``budget-reached``, ``gap-shipped``, ``agent-silent``, ``run-finished``.
+
+    :param event: ``{"event": name, "time": ISO 8601, "repo": path, "message": one line,
+        ...}`` with ``gap_id`` and more where they apply; free text is already redacted.
+    :param settings: the resolved configuration (the built-in notifiers read ``notify``).
+    A notifier that fails is reported and never stops the loop; one that blocks should hand
+    the work to a thread (the built-ins do).
+    """
+
+
+@hookspec
 def chump_configure(settings: Settings) -> None:
     """Called once after the configuration is resolved and before anything is dispatched.
 

@@ -163,6 +163,8 @@ def _execute(app: App, backlog: Backlog, *, watch: bool, reflect: bool) -> int:
             progress.summary(orch.finisher.in_dispatch_order(), orch.finisher.counts)
         broken = _broken_backends(store, orch) if not received else []
         store.close_circuits(orch.owner)  # the run ended: the next one tries them again
+    if watch:
+        _run_finished(app, orch, received)
     if received:
         return 128 + received[0]
     if broken:
@@ -170,6 +172,17 @@ def _execute(app: App, backlog: Backlog, *, watch: bool, reflect: bool) -> int:
             print(line, file=sys.stderr, flush=True)
         return 3
     return 1 if orch.finisher.counts["spawn_failures"] else 0
+
+
+def _run_finished(app: App, orch: Orchestrator, received: list[int]) -> None:
+    from pytest_chump.loop.events import notify
+    from pytest_chump.reflect.notify import wait
+
+    counts = orch.finisher.counts
+    summary = " ".join(f"{k}={counts[k]}" for k in ("shipped", "ci_failed", "stalled", "killed"))
+    how = f"stopped by signal {received[0]}" if received else "finished"
+    notify(app, orch.progress.warn, "run-finished", f"run {how}: {summary}", counts=dict(counts))
+    wait()  # outstanding deliveries, within their timeouts
 
 
 def _broken_backends(store: Store, orch: Orchestrator) -> list[str]:

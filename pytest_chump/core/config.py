@@ -178,6 +178,14 @@ class Settings:
     retry_backoff_max: float = setting(
         300.0, "the longest wait between transient retries", v.positive_duration, shown="5m"
     )
+    notify: dict[str, Any] = setting(
+        {},
+        "notifications: command (argv, the event as JSON on stdin), webhook (URL, POSTed JSON), "
+        "desktop (notify-send), events (which; default all)",
+        v.table,
+        flag=False,
+        shown="off",
+    )
     log_max_bytes: int = setting(
         64 * 1024 * 1024,
         "disk an agent's log and stderr log may each take; the newest output is kept",

@@ -33,6 +33,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "pytest_chump.reflect.sqlite_sink",
     "pytest_chump.reflect.memory_sink",
     "pytest_chump.reflect.jsonl_sink",
+    "pytest_chump.reflect.notify",
     "pytest_chump.agents.claude",
     "pytest_chump.agents.codex",
     "pytest_chump.agents.aider",

@@ -20,6 +20,7 @@ from pytest_chump.core.records import Outcome, Reflection
 from pytest_chump.core.redact import NOTES_LIMIT, bounded, secret_values
 from pytest_chump.dispatch.dispatcher import Flight
 from pytest_chump.loop.app import App
+from pytest_chump.loop.events import notify
 from pytest_chump.loop.progress import Progress
 from pytest_chump.loop.react import CIRCUIT, FEEDBACK, NEEDS_HUMAN, RESUME, RETRY, Chain, react
 from pytest_chump.reflect.causes import evidence_line
@@ -82,6 +83,15 @@ class Finisher:
         ):
             crash_point("finish.recorded")
             self._announce(d.gap.id, followup)
+            if outcome.name == "shipped":
+                pr = f" (PR #{outcome.pr_number})" if outcome.pr_number is not None else ""
+                self._notify(
+                    "gap-shipped",
+                    f"{d.gap.id} shipped{pr}",
+                    gap_id=d.gap.id,
+                    pr_number=outcome.pr_number,
+                    dispatch_id=d.dispatch_id,
+                )
             call_event(
                 self.app.pm,
                 "chump_outcome",
@@ -198,13 +208,21 @@ class Finisher:
             self.progress.line(
                 f"NEEDS-HUMAN: {gap_id}: {reason} (`chump retry {gap_id}` lets it go on)"
             )
+            self._notify("needs-human", f"{gap_id} needs a human: {reason}", gap_id=gap_id)
         if followup.circuit is not None:
-            self.progress.line(f"CIRCUIT: {followup.circuit[0]} open: {followup.circuit[1]}")
+            self._circuit_opened(*followup.circuit)
 
     def _open_circuit(self, arm: str, message: str) -> None:
         line = self._one_line(message)
         if self.store.open_circuit(arm, self.owner, line):
-            self.progress.line(f"CIRCUIT: {arm} open: {line}")
+            self._circuit_opened(arm, line)
+
+    def _circuit_opened(self, arm: str, line: str) -> None:
+        self.progress.line(f"CIRCUIT: {arm} open: {line}")
+        self._notify("circuit-open", f"{arm}: {line}", arm=arm)
+
+    def _notify(self, name: str, message: str, **fields: object) -> None:
+        notify(self.app, self.progress.warn, name, message, **fields)
 
     def _one_line(self, message: str) -> str:
         """``message`` redacted, its lines joined, bounded (the full text is in the logs)."""

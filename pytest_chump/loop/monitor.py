@@ -42,6 +42,7 @@ class Monitor:
     _prs: dict[str, PrStatus] = field(default_factory=dict)
     _done_on_base: frozenset[str] = frozenset()
     _tick_in_flight: int = 0
+    on_silent: Callable[[Flight], None] | None = None  # an agent just fell silent
 
     def status_of(self, branch: str) -> PrStatus | None:
         """What the PR provider last said about ``branch``."""
@@ -134,6 +135,8 @@ class Monitor:
             if flight.dispatch.dispatch_id is not None:
                 self.store.update_dispatch(flight.dispatch.dispatch_id, state=state)
             self.progress.flag(flight.dispatch.gap.id, state)
+            if state == "silent" and self.on_silent is not None:
+                self.on_silent(flight)
 
     def _silent(self, flight: Flight) -> bool:
         silent_in = self._silent_in(flight)

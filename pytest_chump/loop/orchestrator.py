@@ -27,11 +27,13 @@ from pytest_chump.learn.routing import choose_arm, load_table
 from pytest_chump.loop.app import App
 from pytest_chump.loop.attempts import Attempts
 from pytest_chump.loop.clock import Clock
+from pytest_chump.loop.events import notify
 from pytest_chump.loop.finish import Finisher
 from pytest_chump.loop.heartbeat import Heartbeat
 from pytest_chump.loop.monitor import Monitor
 from pytest_chump.loop.progress import Progress
 from pytest_chump.loop.resume import adopt_orphans
+from pytest_chump.reflect.notify import check as check_notify
 from pytest_chump.state.liveness import make_owner
 from pytest_chump.state.store import Store
 
@@ -88,6 +90,8 @@ class Orchestrator:
             self.finisher,
             self.clock.now,
         )
+        self.monitor.on_silent = self._silent
+        check_notify(self.app.settings.notify)  # a bad [tool.chump.notify] fails before dispatch
         self.backlog: Backlog | None = None
         if hasattr(self.provider, "notify"):  # e.g. the merge gate: wake when it finishes
             self.provider.notify = self.wake.set
@@ -100,6 +104,17 @@ class Orchestrator:
         arms = {a for rule in self.routes.rules for a in rule.arms} | set(self.routes.default)
         for arm in sorted(arms, key=lambda a: a.label):
             self.spawner(arm.spawner)  # an unknown name fails listing the valid ones
+
+    def _silent(self, flight: Flight) -> None:
+        gap = flight.dispatch.gap.id
+        silence = self.app.settings.silence_alert
+        notify(
+            self.app,
+            self.progress.warn,
+            "agent-silent",
+            f"{gap}: no output for {silence:g}s",
+            gap_id=gap,
+        )
 
     def preflight(self) -> None:
         """Before the first agent starts: the PR provider proves it can work and every

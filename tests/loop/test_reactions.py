@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_chump import hookimpl
 from pytest_chump.core.crashpoints import CRASH_ENV
 from pytest_chump.core.model import NEUTRAL_CAUSES
 from pytest_chump.loop.app import App
@@ -53,8 +54,21 @@ def _project(tmp_path: Path, gaps: str, **settings: str) -> Path:
     return clone
 
 
-def _run(repo: Path) -> tuple[Orchestrator, str]:
+class Heard:
+    """A ``chump_notify`` plugin keeping what it heard."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, object]] = []
+
+    @hookimpl
+    def chump_notify(self, event: dict[str, object]) -> None:
+        self.events.append(dict(event))
+
+
+def _run(repo: Path, heard: Heard | None = None) -> tuple[Orchestrator, str]:
     app, out = App.create({"repo_root": str(repo)}), io.StringIO()
+    if heard is not None:
+        app.pm.register(heard)
     provider = app.provider()
     with Store.for_repo(repo) as store:
         orch = Orchestrator(app, store, app.spawner_factory(), provider, Progress(out, out))
@@ -157,8 +171,12 @@ def test_after_the_last_retry_the_gap_waits_for_a_human_until_chump_retry(
 ) -> None:
     monkeypatch.setenv("AGENT_MODE", "never")
     repo = _project(tmp_path, ONE_GAP, retries="1")
-    _, out = _run(repo)
+    heard = Heard()
+    _, out = _run(repo, heard)
     assert "NEEDS-HUMAN: FIX-1: tests-failed after 2 attempt(s)" in out, out
+    (event,) = [e for e in heard.events if e["event"] == "needs-human"]
+    assert event["gap_id"] == "FIX-1"
+    assert event["message"] == "FIX-1 needs a human: tests-failed after 2 attempt(s)"
     status = ChumpProcess(repo, "status")
     status.finish()
     assert "needs a human (1): `chump retry ID` when it can go on" in status.text
