@@ -41,7 +41,14 @@ class ClaudeStream(JsonLinesParser):
             self.keep(event, "model", "session_id")
         elif kind == "result":
             self.keep(
-                event, "subtype", "is_error", "num_turns", "total_cost_usd", "session_id", "errors"
+                event,
+                "subtype",
+                "is_error",
+                "num_turns",
+                "total_cost_usd",
+                "session_id",
+                "errors",
+                "usage",
             )
             text = event.get("result")
             if isinstance(text, str):

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "status": "pytest_chump.cli.status",
     "cleanup": "pytest_chump.cli.cleanup",
     "retry": "pytest_chump.cli.retry",
+    "costs": "pytest_chump.cli.costs",
     "reflections": "pytest_chump.cli.reflections",
     "routes": "pytest_chump.cli.routes",
     "lessons": "pytest_chump.cli.lessons",

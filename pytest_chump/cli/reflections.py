@@ -58,7 +58,7 @@ def parse_since(text: str, now: float) -> float:
         ) from None
 
 
-def _since(text: str) -> float:
+def since_argument(text: str) -> float:
     try:
         return parse_since(text, time.time())
     except ValueError as exc:
@@ -79,7 +79,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument(
         "--backend", metavar="NAME", help="only this backend (NAME also matches NAME:<model>)"
     )
-    parser.add_argument("--since", metavar="WHEN", type=_since, help=SINCE_HELP)
+    parser.add_argument("--since", metavar="WHEN", type=since_argument, help=SINCE_HELP)
     parser.add_argument(
         "--limit", metavar="N", type=_positive, default=20, help="at most N rows (default 20)"
     )

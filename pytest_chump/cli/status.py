@@ -37,7 +37,9 @@ def _ended(row: DispatchRow) -> str:
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(row.ended_at or row.started_at))
     pr = f"PR #{row.pr_number}" if row.pr_number is not None else ""
     cause = f"cause:{row.cause}" if row.cause else ""
-    return f"  {when}  {row.gap_id:<16} {row.outcome:<14} {pr:<9} {cause} {row.reason}".rstrip()
+    cost = f"${row.cost_usd:.2f}" if row.cost_usd is not None else ""
+    line = f"  {when}  {row.gap_id:<16} {row.outcome:<14} {pr:<9} {cost:<7} {cause} {row.reason}"
+    return line.rstrip()
 
 
 def run(args: argparse.Namespace) -> int:

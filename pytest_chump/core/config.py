@@ -178,6 +178,23 @@ class Settings:
     retry_backoff_max: float = setting(
         300.0, "the longest wait between transient retries", v.positive_duration, shown="5m"
     )
+    budget_usd: float = setting(
+        0.0,
+        "USD a run may spend (as agents report it); reached, nothing new starts (0: no budget)",
+        v.number(0.0),
+        shown="none",
+    )
+    daily_budget_usd: float = setting(
+        0.0,
+        "USD the repository may spend per UTC day, every run together (0: no budget)",
+        v.number(0.0),
+        shown="none",
+    )
+    on_budget: str = setting(
+        "finish",
+        "when a budget is reached: finish (let running agents end) or stop (stop them now)",
+        v.choice("finish", "stop"),
+    )
     notify: dict[str, Any] = setting(
         {},
         "notifications: command (argv, the event as JSON on stdin), webhook (URL, POSTed JSON), "

@@ -93,6 +93,9 @@ class Reflection:
     cause: str = ""
     attempt: int = 1
     previous_dispatch_id: int | None = None  # the attempt before, when this one retried it
+    input_tokens: int | None = None  # as the agent reported them
+    output_tokens: int | None = None
+    cache_tokens: int | None = None  # cache reads and writes
 
 
 def reflection_from_dict(data: Mapping[str, object]) -> Reflection:

@@ -25,6 +25,7 @@ from pytest_chump.loop.progress import Progress
 from pytest_chump.loop.react import CIRCUIT, FEEDBACK, NEEDS_HUMAN, RESUME, RETRY, Chain, react
 from pytest_chump.reflect.causes import evidence_line
 from pytest_chump.reflect.record import build as build_reflection
+from pytest_chump.reflect.usage import usage_of
 from pytest_chump.state.reactions import Followup
 from pytest_chump.state.rows import HoldRow, RetryRow
 from pytest_chump.state.store import Store
@@ -73,7 +74,12 @@ class Finisher:
         )
         assert d.dispatch_id is not None
         # one cause per dispatch: the row says what its reflection says (classified)
-        fields = {"pr_number": outcome.pr_number, "reason": outcome.reason, "cause": record.cause}
+        fields: dict[str, object] = {
+            "pr_number": outcome.pr_number,
+            "reason": outcome.reason,
+            "cause": record.cause,
+            **usage_of(handle.report() if handle else {}).columns(),
+        }
         followup = self._followup(flight, outcome, record) if self.reflect else Followup()
         crash_point("finish.decided")
         if not self.reflect:

@@ -26,6 +26,7 @@ from pytest_chump.dispatch.workspaces import GitWorktrees, Workspaces
 from pytest_chump.learn.routing import choose_arm, load_table
 from pytest_chump.loop.app import App
 from pytest_chump.loop.attempts import Attempts
+from pytest_chump.loop.budget import budget_reached
 from pytest_chump.loop.clock import Clock
 from pytest_chump.loop.events import notify
 from pytest_chump.loop.finish import Finisher
@@ -82,6 +83,7 @@ class Orchestrator:
         self.blocked: dict[str, str] = {}  # gap id -> why no arm could take it (open circuits)
         self.attempts = Attempts.read(self.store, time.time())
         self.offered: set[str] = set()  # due retries the last refill tried to start
+        self.budget_reached = ""  # why nothing new starts any more, once a budget is spent
         self.monitor = Monitor(
             self.app.settings,
             self.store,
@@ -217,6 +219,22 @@ class Orchestrator:
                 flight.stop_outcome = Outcome("killed", reason=reason, cause="interrupted")
         self.wake.set()
 
+    def _over_budget(self) -> bool:
+        """Whether a budget is spent (once reached, for the rest of the run): said once,
+        notified, and with ``on_budget = "stop"`` the running agents are stopped too."""
+        if self.budget_reached:
+            return True
+        s = self.app.settings
+        reason = budget_reached(self.store, s, self.started_at, self.owner)
+        if not reason:
+            return False
+        self.budget_reached = reason
+        self.progress.line(f"BUDGET: {reason}: nothing new is dispatched")
+        notify(self.app, self.progress.warn, "budget-reached", reason)
+        if s.on_budget == "stop":
+            self.stop(f"stopped: {reason}")
+        return True
+
     def _wait_for_retry(self) -> bool:
         """Nothing in flight: sleep until the next scheduled retry of this run falls due
         (True), or say there is none (False)."""
@@ -251,6 +269,8 @@ class Orchestrator:
         assert self.backlog is not None
         self.attempts = Attempts.read(self.store, time.time())
         self.offered = set(self.attempts.due)
+        if self._over_budget():
+            return
         while not self.stopping and (slots := self.app.settings.max_parallel - self._running()):
             picks = self.app.pick(self.backlog, max(slots, 0), self._busy(), self._shipped())
             if not picks:

@@ -15,6 +15,7 @@ from pytest_chump.core.model import domain_for, outcome_class
 from pytest_chump.core.records import Outcome, Reflection
 from pytest_chump.core.redact import NOTES_LIMIT, bounded, clip
 from pytest_chump.reflect.causes import classify
+from pytest_chump.reflect.usage import usage_of
 
 ERROR_PATTERN = "orchestrator_dispatch"
 
@@ -59,7 +60,8 @@ def build(
 ) -> Reflection:
     """The reflection for a finished dispatch: cause classified, every free-text field redacted."""
     report = report or {}
-    cost, turns = report.get("total_cost_usd"), report.get("num_turns")
+    usage = usage_of(report)
+    cost, turns = usage.cost_usd, report.get("num_turns")
     known = list(secrets) if secrets is not None else None
     tail = [bounded(line, secrets=known) for line in tail]  # once: a 20 MB line, a short one
     cause = classify(outcome, tail, report)
@@ -74,7 +76,7 @@ def build(
         notes=build_notes(backend, outcome, tail, cause, known),
         backend=backend,
         model=model or (str(report["model"]) if report.get("model") else None),
-        cost_usd=float(cost) if isinstance(cost, int | float) else None,
+        cost_usd=cost,
         turns=int(turns) if isinstance(turns, int) else None,
         exit_code=exit_code,
         kill_reason=bounded(outcome.reason, secrets=known) if outcome.name == "killed" else "",
@@ -83,6 +85,9 @@ def build(
         cause=cause,
         attempt=attempt,
         previous_dispatch_id=previous_dispatch_id,
+        input_tokens=usage.tokens_in,
+        output_tokens=usage.tokens_out,
+        cache_tokens=usage.tokens_cache,
     )
 
 

@@ -37,6 +37,10 @@ class DispatchRow:
     delivered: str = "[]"
     attempt: int = 1
     previous_id: int | None = None
+    cost_usd: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    tokens_cache: int | None = None
 
     @property
     def pid_start(self) -> str:

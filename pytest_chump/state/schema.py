@@ -112,4 +112,11 @@ MIGRATIONS: tuple[str, ...] = (
         opened_at REAL NOT NULL
     )
     """,
+    # 5: what each dispatch cost, as its agent reported it
+    """
+    ALTER TABLE dispatches ADD COLUMN cost_usd REAL;
+    ALTER TABLE dispatches ADD COLUMN tokens_in INTEGER;
+    ALTER TABLE dispatches ADD COLUMN tokens_out INTEGER;
+    ALTER TABLE dispatches ADD COLUMN tokens_cache INTEGER
+    """,
 )

@@ -331,6 +331,19 @@ class Store(Reactions):
         rows = self.dispatches("outcome IS NOT NULL", order="id")
         return {row.gap_id: row for row in rows}
 
+    def spent(self, since: float = 0.0, owner: str | None = None) -> float:
+        """USD the agents reported for dispatches ended since ``since`` (of ``owner``)."""
+        where = "ended_at >= ? AND cost_usd IS NOT NULL"
+        params: list[object] = [since]
+        if owner is not None:
+            where += " AND owner = ?"
+            params.append(owner)
+        row = self.conn.execute(
+            f"SELECT COALESCE(SUM(cost_usd), 0) FROM dispatches WHERE {where}",  # noqa: S608
+            params,
+        ).fetchone()
+        return float(row[0])
+
     def shipped_ids(self) -> frozenset[str]:
         rows = self.conn.execute("SELECT gap_id FROM dispatches WHERE outcome='shipped'")
         return frozenset(r[0] for r in rows)
