@@ -29,12 +29,17 @@ class Tally:
     shipped: int = 0
     minutes: list[float] = field(default_factory=list)
     causes: Counter[str] = field(default_factory=Counter)
+    costs: list[float] = field(default_factory=list)  # USD, of those that reported it
 
-    def add(self, outcome: str, cause: str, seconds: float | None) -> None:
+    def add(
+        self, outcome: str, cause: str, seconds: float | None, cost: float | None = None
+    ) -> None:
         self.dispatches += 1
         self.shipped += outcome == "shipped"
         if seconds is not None:
             self.minutes.append(seconds / 60)
+        if cost is not None:
+            self.costs.append(cost)
         if outcome_class(outcome) == "failure":
             self.causes[cause or "unknown"] += 1
 
@@ -43,6 +48,7 @@ class Tally:
         self.shipped += other.shipped
         self.minutes += other.minutes
         self.causes += other.causes
+        self.costs += other.costs
 
     def sentence(self, label: str) -> str:
         """``label: 7 of 9 shipped (78%), median 14 min; failures: timeout x1, ...``."""
@@ -51,6 +57,8 @@ class Tally:
         if self.minutes:
             median = statistics.median(self.minutes)
             text += f", median {round(median)} min" if median >= 1 else ", median <1 min"
+        if self.costs:
+            text += f", median ${statistics.median(self.costs):.2f}"
         top = sorted(self.causes.items(), key=lambda kv: (-kv[1], kv[0]))[:2]
         if top:
             text += "; failures: " + ", ".join(f"{cause} x{n}" for cause, n in top)
@@ -70,14 +78,17 @@ def open_history(state_dir: Path) -> sqlite3.Connection | None:
 
 def history(source: Store | sqlite3.Connection) -> dict[Key, Tally]:
     """Ended dispatches grouped by (gap domain, effort, backend)."""
-    rows = connection_of(source).execute(
-        "SELECT gap_id, effort, backend, outcome, cause, ended_at - started_at "
+    conn = connection_of(source)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(dispatches)")}
+    cost = "cost_usd" if "cost_usd" in columns else "NULL"  # a store not yet migrated
+    rows = conn.execute(
+        f"SELECT gap_id, effort, backend, outcome, cause, ended_at - started_at, {cost} "  # noqa: S608
         "FROM dispatches WHERE outcome IS NOT NULL ORDER BY id"
     )
     tallies: dict[Key, Tally] = {}
-    for gap_id, effort, backend, outcome, cause, seconds in rows:
+    for gap_id, effort, backend, outcome, cause, seconds, usd in rows:
         key = (domain_for(gap_id), effort, backend)
-        tallies.setdefault(key, Tally()).add(outcome, cause, seconds)
+        tallies.setdefault(key, Tally()).add(outcome, cause, seconds, usd)
     return tallies
 
 

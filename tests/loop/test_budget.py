@@ -81,6 +81,10 @@ def test_a_run_budget_stops_new_dispatches_and_costs_are_shown(repo: Path, tmp_p
     groups = {g["gap"]: g for g in map(json.loads, costs.lines)}
     assert groups["total"]["usd"] == 0.6
     assert groups["B-0"]["tokens_out"] == 450
+    lessons = ChumpProcess(repo, "lessons")
+    lessons.finish()
+    assert "2 of 2 shipped (100%)" in lessons.text
+    assert "median $0.30" in lessons.text
     status = ChumpProcess(repo, "status")
     status.finish()
     assert any("B-0" in line and "$0.30" in line for line in status.lines), status.text
