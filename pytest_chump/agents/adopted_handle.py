@@ -3,7 +3,7 @@
 The pid is the agent's supervisor, which leads its process group. The handle checks the
 process start time, so a recycled pid is not mistaken for it, signals the group, reads the
 stderr tail back from the log files, and the exit status from the supervisor's identity
-record (:mod:`~pytest_chump.agents.supervisor`). Without a record (a supervisor killed with
+record (:mod:`~pytest_chump.core.supervisor`). Without a record (a supervisor killed with
 its agent, or a dispatch recorded by a version without supervisors) the status is unknowable:
 it reports 0 and says so in ``report()``.
 """
@@ -73,6 +73,11 @@ class AdoptedHandle:
 
 
     def terminate(self) -> None:
+        """SIGTERM to the supervisor (it passes it on to the group once), else to the group."""
+        if self.pid is not None and agent_alive(self.pid, self._ticks) and self.record_path:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self.pid, signal.SIGTERM)
+            return
         self._signal(signal.SIGTERM)
 
     def kill(self) -> None:

@@ -1,6 +1,6 @@
 """The files an agent's output goes to, and how the runner follows and annotates them.
 
-The agent's supervisor (:mod:`~pytest_chump.agents.supervisor`) writes stdout to
+The agent's supervisor (:mod:`~pytest_chump.core.supervisor`) writes stdout to
 ``<slug>.log`` (with the runner's own ``MARK`` lines) and stderr to ``<slug>.stderr.log``,
 masked and capped: at half the cap a file is renamed to ``<name>.1`` and a new one begun.
 Threads here follow both files line by line across those renames; a later orchestrator reads
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pytest_chump.agents.supervisor import APPEND, MARK, mark_line
+from pytest_chump.core.supervisor import APPEND, MARK, mark_line
 
 __all__ = ["APPEND", "MARK", "append_mark", "follow", "open_at_end", "read_record", "stderr_log"]
 
@@ -103,6 +103,8 @@ def follow(
                 elif (successor := _successor(reader, path)) is not None:
                     reader.close()
                     reader = io.FileIO(successor, "r")
+                elif os.fstat(reader.fileno()).st_size < reader.tell():  # truncated in place
+                    reader.seek(0)
                 elif exited:
                     break
                 else:

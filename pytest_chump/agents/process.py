@@ -3,7 +3,7 @@
 One place gives every backend the same guarantees: argv (never a shell), its own process group
 (signals reach grandchildren), stdin fed without deadlock, one log, and no leaked threads or fds.
 
-Every agent runs under a :mod:`~pytest_chump.agents.supervisor` process that leads its process
+Every agent runs under a :mod:`~pytest_chump.core.supervisor` process that leads its process
 group. The caller's ``on_started`` records the supervisor's pid durably *before* the agent is
 released (see that module), the supervisor keeps the agent's identity and exit status in a
 record file, and it writes the agent's stdout and stderr into ``<slug>.log`` and
@@ -41,13 +41,14 @@ from pytest_chump.agents.logfiles import (
     read_record,
     stderr_log,
 )
-from pytest_chump.agents.supervisor import encode_frame, encode_header
+from pytest_chump.core import supervisor
 from pytest_chump.core.crashpoints import crash_point
 from pytest_chump.core.errors import ChumpError
 from pytest_chump.core.redact import bounded, redaction_rules, secret_values
+from pytest_chump.core.supervisor import encode_frame, encode_header
 from pytest_chump.state.liveness import group_members, proc_start_ticks
 
-SUPERVISOR = Path(__file__).with_name("supervisor.py")
+SUPERVISOR = Path(supervisor.__file__)
 ACK_TIMEOUT = 30.0  # seconds the supervisor may take to start the agent and say so
 RING_SIZE = 64
 OUTPUT_PING_INTERVAL = 0.5  # output wakes the loop at most this often (an exit always does)
@@ -99,6 +100,12 @@ class ProcessHandle:
         return self.poll()
 
     def terminate(self) -> None:
+        """SIGTERM to the supervisor, which passes it on to the agent's group once (a signal
+        to the whole group would reach the agent twice); after it, to what is left."""
+        if self.pid is not None and not self._released and self._proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self.pid, signal.SIGTERM)
+            return
         self._signal(signal.SIGTERM)
 
     def kill(self) -> None:

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         ended = store.dispatches("outcome IS NOT NULL", order="id DESC")
         orphans = [r for r in store.unfinished() if not store.live(r.owner)]
     for row in ended:  # stragglers an ended dispatch's agent left (its teardown was cut short)
-        if stop_group(row.pid, row.pid_start):
+        if _recorded(row) and stop_group(row.pid, row.pid_start):
             print(f"stopped processes {row.gap_id}'s agent left running (group {row.pid})")
     gaps_of: dict[Path, set[str]] = {}
     for row in ended:
@@ -90,6 +90,13 @@ def _in_use(store: Store, path: Path, gaps: set[str]) -> str:
             return row.gap_id
     leased = set(store.live_leases()) & gaps
     return min(leased) if leased else ""
+
+
+def _recorded(row: DispatchRow) -> bool:
+    """Whether the supervisor's record of ``row``'s agent is still there: cleanup forgets it
+    once it looked, so each ended dispatch is looked at for stragglers once, not forever."""
+    record = row.meta_dict.get("record")
+    return isinstance(record, str) and Path(record).exists()
 
 
 def _forget_agent_records(ended: list[DispatchRow]) -> None:

@@ -32,7 +32,8 @@ _TOKEN_SHAPES = re.compile(
       | eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+  # JWT
     )
     | hooks\.slack\.com/services/[A-Za-z0-9/]+
-    | -----BEGIN[A-Z ]*PRIVATE\ KEY-----[\s\S]*?(?:-----END[A-Z ]*PRIVATE\ KEY-----|\Z)
+    | -----BEGIN[A-Z ]*PRIVATE\ KEY(?:\ BLOCK)?-----[\s\S]*?
+      (?:-----END[A-Z ]*PRIVATE\ KEY(?:\ BLOCK)?-----|\Z)
     """,
     re.X,
 )

@@ -30,7 +30,7 @@ from pytest_chump.dispatch.workspaces import Workspaces
 from pytest_chump.dispatch.worktrees import Prepared
 from pytest_chump.state.liveness import proc_start_ticks
 from pytest_chump.state.rows import RetryRow
-from pytest_chump.state.store import Store
+from pytest_chump.state.store import LeaseLost, Store
 
 
 class DispatchFailed(ChumpError):
@@ -43,6 +43,9 @@ class DispatchFailed(ChumpError):
         super().__init__(message)
         self.dispatch_id = dispatch_id
         self.cause = cause
+
+
+TAKEN_OVER = "another orchestrator took the dispatch over while it started"
 
 
 class TakenOver(ChumpError):
@@ -146,9 +149,11 @@ class Dispatcher:
             if retry is not None:
                 extra.update(self._retry_meta(prepared, retry))
             return self._spawn(gap, prepared, backend, model, extra)
-        except TakenOver as exc:  # not ours to undo any more
-            raise DispatchFailed(str(exc), None, "interrupted") from None
+        except (TakenOver, LeaseLost):  # not ours to undo any more
+            raise DispatchFailed(TAKEN_OVER, None, "interrupted") from None
         except ChumpError as exc:
+            if not self.store.holds_lease(gap.id, self.owner):  # e.g. its supervisor killed by
+                raise DispatchFailed(TAKEN_OVER, None, "interrupted") from None  # the new owner
             self.workspaces.rollback(prepared)
             self.store.release_lease(gap.id, self.owner)
             cause = getattr(exc, "cause", "spawn-failed")
@@ -171,6 +176,7 @@ class Dispatcher:
             model=model,
             effort=gap.effort,
             priority=gap.priority,
+            require_lease=True,
             attempt=attempt,
             previous_id=meta.get("previous_id"),
             meta={**meta, "base_sha": base_sha},
@@ -277,7 +283,7 @@ class Dispatcher:
             log_path=str(log_path) if log_path else None,
             meta=meta,
         ):
-            raise TakenOver("another orchestrator took the dispatch over while it started")
+            raise TakenOver(TAKEN_OVER)
 
     def _request(self, gap: Gap, dispatch: Dispatch) -> SpawnRequest:
         prompt = self.pm.hook.chump_build_prompt(gap=gap, dispatch=dispatch, settings=self.settings)

@@ -29,13 +29,14 @@ from typing import IO, Any
 
 from pytest_chump.core.config_values import positive_duration
 from pytest_chump.core.errors import ChumpError, UsageError
-from pytest_chump.core.redact import printable, redact, secret_values
+from pytest_chump.core.redact import printable, redact, redaction_rules, secret_values
 from pytest_chump.core.run import clean_env
+from pytest_chump.core.supervisor import CappedLog, Masker, Stream
 
 SECTION = "[tool.chump.worktree]"
 STEPS = ("after_create", "before_run", "after_run", "before_remove")
 TAIL_LINES, TAIL_CHARS = 5, 400
-READER_JOIN = 2.0  # seconds to drain a step's output after it ended
+READER_JOIN = 0.5  # seconds to drain a step's output after it ended (a service may hold it)
 
 
 class SetupFailed(ChumpError):
@@ -102,16 +103,12 @@ class WorktreeSetup:
             return
         log.parent.mkdir(parents=True, exist_ok=True)
         secrets = sorted({*self.secrets, *secret_values(env), *secret_values()}, key=len)[::-1]
-        _rotate(log, self.max_bytes // 2)
-        with log.open("ab") as out:
-            out.write(redact(f"=== chump {step}: {' '.join(argv)} ===\n", secrets).encode())
-            out.flush()
-            start = out.tell()
-            copy = _MaskedCopy(out, secrets, self.max_bytes // 2)
-            problem = _run(argv, worktree, env, self.timeout, copy)
+        copy = _MaskedCopy(log, secrets, self.max_bytes)
+        copy.header(f"=== chump {step}: {' '.join(argv)} ===")
+        problem = _run(argv, worktree, env, self.timeout, copy)
         if problem:
             kind = "failed" if required else "failed (ignored)"
-            raise SetupFailed(f"{step} {kind}: {problem}{_tail(log, start)}")
+            raise SetupFailed(f"{step} {kind}: {problem}{copy.tail()}")
 
     def copy_includes(self, worktree: Path) -> list[Path]:
         """Copy the git-ignored files ``include`` matches into ``worktree``; what was copied.
@@ -169,44 +166,40 @@ def _timeout(raw: object) -> float:
 
 
 class _MaskedCopy:
-    """Copies a command's output into the log line by line, secrets masked, at most
-    ``budget`` bytes; past it only the last ``TAIL_KEEP`` lines are kept, after a marker."""
+    """Copies a step's output into the set-up log as the agent's supervisor copies an
+    agent's (the same masking: secret values also JSON-escaped, token shapes, private-key
+    blocks; the same cap), and keeps the last lines for the failure message. It reads to
+    the end of the pipe, even after the step returned: a service the step left running must
+    never be killed by a closed pipe."""
 
-    TAIL_KEEP = 200
+    def __init__(self, log: Path, secrets: Sequence[str], max_bytes: int) -> None:
+        self.log = CappedLog(str(log), max_bytes)
+        self.mask = Masker(secrets, redaction_rules())
+        self.last: deque[bytes] = deque(maxlen=TAIL_LINES)
+        self.partial = b""  # the end of the output that is not a whole line yet
 
-    def __init__(self, out: Any, secrets: Sequence[str], budget: int) -> None:
-        self.out, self.secrets, self.budget = out, secrets, budget
-        self.tail: deque[bytes] = deque(maxlen=self.TAIL_KEEP)
-        self.dropped = 0
-        self.closed = False  # the step ended: whatever still prints is not kept
+    def header(self, line: str) -> None:
+        self.log.write(self.mask(line.encode()) + b"\n")
 
     def pump(self, stream: IO[bytes]) -> None:
+        copy = Stream(stream.fileno(), self.log, self.mask)
         with contextlib.suppress(OSError, ValueError), stream:
-            self._copy(stream)
+            for chunk in iter(lambda: os.read(stream.fileno(), 65536), b""):
+                copy.feed(chunk)
+                *lines, self.partial = (self.partial + chunk).split(b"\n")
+                self.last.extend(line for line in lines[-TAIL_LINES:] if line.strip())
+            copy.finish()
+            if self.partial.strip():
+                self.last.append(self.partial)
+        self.log.close()
 
-    def _copy(self, stream: IO[bytes]) -> None:
-        for raw in iter(stream.readline, b""):
-            if self.closed:
-                return
-            line = redact(raw.decode("utf-8", errors="replace"), self.secrets).encode()
-            if len(line) <= self.budget and not self.tail:
-                self.out.write(line)
-                self.budget -= len(line)
-            else:
-                if len(self.tail) == self.tail.maxlen:
-                    self.dropped += 1
-                self.tail.append(line[-4096:])
-        if self.tail:
-            self.out.write(f"[... {self.dropped} lines cut to the log's cap ...]\n".encode())
-            self.out.writelines(self.tail)
-        self.out.flush()
-
-
-def _rotate(log: Path, limit: int) -> None:
-    """Keep the set-up log within its cap: past ``limit`` it becomes ``<name>.1``."""
-    with contextlib.suppress(OSError):
-        if log.stat().st_size > limit:
-            os.replace(log, log.with_name(log.name + ".1"))
+    def tail(self) -> str:
+        """``: `` and the step's last lines (masked, on one line, bounded)."""
+        lines = [self.mask(line).decode("utf-8", "replace").strip() for line in self.last]
+        text = printable(redact(" | ".join(lines)))
+        if len(text) > TAIL_CHARS:
+            text = "..." + text[-(TAIL_CHARS - 3) :]
+        return f": {text}" if text else ""
 
 
 def _run(
@@ -237,20 +230,4 @@ def _run(
         proc.wait()
         problem = f"timed out after {timeout:g}s"
     reader.join(READER_JOIN)  # a service the step left running may hold the pipe: not long
-    copy.closed = True
     return problem
-
-
-def _tail(log: Path, start: int) -> str:
-    """``: `` and the last lines the command printed (from ``start``), redacted and bounded."""
-    try:
-        with log.open("rb") as fh:
-            fh.seek(start)
-            lines = fh.read().decode("utf-8", errors="replace").splitlines()
-    except OSError:
-        return ""
-    body = [line.strip() for line in lines if line.strip()]
-    text = printable(redact(" | ".join(body[-TAIL_LINES:])))
-    if len(text) > TAIL_CHARS:
-        text = "..." + text[-(TAIL_CHARS - 3) :]
-    return f": {text}" if text else ""

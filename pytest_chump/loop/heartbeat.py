@@ -4,7 +4,10 @@ set-up, a slow ``git worktree add`` or a merge must not look dead (silent past
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pytest_chump.state.database import StorageError
@@ -12,10 +15,21 @@ from pytest_chump.state.store import Store
 
 
 class Heartbeat:
-    """Beats for ``owner`` every ``interval`` seconds until stopped (a context manager)."""
+    """Beats for ``owner`` every ``interval`` seconds until stopped (a context manager) —
+    while the loop shows signs of life: ``progress()`` (its last step, on the monotonic
+    clock) at most ``max_silence`` seconds ago. A loop hung for longer stops beating, so a
+    hung orchestrator still loses its dispatches to a live one."""
 
-    def __init__(self, repo_root: Path, owner: str, interval: float) -> None:
+    def __init__(
+        self,
+        repo_root: Path,
+        owner: str,
+        interval: float,
+        progress: Callable[[], float] = time.monotonic,
+        max_silence: float = float("inf"),
+    ) -> None:
         self.repo_root, self.owner, self.interval = repo_root, owner, interval
+        self.progress, self.max_silence = progress, max_silence
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="chump-heartbeat", daemon=True)
 
@@ -28,9 +42,11 @@ class Heartbeat:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        try:
-            with Store.for_repo(self.repo_root) as store:  # its own connection: its own thread
-                while not self._stop.wait(self.interval):
+        while not self._stop.wait(self.interval):
+            if time.monotonic() - self.progress() > self.max_silence:
+                continue  # the loop is stuck: let the lease lapse
+            try:
+                with Store.for_repo(self.repo_root) as store:  # its own connection and thread
                     store.heartbeat(self.owner)
-        except StorageError:
-            return  # the loop's own writes report the storage problem, once
+            except (StorageError, sqlite3.Error, OSError):
+                continue  # a locked or full database now and then: the next beat tries again

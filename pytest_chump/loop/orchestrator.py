@@ -84,6 +84,7 @@ class Orchestrator:
         self.attempts = Attempts.read(self.store, time.time())
         self.offered: set[str] = set()  # due retries the last refill tried to start
         self.budget_reached = ""  # why nothing new starts any more, once a budget is spent
+        self.progressed = time.monotonic()  # the loop's last step (the heartbeat watches it)
         self.monitor = Monitor(
             self.app.settings,
             self.store,
@@ -136,7 +137,9 @@ class Orchestrator:
         """Dispatch and (with ``watch``) watch until nothing is in flight and nothing is ready."""
         root, ttl = self.app.settings.repo_root, self.app.settings.lease_ttl
         if self.heartbeat and (root / ".chump").is_dir():
-            with Heartbeat(root, self.owner, ttl / 4):
+            setup_timeout = self.dispatcher.setup.timeout if self.dispatcher.setup else 0.0
+            quiet = max(3 * setup_timeout, 10 * ttl)  # the longest a healthy step keeps it busy
+            with Heartbeat(root, self.owner, ttl / 4, lambda: self.progressed, quiet):
                 self._run()
         else:
             self._run()
@@ -148,6 +151,7 @@ class Orchestrator:
         if self.watch:
             self.adopt()
         while True:
+            self.progressed = time.monotonic()
             self._reload_if_nudged()
             self._keep_ownership()
             if not self.stopping:
@@ -309,6 +313,7 @@ class Orchestrator:
         return self.store.shipped_ids() | self.finisher.shipped
 
     def _start(self, gap: Gap) -> None:
+        self.progressed = time.monotonic()
         circuits = self.store.circuits()
         chosen = choose_arm(
             self.app, self.store, gap, table=self.routes, warn=self.progress.warn, closed=circuits

@@ -192,17 +192,13 @@ class Merger:
         """Push ``new`` to the base ("" when done, else why not); a local base is pushed to ``.``
         so git refuses to move it when it moved meanwhile or is checked out in a worktree.
 
-        A remote is pushed to by its URL, not its name: git then leaves the user's
-        remote-tracking ref alone (no lock taken on it); chump's own copy is updated."""
+        A remote is pushed to by its name, so its push URLs, URL rewrites and options apply
+        and no credential reaches an argv; git then also updates the user's remote-tracking
+        ref (once per merge; a lock held on it does not fail the push). chump's own copy is
+        updated too."""
         target = f"{new}:refs/heads/{self.branch}"
-        where = "."
-        if self.remote:
-            url = self._git("remote", "get-url", "--push", self.remote)
-            where = url.stdout.strip() if url.returncode == 0 and url.stdout.strip() else ""
-            if not where or where.startswith("-"):
-                return f"remote {self.remote!r} has no usable URL"
         with repo_lock(self.repo_root):
-            pushed = self._git("push", "--quiet", where, target)
+            pushed = self._git("push", "--quiet", self.remote or ".", target)
             if pushed.returncode == 0 and self.remote:
                 self._git("update-ref", own_ref(self.remote, self.branch), new)
         return "" if pushed.returncode == 0 else tail(pushed.stderr) or "push refused"

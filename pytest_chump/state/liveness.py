@@ -65,13 +65,13 @@ def group_members(pgid: int, leader_ticks: str) -> list[int]:
     Linux keeps a group's id from being reused while any member lives, so when a live process
     has pid ``pgid`` but another start time, the group is gone: [].
     """
-    if not pgid:
-        return []
+    if not pgid or not leader_ticks:
+        return []  # without the leader's start time the group cannot be told from a stranger's
     try:
         leader = Path(f"/proc/{pgid}/stat").read_text().rsplit(")", 1)[-1].split()
     except OSError:
         leader = []
-    if leader and leader[0] != "Z" and leader_ticks and leader[19] != leader_ticks:
+    if leader and leader[0] != "Z" and leader[19] != leader_ticks:
         return []  # the id now names someone else
     members = []
     for entry in os.listdir("/proc"):
@@ -101,7 +101,7 @@ def group_alive(pgid: int | None, leader_ticks: str) -> bool:
 def stop_group(pgid: int | None, leader_ticks: str) -> bool:
     """SIGKILL what is left of an agent's process group (never a later group reusing the
     id); whether anything was left."""
-    if not pgid or not group_alive(pgid, leader_ticks):
+    if not pgid or not leader_ticks or not group_alive(pgid, leader_ticks):
         return False
     try:
         os.killpg(pgid, signal.SIGKILL)

@@ -23,6 +23,10 @@ from pytest_chump.state.reactions import Followup, Reactions
 from pytest_chump.state.rows import DispatchRow, dispatch_row, encode, reflection_from_json
 
 
+class LeaseLost(Exception):
+    """The caller no longer holds the lease: another orchestrator took the gap over."""
+
+
 class Store(Reactions):
     """One repository's state: leases, dispatches, their reflections and routing outcomes.
 
@@ -114,6 +118,15 @@ class Store(Reactions):
                 (dispatch_id, gap_id, owner),
             )
 
+    def holds_lease(self, gap_id: str, owner: str) -> bool:
+        """Whether ``owner`` (still) holds the lease of ``gap_id``."""
+        return self._holds(self.conn, gap_id, owner)
+
+    @staticmethod
+    def _holds(conn: sqlite3.Connection, gap_id: str, owner: str) -> bool:
+        row = conn.execute("SELECT owner FROM leases WHERE gap_id=?", (gap_id,)).fetchone()
+        return row is not None and row[0] == owner
+
     def release_lease(self, gap_id: str, owner: str) -> None:
         with self.transaction() as conn:
             conn.execute("DELETE FROM leases WHERE gap_id=? AND owner=?", (gap_id, owner))
@@ -134,15 +147,28 @@ class Store(Reactions):
     # --- dispatches -----------------------------------------------------------------
 
     def add_dispatch(
-        self, gap_id: str, branch: str, worktree: str, backend: str, owner: str, **fields: object
+        self,
+        gap_id: str,
+        branch: str,
+        worktree: str,
+        backend: str,
+        owner: str,
+        require_lease: bool = False,
+        **fields: object,
     ) -> int:
         """Record a dispatch in state ``starting``, link it to the gap's lease, and consume
-        the gap's scheduled retry (this dispatch is that attempt)."""
+        the gap's scheduled retry (this dispatch is that attempt).
+
+        ``require_lease``: only while ``owner`` still holds the gap's lease (another
+        orchestrator may have taken it over while this one was stopped); ``LeaseLost``
+        (nothing written) otherwise."""
         fields = encode(fields)
         columns = ["gap_id", "branch", "worktree", "backend", "owner", "started_at", *fields]
         values = [gap_id, branch, worktree, backend, owner, time.time(), *fields.values()]
         marks = ",".join("?" * len(columns))
         with self.transaction() as conn:
+            if require_lease and not self._holds(conn, gap_id, owner):
+                raise LeaseLost(gap_id)
             cur = conn.execute(
                 f"INSERT INTO dispatches({','.join(columns)}) VALUES ({marks})",  # noqa: S608
                 values,

@@ -46,8 +46,9 @@ def land(gap_id: str) -> None:
         if git("rebase", "--quiet", "origin/main").returncode != 0:
             git("rebase", "--abort")
             continue
+        # journaled before the push: chump may stop this agent the moment its work lands
+        journal("commits", f"{os.getpid()} {gap_id} {git('rev-parse', 'HEAD').stdout.strip()}")
         if git("push", "--quiet", "origin", "HEAD:main").returncode == 0:
-            journal("commits", f"{os.getpid()} {gap_id} {git('rev-parse', 'HEAD').stdout.strip()}")
             print(f"shipped {gap_id}", flush=True)
             return
     print(f"ERROR: could not push {gap_id}", file=sys.stderr)

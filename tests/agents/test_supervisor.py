@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from pytest_chump.agents import process as runner
-from pytest_chump.agents import supervisor
 from pytest_chump.agents.adopted_handle import AdoptedHandle
 from pytest_chump.agents.logfiles import read_record, stderr_log
+from pytest_chump.core import supervisor
 from pytest_chump.core.errors import ChumpError
 from pytest_chump.core.redact import redaction_rules
 from pytest_chump.state.liveness import proc_start_ticks
@@ -506,3 +506,23 @@ def test_an_adopted_agent_that_left_a_child_behind_has_ended_and_its_child_is_st
     assert _alive(child)
     adopted.kill()  # the teardown's
     assert _until(lambda: not _alive(child))
+
+
+def test_the_agent_gets_one_sigterm_when_it_is_stopped(
+    start: Callable[..., runner.ProcessHandle], tmp_path: Path
+) -> None:
+    """A second SIGTERM would cut short an agent that treats the first as 'wind down'."""
+    code = (
+        "import os, signal, sys, time\n"
+        "def term(*a):\n"
+        "    open('terms', 'a').write('T')\n"
+        "signal.signal(signal.SIGTERM, term)\n"
+        "open('ready', 'w').close()\n"
+        "while not os.path.exists('terms'): time.sleep(0.01)\n"
+        "time.sleep(0.3)  # winding down: a second signal would arrive in here\n"
+    )
+    handle = start(code)
+    assert _until((tmp_path / "ready").exists)
+    handle.terminate()
+    assert handle.wait(TIMEOUT) == 0
+    assert (tmp_path / "terms").read_text() == "T"

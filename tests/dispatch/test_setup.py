@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import os
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -193,10 +195,56 @@ def test_set_up_output_is_masked_and_capped_in_its_log(
     )
     log = tmp_path / "logs" / "gap.setup.log"
     setup.run("before_run", tmp_path, dict(os.environ), log, required=True)
-    text = log.read_text()
+    rotated = log.with_name(log.name + ".1")
+    text = log.read_text() + rotated.read_text()
     assert "svc-key-0123456789abcdef" not in text
     assert "ghp_qqqq" not in text
-    assert "key [REDACTED]" in text
-    assert log.stat().st_size <= 32 * 1024 + 200 * 60  # its half of the cap, and the last lines
-    assert text.rstrip().endswith("the last words")
-    assert "lines cut to the log's cap" in text
+    assert log.stat().st_size + rotated.stat().st_size <= 64 * 1024  # within its cap
+    assert log.read_text().rstrip().endswith("the last words")  # the newest output kept
+
+
+def test_a_service_a_step_leaves_running_keeps_running(tmp_path: Path) -> None:
+    """Its output keeps going to the (capped) log; the pipe is never closed under it."""
+    ticks, service = tmp_path / "ticks", tmp_path / "service.py"
+    service.write_text(
+        "import time\n"
+        "for n in range(100):\n"
+        "    print(n, flush=True)\n"
+        f"    open({str(ticks)!r}, 'a').write('x')\n"
+        "    time.sleep(0.02)\n"
+    )
+    code = f"import subprocess, sys; subprocess.Popen([sys.executable, {str(service)!r}])"
+    setup = WorktreeSetup(tmp_path, {"before_run": (sys.executable, "-c", code)})
+    log = tmp_path / "logs" / "gap.setup.log"
+    setup.run("before_run", tmp_path, dict(os.environ), log, required=True)
+    step = threading.Event()
+    for _ in range(1500):  # the service ends on its own after 100 ticks (~2 s)
+        if ticks.exists() and len(ticks.read_text()) >= 100:
+            break
+        step.wait(0.02)
+    assert len(ticks.read_text()) == 100  # it was not killed by a closed pipe
+    assert _until(lambda: "99" in log.read_text().split())
+
+
+def _until(condition: Callable[[], bool]) -> bool:
+    step = threading.Event()
+    for _ in range(1500):
+        if condition():
+            return True
+        step.wait(0.02)
+    return condition()
+
+
+def test_a_private_key_printed_by_a_step_is_masked_whole(tmp_path: Path) -> None:
+    key = "\\n".join(
+        [
+            "-----BEGIN RSA PRIVATE KEY-----",
+            "MIIEowIBAAKCAQEAsecretbody",
+            "-----END RSA PRIVATE KEY-----",
+        ]
+    )
+    code = f"print({key!r}.replace(chr(92) + 'n', chr(10)))"
+    setup = WorktreeSetup(tmp_path, {"before_run": (sys.executable, "-c", code)})
+    log = tmp_path / "logs" / "gap.setup.log"
+    setup.run("before_run", tmp_path, dict(os.environ), log, required=True)
+    assert "secretbody" not in log.read_text()

@@ -17,11 +17,14 @@ import pytest
 from pytest_chump.cli import main
 from pytest_chump.core.errors import PluginError
 from pytest_chump.core.protocols import PrStatus, Spawner, SpawnHandle, SpawnRequest, Watch
+from pytest_chump.dispatch.dispatcher import TAKEN_OVER
+from pytest_chump.dispatch.workspaces import GitWorktrees
+from pytest_chump.dispatch.worktrees import Prepared
 from pytest_chump.loop.app import App
 from pytest_chump.loop.orchestrator import Orchestrator
 from pytest_chump.loop.progress import Progress
 from pytest_chump.state.liveness import pid_alive
-from pytest_chump.state.store import Store
+from pytest_chump.state.store import LeaseLost, Store
 from tests.chumpproc import ChumpProcess
 from tests.gitrepos import repo  # noqa: F401  (fixture)
 
@@ -307,3 +310,44 @@ def _until(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
             return True
         step.wait(0.02)
     return condition()
+
+
+def test_a_gap_taken_over_before_its_dispatch_is_recorded_gets_no_second_agent(
+    repo: Path,
+) -> None:
+    """Stopped after creating the worktree, this orchestrator lost the lease: on waking it
+    records nothing, starts nothing, and leaves the worktree to the new owner."""
+    (repo / "docs/gaps.yaml").write_text(gaps("LATE-1"))
+    app, store, out = build(repo)
+    real = GitWorktrees(repo, app.settings.bot_identity)
+
+    class StolenMeanwhile:
+        def prepare(self, worktree: Path, branch: str, base_ref: str) -> Prepared:
+            prepared = real.prepare(worktree, branch, base_ref)
+            store.conn.execute("UPDATE leases SET owner='other-host:1:1'")  # taken over
+            return prepared
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+    with store:
+        orch = Orchestrator(
+            app,
+            store,
+            app.spawner_factory(),
+            app.provider(),
+            Progress(out, out),
+            workspaces=StolenMeanwhile(),  # type: ignore[arg-type]
+        )
+        orch.run()
+        assert store.dispatches() == []  # no row, no agent
+    assert f"DISPATCH-FAILED: LATE-1: {TAKEN_OVER}" in out.getvalue()
+    assert (repo / ".chump/worktrees/late-1").is_dir()  # the new owner's now
+
+
+def test_add_dispatch_needs_the_lease_when_asked(repo: Path) -> None:
+    with Store.for_repo(repo) as store:
+        store.acquire_lease("L-1", "someone-else:1:1")
+        with pytest.raises(LeaseLost):
+            store.add_dispatch("L-1", "b", "w", "script", "me:2:2", require_lease=True)
+        assert store.dispatches() == []

@@ -284,8 +284,8 @@ def test_gate_merges_finished_branches_with_numbers_and_spares_the_checkout(repo
     b = Watch("feat-b", "B", b_base, b_tree, agent_finished=True)
     assert settle((provider, [b])) == {"feat-b": PrStatus(2, "MERGED", checks="passing")}
     tip = git(origin, "rev-parse", "main")
-    # pushed by URL: the user's remote-tracking ref is theirs alone (never locked by chump)
-    assert git(clone, "rev-parse", "refs/remotes/origin/main") == users != tip
+    # pushed by name: git updates the user's copy too (its URL rewrites and options apply)
+    assert git(clone, "rev-parse", "refs/remotes/origin/main") == tip != users
     assert git(clone, "rev-parse", "refs/chump/remotes/origin/main") == tip
     assert {"a.txt", "loose.txt", "b.txt"} <= set(git(clone, "ls-tree", "--name-only", tip).split())
     assert git(clone, "log", "-1", "--format=%an %cn %s", tip).startswith("gate-bot gate-bot Merge")

@@ -21,9 +21,9 @@ by whichever orchestrator looks later:
 4. When the agent exits it writes the exit status into the record, then exits itself with
    the agent's status (128 + N for signal N).
 
-SIGTERM and SIGHUP sent to the supervisor alone are passed on to the agent's group (a plain
-``kill <pid>`` stops the agent); sent to the group, they reach the agent directly. Either
-way the supervisor outlives them to record how the agent ended. Run as
+SIGTERM and SIGHUP sent to the supervisor are passed on to its group, once to each member (a
+plain ``kill <pid>`` stops the agent, as the orchestrator's own SIGTERM does); the supervisor
+outlives them to record how the agent ended. SIGKILL goes to the group directly. Run as
 ``python -I -S supervisor.py``: this file imports nothing but the standard library, so it
 starts in milliseconds and no module in the agent's working directory can shadow one of it.
 """
@@ -53,8 +53,8 @@ FRAME_LIMIT = 64 << 20  # a header or prompt past this is not ours
 HEADER_TIMEOUT = 600.0  # a supervisor never released in this long gives up
 EXIT_GRACE = 2.0  # seconds to drain output still in the pipes after the agent exited
 TOKEN_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.")
-PEM_BEGIN = re.compile(rb"-----BEGIN[A-Z ]*PRIVATE KEY-----")
-PEM_END = re.compile(rb"-----END[A-Z ]*PRIVATE KEY-----")
+PEM_BEGIN = re.compile(rb"-----BEGIN[A-Z ]*PRIVATE KEY(?: BLOCK)?-----")
+PEM_END = re.compile(rb"-----END[A-Z ]*PRIVATE KEY(?: BLOCK)?-----")
 
 
 def mark_line(event: str) -> bytes:
@@ -321,11 +321,17 @@ def _pidfd(pid: int) -> int | None:
     return fd
 
 
-def _pass_on(agent_pid: int, signum: int) -> None:
-    """A stop signal the supervisor got: on to the agent (which got its own copy too when
-    the orchestrator signalled the group); the supervisor stays to record the end."""
-    with contextlib.suppress(OSError):
-        os.kill(agent_pid, signum)
+def _pass_on(signum: int, frame: object = None) -> None:
+    """A stop signal the supervisor got: on to its whole group (the agent and what it
+    started), exactly once each; the supervisor itself ignores its own copy and stays to
+    record the end. (The orchestrator sends SIGTERM to the supervisor alone; only SIGKILL
+    goes to the group directly.)"""
+    signal.signal(signum, signal.SIG_IGN)  # a signal generated while ignored is discarded
+    try:
+        with contextlib.suppress(OSError):
+            os.killpg(os.getpgid(0), signum)
+    finally:
+        signal.signal(signum, _pass_on)
 
 
 def main() -> int:
@@ -362,9 +368,9 @@ def _serve(header: dict[str, Any], prompt: bytes) -> None:
     logs[0].write(mark_line(f"start: {header['argv'][0]} pid {agent.pid} group {record['pgid']}"))
     _acknowledge({"pid": agent.pid})
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda s, f: _pass_on(agent.pid, s))
+        signal.signal(sig, _pass_on)
     for early in received:
-        _pass_on(agent.pid, early)
+        _pass_on(early)
     pipes = (agent.stdout, agent.stderr)
     streams = [Stream(p.fileno(), log, mask) for p, log in zip(pipes, logs, strict=True) if p]
     status = _pump(agent, streams)
