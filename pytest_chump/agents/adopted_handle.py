@@ -71,7 +71,6 @@ class AdoptedHandle:
         status = self._recorded_exit()
         return 0 if status is None else status
 
-
     def terminate(self) -> None:
         """SIGTERM to the supervisor (it passes it on to the group once), else to the group."""
         if self.pid is not None and agent_alive(self.pid, self._ticks) and self.record_path:

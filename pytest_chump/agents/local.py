@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_chump.agents import faults
 from pytest_chump.agents.process import ProcessHandle, start
-from pytest_chump.core.errors import ChumpError, UsageError
+from pytest_chump.core.errors import BinaryMissing, UsageError
 from pytest_chump.core.model import EFFORTS
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ def resolve_binary(command: str, env: Mapping[str, str], hint: str) -> str:
     """The absolute path of ``command`` on the agent's PATH, or a one-line error with ``hint``."""
     found = shutil.which(command, path=env.get("PATH", os.defpath))
     if found is None:
-        raise ChumpError(f"{command}: command not found; {hint}")
+        raise BinaryMissing(f"{command}: command not found; {hint}")
     return os.path.abspath(found)
 
 

@@ -43,7 +43,7 @@ from pytest_chump.agents.logfiles import (
 )
 from pytest_chump.core import supervisor
 from pytest_chump.core.crashpoints import crash_point
-from pytest_chump.core.errors import ChumpError
+from pytest_chump.core.errors import BinaryMissing, ChumpError
 from pytest_chump.core.redact import bounded, redaction_rules, secret_values
 from pytest_chump.core.supervisor import encode_frame, encode_header
 from pytest_chump.state.liveness import group_members, proc_start_ticks
@@ -322,9 +322,9 @@ def _release(
     if "pid" in answer:
         return
     if answer.get("error") == "FileNotFoundError":
-        raise ChumpError(f"{command}: command not found")
+        raise BinaryMissing(f"{command}: command not found")
     if answer.get("error") == "PermissionError":
-        raise ChumpError(f"{command}: not executable")
+        raise BinaryMissing(f"{command}: not executable")
     detail = answer.get("strerror") or answer.get("error") or "no answer from its supervisor"
     raise ChumpError(f"{command}: cannot run: {detail}")
 

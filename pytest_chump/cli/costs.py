@@ -53,12 +53,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def totals(rows: Sequence[DispatchRow], by: str) -> dict[str, dict[str, float | int | None]]:
-    """Sums per group, then ``total``; a sum is None when no dispatch of it reported one."""
+    """Sums per group, then ``(total)``; a sum is None when no dispatch of it reported one."""
     groups: dict[str, list[DispatchRow]] = defaultdict(list)
     for row in rows:
         groups[_key(row, by)].append(row)
     result = {key: _sums(members) for key, members in groups.items()}
-    result["total"] = _sums(list(rows))
+    result["(total)"] = _sums(list(rows))  # parenthesised: no gap id can collide with it
     return result
 
 

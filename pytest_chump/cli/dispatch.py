@@ -165,6 +165,9 @@ def _execute(app: App, backlog: Backlog, *, watch: bool, reflect: bool) -> int:
         store.close_circuits(orch.owner)  # the run ended: the next one tries them again
     if watch:
         _run_finished(app, orch, received)
+    from pytest_chump.reflect.notify import wait
+
+    wait()  # deliveries still under way, within their timeouts
     if received:
         return 128 + received[0]
     if broken:
@@ -176,21 +179,27 @@ def _execute(app: App, backlog: Backlog, *, watch: bool, reflect: bool) -> int:
 
 def _run_finished(app: App, orch: Orchestrator, received: list[int]) -> None:
     from pytest_chump.loop.events import notify
-    from pytest_chump.reflect.notify import wait
 
     counts = orch.finisher.counts
     summary = " ".join(f"{k}={counts[k]}" for k in ("shipped", "ci_failed", "stalled", "killed"))
     how = f"stopped by signal {received[0]}" if received else "finished"
     notify(app, orch.progress.warn, "run-finished", f"run {how}: {summary}", counts=dict(counts))
-    wait()  # outstanding deliveries, within their timeouts
 
 
 def _broken_backends(store: Store, orch: Orchestrator) -> list[str]:
-    """One line per open circuit (the backend's own words) when ready work was left undone
-    because every arm that could take it is broken; else none."""
-    if not orch.blocked:
+    """One line per open circuit (the backend's own words) when work was left undone because
+    of a broken backend: a gap it failed, or one no arm could take; else none."""
+    circuits = store.circuits()
+    if not circuits:
         return []
-    return [printable(f"{arm}: {c.message}") for arm, c in store.circuits().items()]
+    from pytest_chump.core.model import CIRCUIT_CAUSES
+
+    shipped = store.shipped_ids()
+    mine = store.dispatches("owner = ? AND started_at >= ?", (orch.owner, orch.started_at))
+    failed = {r.gap_id for r in mine if r.cause in CIRCUIT_CAUSES} - shipped
+    if not orch.blocked and not failed:
+        return []
+    return [printable(f"{arm}: {c.message}") for arm, c in circuits.items()]
 
 
 @contextmanager

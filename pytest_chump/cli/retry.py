@@ -2,8 +2,8 @@
 
 A gap is held (``needs-human``) after its last retry failed. Once a human looked (fixed the
 tests, the base, the credentials), ``chump retry`` releases it: its next attempt is scheduled
-with what failed last time and fresh retry counters, and the next ``chump dispatch`` (or the
-running orchestrator, nudged by it) starts it.
+with what failed last time and fresh retry counters, and the next ``chump dispatch`` (or a
+running orchestrator's next refill) starts it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pytest_chump.core.model import require_safe_id
 from pytest_chump.loop.app import App
 from pytest_chump.state.database import DB_NAME
 from pytest_chump.state.locks import STATE_DIR
-from pytest_chump.state.rows import RetryRow
+from pytest_chump.state.rows import HoldRow, RetryRow
 from pytest_chump.state.store import Store
 
 
@@ -40,15 +40,13 @@ def run(args: argparse.Namespace) -> int:
         if missing:
             raise UsageError(f"{missing[0]}: not waiting for a human (see `chump status`)")
         for gap_id in args.ids:
-            hold = store.release_hold(gap_id)
-            if hold is None:  # released by another process meanwhile
-                continue
-            last = store.dispatch(hold.dispatch_id) if hold.dispatch_id is not None else None
-            attempt = (last.attempt + 1) if last is not None else 1
-            now = time.time()
-            store.schedule_retry(
-                RetryRow(
-                    gap_id,
+
+            def next_attempt(hold: HoldRow) -> RetryRow:
+                last = store.dispatch(hold.dispatch_id) if hold.dispatch_id is not None else None
+                attempt = (last.attempt + 1) if last is not None else 1
+                now = time.time()
+                return RetryRow(
+                    hold.gap_id,
                     "manual",
                     hold.cause,
                     now,
@@ -59,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
                     hold.feedback,
                     now,
                 )
-            )
-            print(f"{gap_id}: released; attempt {attempt} starts with the next dispatch")
+
+            retry = store.retry_held(gap_id, next_attempt)
+            if retry is not None:  # None: released by another process meanwhile
+                print(f"{gap_id}: released; attempt {retry.attempt} starts with the next dispatch")
     return 0

@@ -54,3 +54,8 @@ class BacklogError(ChumpError):
 
 class PluginError(ChumpError):
     """A plugin name that is unknown or registered twice."""
+
+
+class BinaryMissing(ChumpError):
+    """An agent's program is not there (or not executable): every dispatch to that spawner
+    would fail the same way, so its circuit opens."""

@@ -18,7 +18,7 @@ import pluggy
 from pytest_chump.core import remote_refs
 from pytest_chump.core.config import Settings
 from pytest_chump.core.crashpoints import crash_point
-from pytest_chump.core.errors import ChumpError
+from pytest_chump.core.errors import BinaryMissing, ChumpError
 from pytest_chump.core.model import Gap, require_safe_id
 from pytest_chump.core.plugins import call_event
 from pytest_chump.core.protocols import Dispatch, Spawner, SpawnRequest
@@ -38,11 +38,16 @@ class DispatchFailed(ChumpError):
     says which step failed (``spawn-failed``, ``setup-failed``)."""
 
     def __init__(
-        self, message: str, dispatch_id: int | None = None, cause: str = "spawn-failed"
+        self,
+        message: str,
+        dispatch_id: int | None = None,
+        cause: str = "spawn-failed",
+        binary_missing: bool = False,
     ) -> None:
         super().__init__(message)
         self.dispatch_id = dispatch_id
         self.cause = cause
+        self.binary_missing = binary_missing  # the agent's program is not there: a broken arm
 
 
 TAKEN_OVER = "another orchestrator took the dispatch over while it started"
@@ -157,7 +162,9 @@ class Dispatcher:
             self.workspaces.rollback(prepared)
             self.store.release_lease(gap.id, self.owner)
             cause = getattr(exc, "cause", "spawn-failed")
-            raise DispatchFailed(str(exc), getattr(exc, "dispatch_id", None), cause) from None
+            missing = getattr(exc, "binary_missing", False)
+            dispatch_id = getattr(exc, "dispatch_id", None)
+            raise DispatchFailed(str(exc), dispatch_id, cause, missing) from None
 
     def _spawn(
         self, gap: Gap, prepared: Prepared, backend: str, model: str | None, meta: dict[str, object]
@@ -205,7 +212,8 @@ class Dispatcher:
             raise
         except Exception as exc:  # a prompt or spawner plugin's bug fails this dispatch only
             reason = str(exc) if isinstance(exc, ChumpError) else f"{type(exc).__name__}: {exc}"
-            raise DispatchFailed(reason, dispatch.dispatch_id) from None
+            missing = isinstance(exc, BinaryMissing)
+            raise DispatchFailed(reason, dispatch.dispatch_id, binary_missing=missing) from None
         crash_point("dispatch.agent-running")
         handle = dispatch.handle
         if recorded != [handle.pid or 0]:  # a spawner that does not call on_started

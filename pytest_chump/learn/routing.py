@@ -53,6 +53,7 @@ class Wired(Protocol):
     settings: Settings
     pm: pluggy.PluginManager
 
+
 __all__ = [
     "ROUTING_YAML",
     "KeyPath",

@@ -22,7 +22,16 @@ from pytest_chump.dispatch.dispatcher import Flight
 from pytest_chump.loop.app import App
 from pytest_chump.loop.events import notify
 from pytest_chump.loop.progress import Progress
-from pytest_chump.loop.react import CIRCUIT, FEEDBACK, NEEDS_HUMAN, RESUME, RETRY, Chain, react
+from pytest_chump.loop.react import (
+    CIRCUIT,
+    FEEDBACK,
+    NEEDS_HUMAN,
+    RESUME,
+    RETRY,
+    TRANSIENT,
+    Chain,
+    react,
+)
 from pytest_chump.reflect.causes import evidence_line
 from pytest_chump.reflect.record import build as build_reflection
 from pytest_chump.reflect.usage import usage_of
@@ -44,6 +53,7 @@ class Finisher:
     rows: list[tuple[str, str, Outcome]] = field(default_factory=list)
     reflect: bool = True
     torn_down: list[Flight] = field(default_factory=list)
+    circuits_said: set[str] = field(default_factory=set)
     feedback_of: Callable[[Flight, Outcome], str] | None = None
     """What the next attempt should know about a failed one (see ``Orchestrator``)."""
     _started: list[int] = field(default_factory=list)  # dispatch id of each row
@@ -133,9 +143,11 @@ class Finisher:
         dispatch_id: int | None,
         cause: str = "spawn-failed",
         arm: str = "",
+        owed: RetryRow | None = None,
     ) -> None:
         """A dispatch that never started: count it; if it was recorded, end it as killed. A
-        spawner that cannot start agents opens its arm's circuit."""
+        spawner whose program is missing opens its arm's circuit (``arm``). A retry it was
+        (``owed``) is owed again, with its feedback, written with the outcome."""
         self.counts["spawn_failures"] += 1
         reason = self._one_line(reason)
         if cause in CIRCUIT_CAUSES and arm:
@@ -153,8 +165,16 @@ class Finisher:
             dispatch_id=dispatch_id,
             secrets=self.secrets(),
         )
+        again = None
+        if owed is not None:
+            now = time.time()
+            again = dataclasses.replace(
+                owed, kind="resume", previous_id=dispatch_id, not_before=now
+            )
+            again = dataclasses.replace(again, created_at=now)
+        followup = Followup(retry=again)
         if self.store.finish_with_reflection(
-            dispatch_id, record, reason=reason, cause=record.cause
+            dispatch_id, record, followup, reason=reason, cause=record.cause
         ):
             self.deliver(record, list(self.app.settings.sinks))
 
@@ -179,7 +199,9 @@ class Finisher:
             return Followup(circuit=(arm, self._one_line(said or outcome.reason)))
         if reaction.kind not in (NEEDS_HUMAN, RETRY):
             return Followup()
-        feedback = str(d.meta.get("feedback") or "") if reaction.retry == RESUME else ""
+        feedback = (
+            str(d.meta.get("feedback") or "") if reaction.retry in (RESUME, TRANSIENT) else ""
+        )
         if (reaction.kind == NEEDS_HUMAN or reaction.retry == FEEDBACK) and self.feedback_of:
             feedback = bounded(self.feedback_of(flight, outcome), NOTES_LIMIT, self.secrets())
         now = time.time()  # wall clock: deadlines outlive this process
@@ -224,6 +246,9 @@ class Finisher:
             self._circuit_opened(arm, line)
 
     def _circuit_opened(self, arm: str, line: str) -> None:
+        if arm in self.circuits_said:
+            return  # said once per run, however many dispatches hit it
+        self.circuits_said.add(arm)
         self.progress.line(f"CIRCUIT: {arm} open: {line}")
         self._notify("circuit-open", f"{arm}: {line}", arm=arm)
 

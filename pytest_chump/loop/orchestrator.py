@@ -23,7 +23,7 @@ from pytest_chump.core.redact import bounded
 from pytest_chump.dispatch.dispatcher import CapacityFull, Dispatcher, DispatchFailed, Flight
 from pytest_chump.dispatch.prompt import load_template
 from pytest_chump.dispatch.workspaces import GitWorktrees, Workspaces
-from pytest_chump.learn.routing import choose_arm, load_table
+from pytest_chump.learn.routing import candidates, choose_arm, load_table
 from pytest_chump.loop.app import App
 from pytest_chump.loop.attempts import Attempts
 from pytest_chump.loop.budget import budget_reached
@@ -121,11 +121,14 @@ class Orchestrator:
 
     def preflight(self) -> None:
         """Before the first agent starts: the PR provider proves it can work and every
-        spawner the routing table names finds its binary; else one line, exit 2."""
+        spawner that could take one of the backlog's open gaps finds its binary; else one
+        line, exit 2."""
         check = getattr(self.provider, "preflight", None)
         if callable(check):
             check()
-        arms = {a for rule in self.routes.rules for a in rule.arms} | set(self.routes.default)
+        gaps = self.backlog.gaps if self.backlog is not None else ()
+        open_gaps = [g for g in gaps if g.status != "done"]
+        arms = {arm for gap in open_gaps for arm in candidates(self.routes, gap)}
         for name in sorted({arm.spawner for arm in arms}):
             ready = getattr(self.spawner(name), "preflight", None)
             if callable(ready):
@@ -323,7 +326,7 @@ class Orchestrator:
             return
         arm, posterior = chosen
         backend = arm.spawner
-        retry = self.attempts.due.get(gap.id)
+        retry = self.attempts.due.pop(gap.id, None)  # offered once per refill, started or not
         try:
             flight = self.dispatcher.start(
                 gap, backend, arm.model, {"arm": arm.label, "posterior": posterior}, retry
@@ -332,8 +335,10 @@ class Orchestrator:
             self.progress.dispatch_failed(
                 gap.id, bounded(str(exc), secrets=self.finisher.secrets())
             )
+            broken = arm.label if exc.binary_missing else ""  # only that opens the circuit
+            owed = retry if exc.dispatch_id is not None else None  # it consumed the retry
             self.finisher.spawn_failed(
-                gap, backend, str(exc), exc.dispatch_id, exc.cause, arm.label
+                gap, backend, str(exc), exc.dispatch_id, exc.cause, broken, owed
             )
             return
         if flight is not None:

@@ -79,6 +79,7 @@ class GithubProvider:
         self.clock = clock
         self.calls = 0
         self._repo = _split_slug(repo) if repo else None
+        self._repo_from_remote = repo is None
         self._failures = 0
         self._retry_at = 0.0
         self._error: str | None = None
@@ -141,9 +142,13 @@ class GithubProvider:
         try:
             self.repository()
         except ChumpError as exc:
-            raise UsageError(f"{exc}: point it at GitHub, or use pr_provider = \"git\"") from None
+            raise UsageError(f'{exc}: point it at GitHub, or use pr_provider = "git"') from None
+        argv = [self.gh_bin, "auth", "status"]
+        host = _host(self._remote_url()) if self._repo_from_remote else ""
+        if host:  # only the account this repository needs: another host's stale token is not ours
+            argv += ["--hostname", host]
         try:
-            proc = run_gh([self.gh_bin, "auth", "status"], self.repo_root, self.timeout, "gh")
+            proc = run_gh(argv, self.repo_root, self.timeout, "gh")
         except ChumpError as exc:
             raise UsageError(str(exc)) from None
         if proc.returncode != 0:
@@ -182,6 +187,12 @@ class GithubProvider:
 
     def _run(self, argv: list[str]) -> CompletedProcess[str]:
         return run_gh(argv, self.repo_root, self.timeout, "gh api graphql")
+
+
+def _host(url: str) -> str:
+    """The host of a remote URL (https, ssh or scp-like); "" when it has none."""
+    match = re.match(r"^(?:[a-z+]+://)?(?:[^@/]+@)?([A-Za-z0-9.-]+)[:/]", url.strip())
+    return match.group(1) if match else ""
 
 
 def _split_slug(url: str) -> tuple[str, str]:

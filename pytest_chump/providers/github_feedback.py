@@ -74,7 +74,8 @@ def _reviews(gh: Gh, repo: str, number: int) -> str:
             body = _body(review.get("body"))
             if body:
                 lines.append(f"- review by {_login(review.get('author'))}: {body}")
-    comments = _json(gh, ["api", f"repos/{repo}/pulls/{number}/comments"])
+    newest = f"repos/{repo}/pulls/{number}/comments?sort=created&direction=desc&per_page={COMMENTS}"
+    comments = _json(gh, ["api", newest])
     for comment in (comments if isinstance(comments, list) else [])[:COMMENTS]:
         if not isinstance(comment, dict):
             continue

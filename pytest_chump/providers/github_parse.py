@@ -122,9 +122,21 @@ def _status(pr: Mapping[str, Any], asked: int | None, where: str) -> PrStatus:
         # failed optional check must not fail the dispatch meanwhile
         checks, failing = "pending", ()
     detail = f"pull request #{number} closed unmerged" if state == "CLOSED" else ""
-    decision = _text(pr.get("reviewDecision"), f"{where}.reviewDecision") or ""
-    review = "changes-requested" if decision.upper() == "CHANGES_REQUESTED" else ""
+    review = "changes-requested" if _changes_requested(pr, where) else ""
     return PrStatus(number, state, merge_state, checks, failing, "", detail, review=review)
+
+
+def _changes_requested(pr: Mapping[str, Any], where: str) -> bool:
+    """Whether a review asks for changes *of the PR's current head*: a request made before
+    the agent pushed its answer is not a new verdict."""
+    head = _text(pr.get("headRefOid"), f"{where}.headRefOid")
+    for review in _nodes(pr.get("latestReviews"), f"{where}.latestReviews"):
+        state = _text(review.get("state"), f"{where} review state") or ""
+        commit = _object(review.get("commit"), f"{where} review commit") or {}
+        oid = _text(commit.get("oid"), f"{where} review commit oid")
+        if state.upper() == "CHANGES_REQUESTED" and head and oid == head:
+            return True
+    return False
 
 
 def _contexts(pr: Mapping[str, Any], where: str) -> list[dict[str, Any]]:

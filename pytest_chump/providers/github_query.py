@@ -13,7 +13,8 @@ from collections.abc import Collection, Mapping, Sequence
 from pytest_chump.core.protocols import Watch
 
 _PR_FIELDS = """fragment chumpPr on PullRequest {
-  number state mergeStateStatus headRefName reviewDecision
+  number state mergeStateStatus headRefName headRefOid
+  latestReviews(first: 20) { nodes { state commit { oid } } }
   commits(last: 1) { nodes { commit { statusCheckRollup { state
     contexts(first: 100) { nodes { __typename
       ... on CheckRun { name status conclusion }

@@ -173,7 +173,8 @@ def _post(url: str, payload: str, timeout: float, retries: int) -> None:
                 break  # the request itself is wrong: retrying will not help
         except (urllib.error.URLError, OSError) as exc:
             problem = str(getattr(exc, "reason", exc))
-    raise OSError(f"webhook {url.split('?')[0]}: {problem} (after {retries + 1} tries)")
+    where = "/".join(url.split("/")[:3])  # scheme and host: paths often hold the hook's token
+    raise OSError(f"webhook {where}: {problem} (after {retries + 1} tries)")
 
 
 def _warn(message: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pytest_chump.state.database import Database
@@ -106,6 +107,22 @@ class Reactions(Database):
             ).fetchone()
             conn.execute("DELETE FROM holds WHERE gap_id=?", (gap_id,))
         return HoldRow(*row) if row else None
+
+    def retry_held(self, gap_id: str, make: Callable[[HoldRow], RetryRow]) -> RetryRow | None:
+        """Release the hold of ``gap_id`` and schedule the retry ``make`` builds from it, in
+        one transaction (a crash between the two would lose what failed); None when the gap
+        was not held."""
+        with self.transaction() as conn:
+            row = conn.execute(
+                f"SELECT {_HOLD_COLUMNS} FROM holds WHERE gap_id=?",  # noqa: S608
+                (gap_id,),
+            ).fetchone()
+            if row is None:
+                return None
+            retry = make(HoldRow(*row))
+            conn.execute("DELETE FROM holds WHERE gap_id=?", (gap_id,))
+            _schedule(conn, retry)
+        return retry
 
     # --- circuits -----------------------------------------------------------------------
 

@@ -79,7 +79,7 @@ def test_a_run_budget_stops_new_dispatches_and_costs_are_shown(repo: Path, tmp_p
     costs = ChumpProcess(repo, "costs", "--by", "gap", "--json")
     costs.finish()
     groups = {g["gap"]: g for g in map(json.loads, costs.lines)}
-    assert groups["total"]["usd"] == 0.6
+    assert groups["(total)"]["usd"] == 0.6
     assert groups["B-0"]["tokens_out"] == 450
     lessons = ChumpProcess(repo, "lessons")
     lessons.finish()

@@ -104,3 +104,20 @@ def test_a_spawner_without_its_binary_is_named(repo: Path, spawner: str) -> None
     line = _refused(repo)
     table = f"[tool.chump.spawners.{spawner}]"
     assert line.startswith(f"chump: error: /nonexistent/{spawner}: command not found; set {table}")
+
+
+def test_an_arm_no_open_gap_can_use_needs_no_binary(repo: Path) -> None:
+    """A routing rule for gaps this backlog does not have must not block the run."""
+    text = (repo / "pyproject.toml").read_text()
+    rule = '{ match = { prefix = ["NOPE-"] }, arms = [{ spawner = "codex" }] }'
+    text = text.replace(
+        "[tool.chump.spawners.script]",
+        f'[tool.chump.routing]\nrules = [{rule}]\ndefault = [{{ spawner = "script" }}]\n\n'
+        "[tool.chump.spawners.script]",
+    )
+    text += '\n[tool.chump.spawners.codex]\nbinary = "/nonexistent/codex"\n'
+    (repo / "pyproject.toml").write_text(text)
+    (repo / "docs/gaps.yaml").write_text("gaps:\n  - {id: OK-1, priority: P1, effort: s}\n")
+    chump = ChumpProcess(repo, *EXECUTE)
+    assert chump.finish() == 0, chump.text
+    assert "OUTCOME: OK-1 shipped" in chump.text

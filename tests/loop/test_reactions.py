@@ -224,31 +224,34 @@ sys.exit(1)
 """
 
 
+@pytest.mark.parametrize(("gaps", "parallel"), [(4, 1), (1, 1), (3, 3)])
 def test_a_backend_that_is_not_logged_in_opens_its_circuit_and_the_run_exits_3(
-    tmp_path: Path,
+    tmp_path: Path, gaps: int, parallel: int
 ) -> None:
     """The real claude CLI's stream when not logged in (recorded in fixtures/)."""
     fixture = FIXTURES / "agents/claude-not-logged-in.stdout.jsonl"
     binary = tmp_path / "claude"
     binary.write_text(FAKE_CLAUDE.format(python=PY, fixture=str(fixture)))
     binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
-    gaps = "gaps:\n" + "".join(
-        f"  - {{id: AUTH-{n}, title: t, priority: P1, effort: s}}\n" for n in range(4)
+    backlog = "gaps:\n" + "".join(
+        f"  - {{id: AUTH-{n}, title: t, priority: P1, effort: s}}\n" for n in range(gaps)
     )
-    repo = _project(tmp_path, gaps)
+    repo = _project(tmp_path, backlog)
     text = (repo / "pyproject.toml").read_text().replace('spawner = "script"', 'spawner = "claude"')
     (repo / "pyproject.toml").write_text(
         text + f'\n[tool.chump.spawners.claude]\nbinary = "{binary}"\n'
     )
-    chump = ChumpProcess(repo, "dispatch", "--no-dry-run", "--watch", "--max-parallel", "1")
+    execute = ("dispatch", "--no-dry-run", "--watch", "--max-parallel", str(parallel))
+    chump = ChumpProcess(repo, *execute)
     assert chump.finish() == 3, chump.text
-    assert "CIRCUIT: claude open: Not logged in · Please run /login" in chump.text
+    assert chump.text.count("CIRCUIT: claude open: Not logged in · Please run /login") == 1
     assert chump.text.splitlines()[-1] == "claude: Not logged in · Please run /login"
     with Store.for_repo(repo) as store:
         rows = store.dispatches()
         routed = store.conn.execute("SELECT COUNT(*) FROM routing_outcomes").fetchone()[0]
         assert store.circuits() == {}  # closed when the run ended: the next run tries again
-    assert [(r.gap_id, r.cause) for r in rows] == [("AUTH-0", "auth")]  # 3 gaps not burned
+    # the ones already started when the circuit opened end as it did; no other is started
+    assert [(r.gap_id, r.cause) for r in rows] == [(f"AUTH-{n}", "auth") for n in range(parallel)]
     assert routed == 0
     assert os.path.exists(repo / ".chump")
 
@@ -276,3 +279,34 @@ def test_a_crash_around_a_retry_neither_loses_nor_repeats_it(
     assert verdicts == [(1, "ci_failed"), (2, "shipped")], rows
     shipped = max(prompts.glob("FIX-1.*.txt"), key=lambda p: int(p.name.split(".")[1]))
     assert "tests/test_FIX-1.py::test_FIX-1" in shipped.read_text()  # the feedback survived
+
+
+def test_a_retry_whose_start_fails_ends_the_run_and_is_owed_again(
+    tmp_path: Path, prompts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A before_run that fails from its second call on: the retry is tried once in the run
+    (no loop starting it for ever) and stays owed, with its feedback, for the next run."""
+    monkeypatch.setenv("AGENT_MODE", "never")
+    count = tmp_path / "calls"
+    step = (
+        f"import pathlib, sys; p = pathlib.Path({str(count)!r}); "
+        "n = len(p.read_text()) if p.exists() else 0; p.write_text('x' * (n + 1)); "
+        "sys.exit(1 if n else 0)"
+    )
+    repo = _project(tmp_path, ONE_GAP)
+    text = (repo / "pyproject.toml").read_text()
+    table = f'[tool.chump.worktree]\nbefore_run = ["{PY}", "-c", {json.dumps(step)}]\n'
+    (repo / "pyproject.toml").write_text(
+        text.replace("[tool.chump.spawners.script]", table + "\n[tool.chump.spawners.script]")
+    )
+    _, out = _run(repo)
+    with Store.for_repo(repo) as store:
+        rows = store.dispatches()
+        owed = store.retries()
+    assert [(r.attempt, r.outcome, r.cause) for r in rows] == [
+        (1, "ci_failed", "tests-failed"),
+        (2, "killed", "setup-failed"),
+    ], out
+    assert "CIRCUIT" not in out  # a failing set-up is not a broken backend
+    assert owed["FIX-1"].attempt == 2
+    assert "tests/test_FIX-1.py::test_FIX-1" in owed["FIX-1"].feedback

@@ -105,12 +105,17 @@ def test_what_gh_cannot_answer_is_left_out(fake: Path) -> None:
 
 def test_a_review_requesting_changes_is_read_from_the_poll(tmp_path: Path) -> None:
     gh = FakeGh(tmp_path / "poll")
-    node = pr(5, "OPEN", [run("test", "SUCCESS")], reviewDecision="CHANGES_REQUESTED")
-    gh.answer(prs={"chump/a": [node]})
-    found = GithubProvider(gh.folder, gh.bin, "main", repo="acme/widgets").poll(
-        [Watch("chump/a", "A-1")]
-    )
-    assert found["chump/a"].review == "changes-requested"
+
+    def review(oid: str) -> dict[str, object]:
+        return {"state": "CHANGES_REQUESTED", "commit": {"oid": oid}}
+
+    provider = GithubProvider(gh.folder, gh.bin, "main", repo="acme/widgets")
+    for head, reviewed, expected in (("c2", "c2", "changes-requested"), ("c3", "c2", "")):
+        node = pr(5, "OPEN", [run("test", "SUCCESS")], headRefOid=head)
+        node["latestReviews"] = {"nodes": [review(reviewed)]}
+        gh.answer(prs={"chump/a": [node]})
+        found = provider.poll([Watch("chump/a", "A-1")])
+        assert found["chump/a"].review == expected  # a request on an older head is stale
 
 
 @pytest.mark.parametrize(("exit_code", "action"), [(None, WAIT), (0, FINISH)])

@@ -97,7 +97,8 @@ def test_a_failing_notifier_is_reported_and_never_stops_the_run(repo: Path) -> N
     chump = ChumpProcess(repo, *EXECUTE)
     assert chump.finish() == 0, chump.text
     assert "OUTCOME: N-1 shipped" in chump.text
-    assert "WARN: notify: webhook http://127.0.0.1:9/nobody:" in chump.text
+    assert "WARN: notify: webhook http://127.0.0.1:9: " in chump.text
+    assert "nobody" not in chump.text  # a hook's path may hold its token
 
 
 def test_the_desktop_notifier_runs_notify_send(repo: Path, tmp_path: Path) -> None:
