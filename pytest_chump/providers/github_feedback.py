@@ -22,10 +22,10 @@ Gh = Callable[[list[str]], CompletedProcess[str]]
 def feedback(gh: Gh, repo: str, branch: str, number: int | None, failing: bool) -> str:
     """The sections for the next attempt's prompt ("" when there is nothing to add)."""
     parts = []
+    if number is not None:  # first: short, and what a person asked for (the notes keep the head)
+        parts.append(_reviews(gh, repo, number))
     if failing:
         parts += [_run_log(gh, repo, run) for run in _failed_runs(gh, repo, branch)]
-    if number is not None:
-        parts.append(_reviews(gh, repo, number))
     return "\n\n".join(p for p in parts if p)
 
 

@@ -106,3 +106,36 @@ def test_a_daily_budget_counts_the_day_s_earlier_runs(repo: Path, tmp_path: Path
     assert again.finish() == 0, again.text
     first = again.text.index("DISPATCHED: B-0")  # yesterday's spending is yesterday's
     assert "BUDGET" not in again.text[:first]
+
+
+STOPPABLE = """\
+#!{python}
+import json, os, runpy, sys, time
+print(json.dumps({result}), flush=True)
+if os.environ["CHUMP_GAP_ID"] != "B-0":
+    time.sleep(600)  # still at work when the budget is reached
+sys.argv = [{ship!r}]
+runpy.run_path({ship!r}, run_name="__main__")
+"""
+
+
+def test_on_budget_stop_stops_the_running_agents_and_says_so(repo: Path, tmp_path: Path) -> None:
+    _claude(repo, tmp_path, budget_usd="0.2", on_budget='"stop"', kill_grace='"5s"')
+    binary = tmp_path / "claude"
+    binary.write_text(STOPPABLE.format(python=sys.executable, ship=str(SHIP), result=RESULT))
+    heard = tmp_path / "heard.jsonl"
+    code = f"import sys; open({str(heard)!r}, 'a').write(sys.stdin.read() + chr(10))"
+    with (repo / "pyproject.toml").open("a") as fh:
+        fh.write(
+            f'\n[tool.chump.notify]\ncommand = ["{sys.executable}", "-c", {json.dumps(code)}]\n'
+        )
+    chump = ChumpProcess(repo, *EXECUTE)
+    assert chump.finish() == 0, chump.text
+    assert "BUDGET: run budget $0.2 reached ($0.30 spent): nothing new is dispatched" in chump.text
+    with Store.for_repo(repo) as store:
+        outcomes = {r.gap_id: (r.outcome, r.cause) for r in store.dispatches()}
+    assert outcomes["B-0"] == ("shipped", "")
+    assert outcomes["B-1"] == ("killed", "interrupted")  # stopped, not left to spend more
+    assert set(outcomes) == {"B-0", "B-1"}
+    events = [json.loads(line)["event"] for line in heard.read_text().splitlines()]
+    assert "budget-reached" in events

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_chump import hookimpl
 from pytest_chump.cli import main
 from pytest_chump.core.errors import PluginError
 from pytest_chump.core.protocols import PrStatus, Spawner, SpawnHandle, SpawnRequest, Watch
@@ -129,10 +130,22 @@ def test_a_silent_agent_is_flagged_not_killed(
     (repo / "docs/gaps.yaml").write_text(gaps("QUIET-1"))
     monkeypatch.setenv("AGENT_MODE", "sleep")
     app, store, out = build(repo, silence_alert="0.3s", deadline_scale="0.001", kill_grace="0.2s")
+    heard: list[Mapping[str, object]] = []
+
+    class Listener:
+        @hookimpl
+        def chump_notify(self, event: Mapping[str, object]) -> None:
+            heard.append(event)
+
+    app.pm.register(Listener())
     with store:
         orch = Orchestrator(app, store, app.spawner_factory(), app.provider(), Progress(out, out))
         orch.run()
     lines = out.getvalue().splitlines()
+    silent = [e for e in heard if e["event"] == "agent-silent"]
+    assert [(e["gap_id"], e["message"]) for e in silent] == [
+        ("QUIET-1", "QUIET-1: no output for 0.3s")
+    ]
     assert "STATE: QUIET-1 silent" in lines  # flagged first (at 0.3 s) ...
     assert lines.index("STATE: QUIET-1 silent") < next(
         i for i, line in enumerate(lines) if line.startswith("OUTCOME: QUIET-1 killed")

@@ -94,7 +94,9 @@ def test_failed_runs_and_review_comments_go_back_to_the_agent(fake: Path) -> Non
     assert "- src/calc.py:12 (bo): This divides by zero." in text
     assert "- README.md:3 (ana): typo" in text
     calls = [json.loads(line) for line in (fake / "argv.jsonl").read_text().splitlines()]
-    assert calls[0][:6] == ["run", "list", "--repo", "acme/widgets", "--branch", "chump/calc-1"]
+    listed = next(c for c in calls if c[:2] == ["run", "list"])
+    assert listed[:6] == ["run", "list", "--repo", "acme/widgets", "--branch", "chump/calc-1"]
+    assert text.index("Review comments:") < text.index("The end of the failed run")  # kept first
 
 
 def test_what_gh_cannot_answer_is_left_out(fake: Path) -> None:
