@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "cleanup": "pytest_chump.cli.cleanup",
     "retry": "pytest_chump.cli.retry",
     "costs": "pytest_chump.cli.costs",
+    "logs": "pytest_chump.cli.logs",
     "reflections": "pytest_chump.cli.reflections",
     "routes": "pytest_chump.cli.routes",
     "lessons": "pytest_chump.cli.lessons",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from pytest_chump.cli.logs import last_activity
 from pytest_chump.cli.setting_flags import add_setting_flags, setting_flags
 from pytest_chump.core.redact import printable
 from pytest_chump.loop.app import App
@@ -57,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"in flight ({len(running)}):")
     for row in running:
         print(printable(_running(row, now, watched[row.id])))
+        said = last_activity(row)
+        if said:
+            print(f"      last: {said}")
     print(f"leases ({len(leases)}): " + ", ".join(f"{g} ({o})" for g, o in sorted(leases.items())))
     for line in _reactions(holds, retries, circuits, now):
         print(printable(line))

@@ -1,0 +1,134 @@
+"""Agent output as people read it: one short line per event of claude's ``stream-json`` and
+codex's ``--json`` streams (assistant text, tool calls and their results, errors, the final
+result), other lines as they are. Untrusted text: every line comes back redacted, escaped for
+the terminal and bounded; events that say nothing to a reader (deltas, bookkeeping) are None.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pytest_chump.core.redact import bounded, printable
+
+TEXT_CHARS = 300  # of one assistant message or tool result shown on its line
+
+
+def render(line: str, secrets: Iterable[str] | None = None) -> str | None:
+    """The readable form of one line of an agent's log, or None for nothing to show."""
+    text = line.rstrip("\n")
+    if not text.strip():
+        return None
+    event = _event(text)
+    shown = text if event is None else _claude(event) or _codex(event)
+    if shown is None:
+        return None
+    return printable(bounded(shown, secrets=secrets))
+
+
+def _event(text: str) -> dict[str, Any] | None:
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _short(value: object, limit: int = TEXT_CHARS) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _claude(event: Mapping[str, Any]) -> str | None:
+    kind = event.get("type")
+    if kind == "system" and event.get("subtype") == "init":
+        return f"session started (model {event.get('model') or '?'})"
+    if kind in ("assistant", "user"):
+        message = event.get("message")
+        content = message.get("content") if isinstance(message, Mapping) else None
+        parts = [_block(b) for b in content] if isinstance(content, list) else []
+        shown = [p for p in parts if p]
+        return " | ".join(shown) if shown else None
+    if kind == "result":
+        verdict = "error" if event.get("is_error") else str(event.get("subtype") or "done")
+        cost = event.get("total_cost_usd")
+        extra = f", ${cost:.2f}" if isinstance(cost, int | float) and cost else ""
+        turns = event.get("num_turns")
+        extra += f", {turns} turns" if isinstance(turns, int) else ""
+        said = _short(event.get("result") or "", 200)
+        return f"result: {verdict}{extra}" + (f": {said}" if said else "")
+    return None
+
+
+def _block(block: object) -> str | None:
+    if not isinstance(block, Mapping):
+        return None
+    kind = block.get("type")
+    if kind == "text" and block.get("text"):
+        return f"assistant: {_short(block['text'])}"
+    if kind == "tool_use":
+        return f"tool: {block.get('name') or '?'} {_short(_input(block.get('input')), 200)}"
+    if kind == "tool_result":
+        content = block.get("content")
+        if isinstance(content, list):
+            content = " ".join(str(c.get("text", "")) for c in content if isinstance(c, Mapping))
+        flag = " (error)" if block.get("is_error") else ""
+        return f"tool result{flag}: {_short(content or '', 200)}"
+    return None
+
+
+def _input(value: object) -> str:
+    if isinstance(value, Mapping):
+        for key in ("command", "file_path", "path", "pattern", "url", "description"):
+            if value.get(key):
+                return str(value[key])
+        return json.dumps(value, sort_keys=True)
+    return str(value or "")
+
+
+def _codex(event: Mapping[str, Any]) -> str | None:
+    kind = event.get("type")
+    if kind == "thread.started":
+        return "session started"
+    if kind == "error":
+        return f"error: {_short(event.get('message') or 'unknown')}"
+    if kind == "turn.failed":
+        error = event.get("error")
+        message = error.get("message") if isinstance(error, Mapping) else error
+        return f"error: {_short(message or 'turn failed')}"
+    if kind == "turn.completed":
+        usage = event.get("usage")
+        if isinstance(usage, Mapping):
+            tokens_in, tokens_out = usage.get("input_tokens", 0), usage.get("output_tokens", 0)
+            return f"turn done ({tokens_in} in, {tokens_out} out)"
+        return "turn done"
+    if kind == "item.completed":
+        item = event.get("item")
+        return _item(item) if isinstance(item, Mapping) else None
+    return None
+
+
+def _item(item: Mapping[str, Any]) -> str | None:
+    kind = item.get("type")
+    if kind == "agent_message":
+        return f"assistant: {_short(item.get('text') or '')}"
+    if kind == "reasoning":
+        return None
+    if kind == "command_execution":
+        code = item.get("exit_code")
+        status = f" (exit {code})" if code is not None else ""
+        return f"tool: {_short(item.get('command') or '?', 200)}{status}"
+    if kind == "file_change":
+        changes = item.get("changes")
+        paths = (
+            [c.get("path") for c in changes if isinstance(c, Mapping)]
+            if isinstance(changes, list)
+            else []
+        )
+        return "edit: " + _short(", ".join(str(p) for p in paths if p) or "files", 200)
+    if kind == "error":
+        return f"error: {_short(item.get('message') or 'unknown')}"
+    return None

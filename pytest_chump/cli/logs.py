@@ -1,0 +1,148 @@
+"""``chump logs ID [-f] [--tail N] [--stderr] [--raw]``: an agent's log, readable.
+
+``ID`` is a gap id (its latest dispatch) or a dispatch number. claude and codex JSON streams
+are rendered one short line per event (assistant text, tool calls, results, errors; see
+``agents.render``); ``--raw`` prints the lines as written (still escaped for the terminal).
+``-f`` follows the log until the dispatch ends. Read-only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from collections import deque
+from collections.abc import Iterable
+from pathlib import Path
+
+from pytest_chump.agents.logfiles import MARK, follow, open_at_end, stderr_log
+from pytest_chump.agents.render import render
+from pytest_chump.cli.setting_flags import add_setting_flags, setting_flags
+from pytest_chump.core.errors import UsageError
+from pytest_chump.core.model import require_safe_id
+from pytest_chump.core.redact import printable, secret_values
+from pytest_chump.loop.app import App
+from pytest_chump.state.database import DB_NAME
+from pytest_chump.state.liveness import group_alive
+from pytest_chump.state.rows import DispatchRow
+from pytest_chump.state.store import Store
+
+FOLLOW_CHECK = 0.5  # seconds between looks at whether a followed dispatch has ended
+TAIL_BYTES = 65536  # of the log read for a running agent's last activity
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("logs", help="an agent's log, its JSON stream made readable")
+    parser.add_argument(
+        "id", metavar="ID", help="a gap id (its latest dispatch) or a dispatch number"
+    )
+    parser.add_argument("-f", "--follow", action="store_true", help="follow until it ends")
+    parser.add_argument("--tail", type=int, default=40, metavar="N", help="last N lines (0: all)")
+    parser.add_argument("--stderr", action="store_true", help="the agent's stderr log instead")
+    parser.add_argument("--raw", action="store_true", help="lines as written, not rendered")
+    add_setting_flags(parser, names=())
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    app = App.create(setting_flags(args))
+    if not (app.settings.state_dir / DB_NAME).is_file():
+        raise UsageError(f"{args.id}: no dispatches yet (no .chump/chump.db)")
+    with Store.for_repo(app.settings.repo_root) as store:
+        row = _dispatch(store, args.id)
+    if row is None or not row.log_path:
+        raise UsageError(f"{args.id}: no such dispatch (see `chump status`)")
+    log = Path(row.log_path)
+    path = stderr_log(log) if args.stderr else log
+    secrets = sorted({*secret_values(), *app.settings.configured_secrets()}, key=len)[::-1]
+    shown: deque[str] = deque(maxlen=args.tail if args.tail > 0 else None)
+    for line in _lines_of(path, row, not args.stderr):
+        text = _show(line, args.raw, secrets)
+        if text is not None:
+            shown.append(text)
+    print("\n".join(shown), flush=True)
+    if args.follow:
+        _follow(app, row, path, args.raw, secrets)
+    return 0
+
+
+def _dispatch(store: Store, ident: str) -> DispatchRow | None:
+    if ident.isdigit():
+        return store.dispatch(int(ident))
+    require_safe_id(ident)
+    rows = store.dispatches("gap_id = ?", (ident,), order="id DESC", limit=1)
+    return rows[0] if rows else None
+
+
+def _lines_of(path: Path, row: DispatchRow, own_part: bool) -> list[str]:
+    """The log's lines (its rotated part first); with ``own_part``, from this dispatch's start
+    mark on (a gap's retries share its log)."""
+    text = ""
+    for part in (path.with_name(path.name + ".1"), path):
+        try:
+            text += part.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+    lines = text.splitlines()
+    if own_part and row.pid:
+        starts = [
+            i
+            for i, line in enumerate(lines)
+            if line.startswith(MARK) and f" group {row.pid} ===" in line
+        ]
+        if starts:
+            lines = lines[starts[-1] :]
+    return lines
+
+
+def _show(line: str, raw: bool, secrets: Iterable[str]) -> str | None:
+    if raw or line.startswith(MARK):
+        return printable(line)
+    return render(line, secrets)
+
+
+def _follow(app: App, row: DispatchRow, path: Path, raw: bool, secrets: list[str]) -> None:
+    """Print what the agent writes until its dispatch ended and its output is drained."""
+    ended = threading.Event()
+
+    def watch() -> None:
+        with Store.for_repo(app.settings.repo_root) as store:
+            while not ended.wait(FOLLOW_CHECK):
+                now = store.dispatch(row.id)
+                over = now is None or now.outcome is not None
+                if over or not group_alive(now.pid if now else None, now.pid_start if now else ""):
+                    ended.set()
+
+    threading.Thread(target=watch, name="chump-logs-watch", daemon=True).start()
+
+    def emit(raw_line: bytes) -> None:
+        text = _show(raw_line.decode("utf-8", errors="replace"), raw, secrets)
+        if text is not None:
+            print(text, flush=True)
+
+    try:
+        reader = open_at_end(path)
+    except OSError:
+        return
+    follow(reader, path, ended, emit)
+    sys.stdout.flush()
+
+
+def last_activity(row: DispatchRow) -> str:
+    """The last readable line a running agent wrote ("" when there is none)."""
+    if not row.log_path:
+        return ""
+    try:
+        with open(row.log_path, "rb") as log:
+            log.seek(0, 2)
+            log.seek(max(0, log.tell() - TAIL_BYTES))
+            lines = log.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        if line.startswith(MARK):
+            continue
+        text = render(line)
+        if text:
+            return text
+    return ""
