@@ -34,6 +34,7 @@ def test_wheel_ships_fixture_typing_marker_and_entry_points(wheel: Path) -> None
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         assert "pytest_chump/selftest/synthetic-backlog.yaml" in names
+        assert "pytest_chump/core/schemas/status.schema.json" in names  # scripts validate with it
         assert "pytest_chump/py.typed" in names
         shipped = zf.read("pytest_chump/selftest/synthetic-backlog.yaml")
         (ep,) = (n for n in names if n.endswith("entry_points.txt"))

@@ -6,6 +6,7 @@ Read-only: it never creates ``.chump/`` and never changes the store.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 from pytest_chump.cli.logs import last_activity
@@ -23,6 +24,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser = sub.add_parser("status", help="show dispatches in flight, leases and last outcomes")
     add_setting_flags(parser, names=())
     parser.add_argument("--last", type=int, default=10, metavar="N", help="ended dispatches shown")
+    parser.add_argument(
+        "--json", action="store_true", help="one JSON object (schema: pytest_chump/core/schemas)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -46,7 +50,11 @@ def _ended(row: DispatchRow) -> str:
 def run(args: argparse.Namespace) -> int:
     app = App.create(setting_flags(args))
     if not (app.settings.repo_root / STATE_DIR / DB_NAME).exists():
-        print("no dispatches yet (no .chump/chump.db)")
+        empty: dict[str, object] = {
+            k: [] for k in ("in_flight", "needs_human", "retries", "circuits")
+        }
+        empty_state = {**empty, "leases": {}, "last_outcomes": []}
+        print(json.dumps(empty_state) if args.json else "no dispatches yet (no .chump/chump.db)")
         return 0
     now = time.time()
     with Store.for_repo(app.settings.repo_root) as store:
@@ -55,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
         ended = store.dispatches("outcome IS NOT NULL", order="ended_at DESC", limit=args.last)
         leases = store.live_leases()
         holds, retries, circuits = store.holds(), store.retries(), store.circuits()
+    if args.json:
+        state = (running, watched, leases, holds, retries, circuits, ended)
+        print(json.dumps(as_json(*state, now), sort_keys=True))
+        return 0
     print(f"in flight ({len(running)}):")
     for row in running:
         print(printable(_running(row, now, watched[row.id])))
@@ -68,6 +80,78 @@ def run(args: argparse.Namespace) -> int:
     for row in ended:
         print(printable(_ended(row)))
     return 0
+
+
+def as_json(
+    running: list[DispatchRow],
+    watched: dict[int, bool],
+    leases: dict[str, str],
+    holds: dict[str, HoldRow],
+    retries: dict[str, RetryRow],
+    circuits: dict[str, CircuitRow],
+    ended: list[DispatchRow],
+    now: float,
+) -> dict[str, object]:
+    """``chump status --json`` (``core/schemas/status.schema.json``); free text is the same
+    redacted, bounded text the store keeps."""
+    return {
+        "in_flight": [
+            {
+                "dispatch_id": r.id,
+                "gap_id": r.gap_id,
+                "backend": r.backend,
+                "model": r.model,
+                "pid": r.pid,
+                "state": r.state,
+                "branch": r.branch,
+                "started_at": r.started_at,
+                "elapsed_s": max(0.0, now - r.started_at),
+                "attempt": r.attempt,
+                "watched": watched[r.id],
+                "last_activity": last_activity(r),
+            }
+            for r in running
+        ],
+        "leases": dict(sorted(leases.items())),
+        "needs_human": [
+            {
+                "gap_id": h.gap_id,
+                "reason": h.reason,
+                "cause": h.cause,
+                "dispatch_id": h.dispatch_id,
+                "since": h.since,
+            }
+            for h in holds.values()
+        ],
+        "retries": [
+            {
+                "gap_id": r.gap_id,
+                "attempt": r.attempt,
+                "kind": r.kind,
+                "cause": r.cause,
+                "not_before": r.not_before,
+            }
+            for r in retries.values()
+        ],
+        "circuits": [
+            {"arm": arm, "message": c.message, "opened_at": c.opened_at}
+            for arm, c in circuits.items()
+        ],
+        "last_outcomes": [
+            {
+                "dispatch_id": r.id,
+                "gap_id": r.gap_id,
+                "outcome": r.outcome,
+                "cause": r.cause,
+                "reason": r.reason,
+                "pr_number": r.pr_number,
+                "ended_at": r.ended_at,
+                "attempt": r.attempt,
+                "cost_usd": r.cost_usd,
+            }
+            for r in ended
+        ],
+    }
 
 
 def _reactions(
