@@ -14,8 +14,7 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import pytest
 from pytest_chump.agents.adopted_handle import AdoptedHandle
 from pytest_chump.agents.process import stderr_log
 from pytest_chump.state.liveness import proc_start_ticks
+from tests.waiting import alive, until
 
 TIMEOUT = 30.0
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,27 +73,6 @@ class Orphan:
     marker: Path
 
 
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except OSError:
-        return ""
-
-
-def _alive(pid: int) -> bool:
-    return _state(pid) not in ("", "Z")
-
-
-def _until(condition: Callable[[], bool]) -> bool:
-    """Wait for ``condition`` at most ``TIMEOUT`` seconds, looking every 20 ms."""
-    step = threading.Event()
-    for _ in range(int(TIMEOUT / 0.02)):
-        if condition():
-            return True
-        step.wait(0.02)
-    return condition()
-
-
 @pytest.fixture
 def orphan(tmp_path: Path) -> Iterator[Orphan]:
     """An agent whose orchestrator (the driver process) already exited."""
@@ -121,17 +100,17 @@ def orphan(tmp_path: Path) -> Iterator[Orphan]:
 
 
 def test_agent_survives_its_orchestrator_and_finishes(orphan: Orphan) -> None:
-    assert _alive(orphan.pid)  # it cannot finish before the release file exists
+    assert alive(orphan.pid)  # it cannot finish before the release file exists
 
     def stdout_lines() -> list[str]:
         return orphan.log.read_text(encoding="utf-8").splitlines()
 
     # it goes on writing after the driver died: a broken pipe would have killed it
-    assert _until(lambda: f"tick {MIN_TICKS}" in stdout_lines())
-    assert _alive(orphan.pid)
+    assert until(lambda: f"tick {MIN_TICKS}" in stdout_lines())
+    assert alive(orphan.pid)
     orphan.release.touch()
-    assert _until(orphan.marker.exists)
-    assert _until(lambda: "done" in stdout_lines())
+    assert until(orphan.marker.exists)
+    assert until(lambda: "done" in stdout_lines())
     ticks = int(orphan.marker.read_text(encoding="utf-8"))
     assert ticks > MIN_TICKS
     lines = stdout_lines()
@@ -149,10 +128,10 @@ def test_agent_survives_its_orchestrator_and_finishes(orphan: Orphan) -> None:
 def test_adopted_handle_watches_the_orphan(orphan: Orphan) -> None:
     handle = AdoptedHandle(orphan.pid, proc_start_ticks(orphan.pid), orphan.log)
     assert handle.poll() is None
-    assert _until(lambda: len(handle.stderr_tail()) >= 2)
+    assert until(lambda: len(handle.stderr_tail()) >= 2)
     assert all(line.startswith("ERROR tick ") for line in handle.stderr_tail())
     orphan.release.touch()
-    assert _until(lambda: handle.poll() == 0)
+    assert until(lambda: handle.poll() == 0)
     assert orphan.marker.exists()
     ticks = int(orphan.marker.read_text(encoding="utf-8"))
     tail = handle.stderr_tail()

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,27 +25,11 @@ from pytest_chump.core import supervisor
 from pytest_chump.core.errors import ChumpError
 from pytest_chump.core.redact import redaction_rules
 from pytest_chump.state.liveness import proc_start_ticks
+from tests.waiting import alive, until
 
 TIMEOUT = 30.0
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "hunter2-very-secret-value"
-
-
-def _until(condition: Callable[[], bool]) -> bool:
-    step = threading.Event()
-    for _ in range(int(TIMEOUT / 0.02)):
-        if condition():
-            return True
-        step.wait(0.02)
-    return condition()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 @pytest.fixture
@@ -120,7 +103,7 @@ def test_a_failing_on_started_leaves_no_agent(
 
     with pytest.raises(ChumpError, match="database is locked"):
         start(f"open({str(marker)!r}, 'w').close()", on_started=started)
-    assert not _alive(pids[0])
+    assert not alive(pids[0])
     assert not marker.exists()
 
 
@@ -147,7 +130,7 @@ def test_an_orchestrator_dying_before_the_release_leaves_no_agent_running(tmp_pa
     )
     assert done.returncode == -signal.SIGKILL
     pid = int((tmp_path / "supervisor.pid").read_text())
-    assert _until(lambda: not _alive(pid))  # it read end-of-file instead of a header
+    assert until(lambda: not alive(pid))  # it read end-of-file instead of a header
     assert not (tmp_path / "acted").exists()
     assert not (tmp_path / "r.json").exists()
     adopted = AdoptedHandle(pid, "", tmp_path / "a.log", tmp_path / "r.json")
@@ -184,7 +167,7 @@ def test_an_adopted_agent_s_exit_status_is_known(tmp_path: Path) -> None:
     assert handle.released()
     assert handle.poll() is None
     (tmp_path / "release").touch()
-    assert _until(lambda: handle.poll() is not None)
+    assert until(lambda: handle.poll() is not None)
     assert handle.poll() == 5
     assert handle.report() == {"adopted": True, "exit_status_unknown": False}
 
@@ -284,8 +267,8 @@ def test_logs_are_capped_on_disk_and_keep_the_newest_output(
     assert stderr_log(logs / "agent.log").read_text().splitlines()[-1].startswith("ERROR 19999 ")
     # the follower read on across the rotations, in order, up to the last line (on a busy
     # machine the followers may still be draining when wait() gave up waiting for them)
-    assert _until(lambda: bool(seen) and seen[-1].startswith("line 19999 "))
-    assert _until(lambda: handle.stderr_tail()[-1].startswith("ERROR 19999 "))
+    assert until(lambda: bool(seen) and seen[-1].startswith("line 19999 "))
+    assert until(lambda: handle.stderr_tail()[-1].startswith("ERROR 19999 "))
     numbers = [int(line.split()[1]) for line in seen]
     assert numbers == sorted(set(numbers))
     assert numbers[0] == 0
@@ -348,9 +331,9 @@ def test_the_whole_prompt_arrives_even_when_the_orchestrator_exits_at_once(
         timeout=TIMEOUT,
     )
     assert done.returncode == 0, done.stderr
-    assert _until(lambda: (tmp_path / "got").exists() and (tmp_path / "got").read_text() != "")
+    assert until(lambda: (tmp_path / "got").exists() and (tmp_path / "got").read_text() != "")
     assert (tmp_path / "got").read_text() == str(300_000 + len("THE END"))
-    assert _until(lambda: read_record(tmp_path / "r.json").get("exit") == 0)
+    assert until(lambda: read_record(tmp_path / "r.json").get("exit") == 0)
 
 
 def test_an_agent_whose_supervisor_alone_was_killed_is_still_watched_and_stopped(
@@ -363,11 +346,11 @@ def test_an_agent_whose_supervisor_alone_was_killed_is_still_watched_and_stopped
     ticks = proc_start_ticks(handle.pid or 0)
     os.kill(handle.pid or 0, signal.SIGKILL)  # `kill -9 <supervisor>`: the agent lives on
     assert handle.wait(TIMEOUT) is not None
-    assert _alive(agent)
+    assert alive(agent)
     adopted = AdoptedHandle(handle.pid, ticks, tmp_path / "logs" / "agent.log", record)
     assert adopted.poll() is None  # still at work: its dispatch must not end
     adopted.kill()
-    assert _until(lambda: not _alive(agent))
+    assert until(lambda: not alive(agent))
     assert adopted.poll() == 0
     assert adopted.report()["exit_status_unknown"] is True
 
@@ -384,9 +367,9 @@ def test_stragglers_left_by_an_agent_are_stopped_at_teardown(
     handle = start(code)
     assert handle.wait(TIMEOUT) == 0
     child = int((tmp_path / "child").read_text())
-    assert _alive(child)  # the agent exited; its child lives on in its process group
+    assert alive(child)  # the agent exited; its child lives on in its process group
     handle.kill()  # what the finisher does before removing the worktree
-    assert _until(lambda: not _alive(child))
+    assert until(lambda: not alive(child))
 
 
 def test_sigterm_to_the_supervisor_alone_reaches_the_agent(
@@ -399,7 +382,7 @@ def test_sigterm_to_the_supervisor_alone_reaches_the_agent(
         "while True: time.sleep(0.05)\n"
     )
     handle = start(code, record_path=tmp_path / "r.json")
-    assert _until((tmp_path / "ready").exists)
+    assert until((tmp_path / "ready").exists)
     os.kill(handle.pid or 0, signal.SIGTERM)  # `kill <pid>` as `chump status` shows it
     assert handle.wait(TIMEOUT) == 42
     assert read_record(tmp_path / "r.json")["exit"] == 42
@@ -503,9 +486,9 @@ def test_an_adopted_agent_that_left_a_child_behind_has_ended_and_its_child_is_st
     child = int((tmp_path / "child").read_text())
     adopted = AdoptedHandle(handle.pid, ticks, tmp_path / "logs" / "agent.log", record)
     assert adopted.poll() == 4  # the agent ended; its child does not keep it "running"
-    assert _alive(child)
+    assert alive(child)
     adopted.kill()  # the teardown's
-    assert _until(lambda: not _alive(child))
+    assert until(lambda: not alive(child))
 
 
 def test_the_agent_gets_one_sigterm_when_it_is_stopped(
@@ -522,7 +505,7 @@ def test_the_agent_gets_one_sigterm_when_it_is_stopped(
         "time.sleep(0.3)  # winding down: a second signal would arrive in here\n"
     )
     handle = start(code)
-    assert _until((tmp_path / "ready").exists)
+    assert until((tmp_path / "ready").exists)
     handle.terminate()
     assert handle.wait(TIMEOUT) == 0
     assert (tmp_path / "terms").read_text() == "T"

@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import os
 import sys
-import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from pytest_chump.loop.orchestrator import Orchestrator
 from pytest_chump.loop.progress import Progress
 from pytest_chump.state.store import Store
 from tests.gitrepos import AGENT, git, make_origin
+from tests.waiting import until
 
 STEP = (  # appends "<step> <gap> <cwd name>" to $SETUP_TRACE; exits $SETUP_FAIL_<STEP> or 0
     "import os, sys; s = sys.argv[1]; "
@@ -217,22 +216,10 @@ def test_a_service_a_step_leaves_running_keeps_running(tmp_path: Path) -> None:
     setup = WorktreeSetup(tmp_path, {"before_run": (sys.executable, "-c", code)})
     log = tmp_path / "logs" / "gap.setup.log"
     setup.run("before_run", tmp_path, dict(os.environ), log, required=True)
-    step = threading.Event()
-    for _ in range(1500):  # the service ends on its own after 100 ticks (~2 s)
-        if ticks.exists() and len(ticks.read_text()) >= 100:
-            break
-        step.wait(0.02)
+    # the service ends on its own after 100 ticks (~2 s)
+    assert until(lambda: ticks.exists() and len(ticks.read_text()) >= 100)
     assert len(ticks.read_text()) == 100  # it was not killed by a closed pipe
-    assert _until(lambda: "99" in log.read_text().split())
-
-
-def _until(condition: Callable[[], bool]) -> bool:
-    step = threading.Event()
-    for _ in range(1500):
-        if condition():
-            return True
-        step.wait(0.02)
-    return condition()
+    assert until(lambda: "99" in log.read_text().split())
 
 
 def test_a_private_key_printed_by_a_step_is_masked_whole(tmp_path: Path) -> None:

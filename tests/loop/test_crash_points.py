@@ -25,8 +25,7 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -36,6 +35,7 @@ import pytest_chump
 from pytest_chump.core.crashpoints import CRASH_ENV
 from pytest_chump.state.store import Store
 from tests.gitrepos import PYPROJECT, git, make_origin
+from tests.waiting import until
 
 PACKAGE = Path(pytest_chump.__file__).parent
 GAPS = """\
@@ -114,15 +114,6 @@ def _chump(
         text=True,
         timeout=TIMEOUT,
     )
-
-
-def _until(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
-    step = threading.Event()
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return True
-        step.wait(0.02)
-    return condition()
 
 
 def _refs_containing(repo: Path, sha: str) -> list[str]:
@@ -209,7 +200,7 @@ def _trial(step: str, tmp_path: Path) -> None:
     assert crashed.returncode == -signal.SIGKILL, f"{step} not reached:\n{crashed.stdout}"
     # whatever runs now, a restart must find: the identity was durable before it could act
     # (a supervisor never released exits on its own at once: it started nothing)
-    assert _until(lambda: _untracked(repo) == []), (_untracked(repo), crashed.stdout)
+    assert until(lambda: _untracked(repo) == []), (_untracked(repo), crashed.stdout)
     gate.touch()
     outputs.append(crashed.stdout + crashed.stderr)
     for _ in range(MAX_RUNS):

@@ -8,8 +8,7 @@ import io
 import json
 import signal
 import sys
-import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -28,6 +27,7 @@ from pytest_chump.state.liveness import pid_alive
 from pytest_chump.state.store import LeaseLost, Store
 from tests.chumpproc import ChumpProcess
 from tests.gitrepos import repo  # noqa: F401  (fixture)
+from tests.waiting import until
 
 
 def gaps(*ids: str) -> str:
@@ -303,9 +303,9 @@ def test_the_heartbeat_goes_on_while_the_loop_is_busy(repo: Path) -> None:
     (repo / "docs/gaps.yaml").write_text(gaps("BUSY-1"))
     first = ChumpProcess(repo, "dispatch", "--no-dry-run", "--watch", "--lease-ttl", "0.4s")
     with Store.for_repo(repo) as store:
-        assert _until(lambda: bool(store.unfinished()))  # recorded; the loop is in before_run
+        assert until(lambda: bool(store.unfinished()))  # recorded; the loop is in before_run
         store.conn.execute("UPDATE owners SET beat_at = 1")  # as if it had been silent long
-        assert _until(
+        assert until(
             lambda: store.conn.execute("SELECT MIN(beat_at) FROM owners").fetchone()[0] > 1
         )
     second = ChumpProcess(repo, "dispatch", "--no-dry-run", "--watch", "--lease-ttl", "0.4s")
@@ -314,15 +314,6 @@ def test_the_heartbeat_goes_on_while_the_loop_is_busy(repo: Path) -> None:
     assert first.finish() == 0, first.text
     assert "RESUMED" not in second.text, second.text
     assert "OUTCOME: BUSY-1 shipped" in first.text, first.text
-
-
-def _until(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
-    step = threading.Event()
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return True
-        step.wait(0.02)
-    return condition()
 
 
 def test_a_gap_taken_over_before_its_dispatch_is_recorded_gets_no_second_agent(
