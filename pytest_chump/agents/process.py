@@ -44,7 +44,7 @@ from pytest_chump.agents.logfiles import (
 from pytest_chump.core import supervisor
 from pytest_chump.core.crashpoints import crash_point
 from pytest_chump.core.errors import BinaryMissing, ChumpError
-from pytest_chump.core.redact import bounded, redaction_rules, secret_values
+from pytest_chump.core.redact import bounded, known_secrets, redaction_rules
 from pytest_chump.core.supervisor import encode_frame, encode_header
 from pytest_chump.state.liveness import group_members, proc_start_ticks
 
@@ -260,8 +260,7 @@ def start(
     record_path = record_path or log_path.with_suffix(".agent.json")
     for path in (log_path, record_path):
         path.parent.mkdir(parents=True, exist_ok=True)
-    masked = {*secrets, *secret_values(env), *secret_values()}
-    masked_secrets = sorted(masked, key=len, reverse=True)
+    masked_secrets = known_secrets(secrets, env=env)
     header = {
         "argv": list(argv),
         "stdout": str(log_path),

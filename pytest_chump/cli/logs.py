@@ -20,7 +20,7 @@ from pytest_chump.agents.render import render
 from pytest_chump.cli.setting_flags import add_setting_flags, setting_flags
 from pytest_chump.core.errors import UsageError
 from pytest_chump.core.model import require_safe_id
-from pytest_chump.core.redact import printable, secret_values
+from pytest_chump.core.redact import known_secrets, printable
 from pytest_chump.loop.app import App
 from pytest_chump.state.database import DB_NAME
 from pytest_chump.state.liveness import group_alive
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.id}: no such dispatch (see `chump status`)")
     log = Path(row.log_path)
     path = stderr_log(log) if args.stderr else log
-    secrets = sorted({*secret_values(), *app.settings.configured_secrets()}, key=len)[::-1]
+    secrets = known_secrets(app.settings.configured_secrets())
     shown: deque[str] = deque(maxlen=args.tail if args.tail > 0 else None)
     for line in _lines_of(path, row, not args.stderr):
         text = _show(line, args.raw, secrets)

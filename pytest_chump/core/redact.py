@@ -57,6 +57,14 @@ def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
+def known_secrets(*groups: Iterable[str], env: Mapping[str, str] | None = None) -> list[str]:
+    """Every value to mask, longest first: this process's secret-named variables, those of
+    ``env`` (an agent's environment), and ``groups`` (e.g. the configuration's)."""
+    found = {*secret_values(), *(secret_values(env) if env is not None else ())}
+    found.update(value for group in groups for value in group)
+    return sorted(found, key=len, reverse=True)
+
+
 def redact(text: str, secrets: Iterable[str] | None = None) -> str:
     """``text`` with known secret values and token-shaped strings replaced by ``[REDACTED]``."""
     for value in secret_values() if secrets is None else secrets:

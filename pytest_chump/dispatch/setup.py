@@ -29,7 +29,7 @@ from typing import IO, Any
 
 from pytest_chump.core.config_values import positive_duration
 from pytest_chump.core.errors import ChumpError, UsageError
-from pytest_chump.core.redact import printable, redact, redaction_rules, secret_values
+from pytest_chump.core.redact import known_secrets, printable, redact, redaction_rules
 from pytest_chump.core.run import clean_env
 from pytest_chump.core.supervisor import CappedLog, Masker, Stream
 
@@ -102,7 +102,7 @@ class WorktreeSetup:
         if not argv or not worktree.is_dir():
             return
         log.parent.mkdir(parents=True, exist_ok=True)
-        secrets = sorted({*self.secrets, *secret_values(env), *secret_values()}, key=len)[::-1]
+        secrets = known_secrets(self.secrets, env=env)
         copy = _MaskedCopy(log, secrets, self.max_bytes)
         copy.header(f"=== chump {step}: {' '.join(argv)} ===")
         problem = _run(argv, worktree, env, self.timeout, copy)

@@ -17,7 +17,7 @@ from pytest_chump.core.crashpoints import crash_point
 from pytest_chump.core.model import CIRCUIT_CAUSES, Gap
 from pytest_chump.core.plugins import call_event
 from pytest_chump.core.records import Outcome, Reflection
-from pytest_chump.core.redact import NOTES_LIMIT, bounded, secret_values
+from pytest_chump.core.redact import NOTES_LIMIT, bounded, known_secrets
 from pytest_chump.dispatch.dispatcher import Flight
 from pytest_chump.loop.app import App
 from pytest_chump.loop.events import notify
@@ -261,8 +261,7 @@ class Finisher:
 
     def secrets(self) -> list[str]:
         """What to redact: this process's secret-named variables and the configuration's."""
-        found = {*secret_values(), *self.app.settings.configured_secrets()}
-        return sorted(found, key=len, reverse=True)
+        return known_secrets(self.app.settings.configured_secrets())
 
     def deliver(self, record: Reflection, names: Sequence[str]) -> None:
         """Hand ``record`` to each named sink; one failing sink never stops the others."""
