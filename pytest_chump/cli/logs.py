@@ -17,9 +17,9 @@ from pathlib import Path
 
 from pytest_chump.agents.logfiles import MARK, follow, open_at_end, stderr_log
 from pytest_chump.agents.render import render
+from pytest_chump.cli.retry import safe_gap_id
 from pytest_chump.cli.setting_flags import add_setting_flags, setting_flags
 from pytest_chump.core.errors import UsageError
-from pytest_chump.core.model import require_safe_id
 from pytest_chump.core.redact import known_secrets, printable
 from pytest_chump.loop.app import App
 from pytest_chump.state.database import DB_NAME
@@ -34,7 +34,10 @@ TAIL_BYTES = 65536  # of the log read for a running agent's last activity
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("logs", help="an agent's log, its JSON stream made readable")
     parser.add_argument(
-        "id", metavar="ID", help="a gap id (its latest dispatch) or a dispatch number"
+        "id",
+        metavar="ID",
+        type=safe_gap_id,
+        help="a gap id (its latest dispatch) or a dispatch number",
     )
     parser.add_argument("-f", "--follow", action="store_true", help="follow until it ends")
     parser.add_argument("--tail", type=int, default=40, metavar="N", help="last N lines (0: all)")
@@ -69,7 +72,6 @@ def run(args: argparse.Namespace) -> int:
 def _dispatch(store: Store, ident: str) -> DispatchRow | None:
     if ident.isdigit():
         return store.dispatch(int(ident))
-    require_safe_id(ident)
     rows = store.dispatches("gap_id = ?", (ident,), order="id DESC", limit=1)
     return rows[0] if rows else None
 

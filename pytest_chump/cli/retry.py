@@ -13,7 +13,7 @@ import time
 
 from pytest_chump.cli.setting_flags import add_setting_flags, setting_flags
 from pytest_chump.core.errors import UsageError
-from pytest_chump.core.model import require_safe_id
+from pytest_chump.core.model import id_problem
 from pytest_chump.loop.app import App
 from pytest_chump.state.database import DB_NAME
 from pytest_chump.state.locks import STATE_DIR
@@ -23,15 +23,23 @@ from pytest_chump.state.store import Store
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("retry", help="let gaps that need a human be dispatched again")
-    parser.add_argument("ids", nargs="+", metavar="ID", help="gap ids shown as needs-human")
+    parser.add_argument(
+        "ids", nargs="+", metavar="ID", type=safe_gap_id, help="gap ids shown as needs-human"
+    )
     add_setting_flags(parser, names=())
     parser.set_defaults(run=run)
 
 
+def safe_gap_id(text: str) -> str:
+    """An argument that must be a safe gap id (it becomes a path and a ref); else one line."""
+    problem = id_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"gap id {problem}")
+    return text
+
+
 def run(args: argparse.Namespace) -> int:
     app = App.create(setting_flags(args))
-    for gap_id in args.ids:
-        require_safe_id(gap_id)
     if not (app.settings.repo_root / STATE_DIR / DB_NAME).exists():
         raise UsageError(f"{args.ids[0]}: no gap needs a human here (no .chump/chump.db)")
     with Store.for_repo(app.settings.repo_root) as store:

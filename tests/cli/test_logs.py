@@ -109,3 +109,11 @@ def test_an_unknown_dispatch_is_one_line(repo: Path, tmp_path: Path) -> None:
     missing = ChumpProcess(repo, "logs", "NOPE-9")
     assert missing.finish() == 2
     assert missing.lines == ["chump: error: NOPE-9: no such dispatch (see `chump status`)"]
+
+
+def test_an_unsafe_id_is_one_line_not_a_traceback(repo: Path) -> None:
+    for command in ("logs", "retry"):
+        refused = ChumpProcess(repo, command, "../x y")
+        assert refused.finish() == 2
+        (line,) = refused.lines
+        assert line.startswith(f"chump: error: chump {command}: argument ID: gap id '../x y'")
