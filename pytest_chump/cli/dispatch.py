@@ -13,7 +13,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from pytest_chump.cli.setting_flags import add_setting_flags, setting_flags
 from pytest_chump.core.errors import UsageError
@@ -63,6 +63,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     parser.add_argument("--no-reflect", action="store_true", help="do not write reflections")
     parser.add_argument(
+        "--events",
+        metavar="PATH|-",
+        help="also write every event (dispatched, state, outcome, ...) as a JSON line to PATH "
+        "(appended) or to stdout with '-' (the progress lines then go to stderr)",
+    )
+    parser.add_argument(
         "--exclusive",
         action="store_true",
         help="be the repository's only exclusive orchestrator: if one runs, nudge it to "
@@ -83,12 +89,17 @@ def run(args: argparse.Namespace) -> int:
     app = App.create(setting_flags(args))
     if args.watch and args.dry_run:
         raise UsageError("--watch needs --no-dry-run: a dry run starts nothing to watch")
+    if args.events is not None and args.dry_run:
+        raise UsageError("--events needs --no-dry-run: a dry run has no events")
     app.spawner_factory()  # an unknown spawner name fails here, before anything else
     load_template(app.settings)  # so does a prompt template with an unknown placeholder
     s = app.settings
     WorktreeSetup.from_settings(s.repo_root, s.worktree, s.worktree_include)  # and bad set-up
     if not args.dry_run:
-        return execute(app, watch=args.watch, reflect=not args.no_reflect, sole=args.exclusive)
+        with _events_to(args.events) as writer:
+            return execute(
+                app, watch=args.watch, reflect=not args.no_reflect, sole=args.exclusive, to=writer
+            )
     backlog = load(app)
     store = existing_store(app.settings.repo_root)
     try:
@@ -114,7 +125,23 @@ def load(app: App) -> Backlog:
     return backlog
 
 
-def execute(app: App, *, watch: bool, reflect: bool = True, sole: bool = False) -> int:
+@contextmanager
+def _events_to(target: str | None) -> Iterator[TextIO | None]:
+    """The ``--events`` destination, opened before anything starts (a bad path: exit 2)."""
+    if target is None or target == "-":
+        yield sys.stdout if target == "-" else None
+        return
+    try:
+        writer = open(target, "a", encoding="utf-8")  # noqa: SIM115  (closed below)
+    except OSError as exc:
+        raise UsageError(f"--events {target}: {exc.strerror or exc}") from None
+    with writer:
+        yield writer
+
+
+def execute(
+    app: App, *, watch: bool, reflect: bool = True, sole: bool = False, to: TextIO | None = None
+) -> int:
     """Run the orchestrator; the exit status says how it ended."""
     from pytest_chump.dispatch.agent_env import check_depth
     from pytest_chump.state.orchestrator_lock import exclusive, nudge, running_pid
@@ -123,27 +150,37 @@ def execute(app: App, *, watch: bool, reflect: bool = True, sole: bool = False) 
     app.check_repository()
     backlog = load(app)  # an unreadable backlog fails here, before any state is created
     if not sole:
-        return _execute(app, backlog, watch=watch, reflect=reflect)
+        return _execute(app, backlog, watch=watch, reflect=reflect, to=to)
     # a nudge before the loop's handler is in place must not kill us: the backlog is read
     # right after anyway
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     with exclusive(app.settings.state_dir) as mine:
         if mine:
-            return _execute(app, backlog, watch=watch, reflect=reflect)
+            return _execute(app, backlog, watch=watch, reflect=reflect, to=to)
     pid = running_pid(app.settings.state_dir)
+    said = sys.stderr if to is sys.stdout else sys.stdout
     if pid is not None and nudge(pid):
-        print(f"chump: an orchestrator is running (pid {pid}); nudged it to re-read the backlog")
+        print(
+            f"chump: an orchestrator is running (pid {pid}); nudged it to re-read the backlog",
+            file=said,
+        )
     else:
-        print("chump: another orchestrator holds the lock; it will pick up the backlog")
+        print("chump: another orchestrator holds the lock; it will pick up the backlog", file=said)
     return 0
 
 
-def _execute(app: App, backlog: Backlog, *, watch: bool, reflect: bool) -> int:
+def _execute(
+    app: App, backlog: Backlog, *, watch: bool, reflect: bool, to: TextIO | None = None
+) -> int:
     from pytest_chump.loop.orchestrator import Orchestrator
     from pytest_chump.loop.progress import Progress
     from pytest_chump.state.store import Store
 
-    progress = Progress(live=watch and sys.stdout.isatty())
+    progress = Progress(live=watch and sys.stdout.isatty() and to is not sys.stdout)
+    if to is not None:
+        progress.events.writers.append(to)
+        if to is sys.stdout:  # stdout carries the events alone
+            progress.out = sys.stderr
     with Store.for_repo(app.settings.repo_root) as store:
         orch = Orchestrator(
             app, store, app.spawner_factory(), app.provider(), progress, watch=watch
@@ -152,9 +189,17 @@ def _execute(app: App, backlog: Backlog, *, watch: bool, reflect: bool) -> int:
         orch.backlog = backlog
         orch.preflight()  # nothing starts before the provider and the spawners can work
         the_plan = plan(app, backlog, occupancy(store))
-        print(header(the_plan, "execute+watch" if watch else "execute"), flush=True)
+        print(
+            header(the_plan, "execute+watch" if watch else "execute"), file=progress.out, flush=True
+        )
+        progress.events.emit(
+            "run-started",
+            mode="execute+watch" if watch else "execute",
+            max_parallel=app.settings.max_parallel,
+            picks=[gap.id for gap in the_plan.picks],
+        )
         if not the_plan.picks:
-            print(nothing_to_do(the_plan), flush=True)
+            print(nothing_to_do(the_plan), file=progress.out, flush=True)
         with _signals(orch) as received:
             orch.run()
             while orch.nudged.is_set() and not received:  # nudged as the loop was ending
@@ -163,8 +208,9 @@ def _execute(app: App, backlog: Backlog, *, watch: bool, reflect: bool) -> int:
             progress.summary(orch.finisher.in_dispatch_order(), orch.finisher.counts)
         broken = _broken_backends(store, orch) if not received else []
         store.close_circuits(orch.owner)  # the run ended: the next one tries them again
-    if watch:
-        _run_finished(app, orch, received)
+        if watch:
+            _run_finished(app, orch, received)
+        progress.events.store = None  # the store closes here; writers may still get lines
     from pytest_chump.reflect.notify import wait
 
     wait()  # deliveries still under way, within their timeouts
@@ -183,7 +229,8 @@ def _run_finished(app: App, orch: Orchestrator, received: list[int]) -> None:
     counts = orch.finisher.counts
     summary = " ".join(f"{k}={counts[k]}" for k in ("shipped", "ci_failed", "stalled", "killed"))
     how = f"stopped by signal {received[0]}" if received else "finished"
-    notify(app, orch.progress.warn, "run-finished", f"run {how}: {summary}", counts=dict(counts))
+    notify(app, orch.progress, "run-finished", f"run {how}: {summary}", counts=dict(counts))
+    orch.progress.events.emit("run-finished", how=how, counts=dict(counts))  # the last one
 
 
 def _broken_backends(store: Store, orch: Orchestrator) -> list[str]:

@@ -56,6 +56,8 @@ class Finisher:
     circuits_said: set[str] = field(default_factory=set)
     feedback_of: Callable[[Flight, Outcome], str] | None = None
     """What the next attempt should know about a failed one (see ``Orchestrator``)."""
+    freed_at: list[float] = field(default_factory=list)
+    """When (monotonic) each slot freed that no new agent has taken yet (refill latency)."""
     _started: list[int] = field(default_factory=list)  # dispatch id of each row
 
     def finish(
@@ -94,10 +96,13 @@ class Finisher:
         crash_point("finish.decided")
         if not self.reflect:
             self.store.finish_dispatch(d.dispatch_id, outcome.name, exit_code=exit_code, **fields)
+            self.progress.finished(flight, outcome, record.cause, record.duration_s)
         elif self.store.finish_with_reflection(
             d.dispatch_id, record, followup, exit_code=exit_code, **fields
         ):
             crash_point("finish.recorded")
+            self.progress.finished(flight, outcome, record.cause, record.duration_s)
+            self._reflected(record)  # written with the outcome; the sinks get it below
             self._announce(d.gap.id, followup)
             if outcome.name == "shipped":
                 pr = f" (PR #{outcome.pr_number})" if outcome.pr_number is not None else ""
@@ -123,7 +128,7 @@ class Finisher:
                 self.progress.line(f"LOST: {d.gap.id} (taken over by {row.owner})")
                 return  # the other orchestrator ended it: its teardown, not ours
         self._count(d.gap.id, d.branch, outcome, d.dispatch_id)
-        self.progress.finished(flight, outcome)
+        self.freed_at.append(time.monotonic())
         self.torn_down.append(flight)
 
     def teardown_pending(self) -> bool:
@@ -176,6 +181,17 @@ class Finisher:
         if self.store.finish_with_reflection(
             dispatch_id, record, followup, reason=reason, cause=record.cause
         ):
+            self.progress.events.emit(
+                "outcome",
+                dispatch_id=dispatch_id,
+                gap_id=gap.id,
+                backend=backend,
+                outcome="killed",
+                cause=record.cause,
+                reason=reason,
+                duration_s=0.0,
+            )
+            self._reflected(record)
             self.deliver(record, list(self.app.settings.sinks))
 
     def _followup(self, flight: Flight, outcome: Outcome, record: Reflection) -> Followup:
@@ -225,16 +241,45 @@ class Finisher:
         )
         return Followup(retry=retry)
 
+    def _reflected(self, record: Reflection) -> None:
+        self.progress.events.emit(
+            "reflection",
+            dispatch_id=record.dispatch_id,
+            gap_id=record.gap_id,
+            backend=record.backend,
+            outcome=record.outcome,
+            cause=record.cause or None,
+            attempt=record.attempt,
+        )
+
     def _announce(self, gap_id: str, followup: Followup) -> None:
+        events = self.progress.events
         if followup.retry is not None:
             r = followup.retry
             wait = r.not_before - r.created_at
             when = f"in {wait:g}s" if wait > 0 else "now"
             self.progress.line(f"RETRY: {gap_id} attempt {r.attempt} {when} ({r.cause})")
+            events.emit(
+                "retry",
+                gap_id=gap_id,
+                attempt=r.attempt,
+                kind=r.kind,
+                cause=r.cause,
+                not_before=r.not_before,
+                previous_dispatch_id=r.previous_id,
+            )
         if followup.hold is not None:
-            reason = followup.hold.reason
+            hold = followup.hold
+            reason = hold.reason
             self.progress.line(
                 f"NEEDS-HUMAN: {gap_id}: {reason} (`chump retry {gap_id}` lets it go on)"
+            )
+            events.emit(
+                "needs-human",
+                gap_id=gap_id,
+                reason=reason,
+                cause=hold.cause or None,
+                dispatch_id=hold.dispatch_id,
             )
             self._notify("needs-human", f"{gap_id} needs a human: {reason}", gap_id=gap_id)
         if followup.circuit is not None:
@@ -250,10 +295,11 @@ class Finisher:
             return  # said once per run, however many dispatches hit it
         self.circuits_said.add(arm)
         self.progress.line(f"CIRCUIT: {arm} open: {line}")
+        self.progress.events.emit("circuit", arm=arm, message=line)
         self._notify("circuit-open", f"{arm}: {line}", arm=arm)
 
     def _notify(self, name: str, message: str, **fields: object) -> None:
-        notify(self.app, self.progress.warn, name, message, **fields)
+        notify(self.app, self.progress, name, message, **fields)
 
     def _one_line(self, message: str) -> str:
         """``message`` redacted, its lines joined, bounded (the full text is in the logs)."""

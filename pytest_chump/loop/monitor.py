@@ -43,6 +43,7 @@ class Monitor:
     _done_on_base: frozenset[str] = frozenset()
     _tick_in_flight: int = 0
     on_silent: Callable[[Flight], None] | None = None  # an agent just fell silent
+    on_polled: Callable[[float], None] | None = None  # seconds one provider poll took
 
     def status_of(self, branch: str) -> PrStatus | None:
         """What the PR provider last said about ``branch``."""
@@ -64,12 +65,15 @@ class Monitor:
         aliases = s.status_aliases
         self._done_on_base = done_on_base(s.repo_root, s.base_ref, s.backlog_path, aliases)
         watches = [self._watch_of(f) for f in flights]
+        start = time.monotonic()
         try:
             self._prs = dict(self.provider.poll(watches))
         except ChumpError as exc:
             self.progress.provider_error(str(exc))
         except Exception as exc:  # a provider plugin's bug must not stop every agent's watch
             self.progress.provider_error(f"{type(exc).__name__}: {exc}")
+        if self.on_polled is not None:
+            self.on_polled(time.monotonic() - start)
         crash_point("watch.polled")
 
     def _watch_of(self, flight: Flight) -> Watch:
@@ -134,7 +138,7 @@ class Monitor:
             flight.state = state
             if flight.dispatch.dispatch_id is not None:
                 self.store.update_dispatch(flight.dispatch.dispatch_id, state=state)
-            self.progress.flag(flight.dispatch.gap.id, state)
+            self.progress.flag(flight, state)
             if state == "silent" and self.on_silent is not None:
                 self.on_silent(flight)
 

@@ -34,6 +34,7 @@ from pytest_chump.loop.heartbeat import Heartbeat
 from pytest_chump.loop.monitor import Monitor
 from pytest_chump.loop.progress import Progress
 from pytest_chump.loop.resume import adopt_orphans
+from pytest_chump.loop.timings import Timings
 from pytest_chump.reflect.notify import check as check_notify
 from pytest_chump.state.liveness import make_owner
 from pytest_chump.state.store import Store
@@ -64,6 +65,10 @@ class Orchestrator:
         self.store.lease_ttl = self.app.settings.lease_ttl
         self.app.sinks()  # an unknown sink name fails now, before anything is dispatched
         self.started_at = self.store.register_owner(self.owner)
+        events = self.progress.events
+        events.attach(self.store, self.owner, str(self.app.settings.repo_root))
+        events.warn = events.warn or self.progress.warn
+        self.timings = Timings(save=lambda body: self.store.save_timings(self.owner, body))
         self.dispatcher = Dispatcher(
             self.app.settings,
             self.store,
@@ -94,6 +99,7 @@ class Orchestrator:
             self.clock.now,
         )
         self.monitor.on_silent = self._silent
+        self.monitor.on_polled = lambda took: self.timings.observe("provider_poll_seconds", took)
         check_notify(self.app.settings.notify)  # a bad [tool.chump.notify] fails before dispatch
         self.backlog: Backlog | None = None
         if hasattr(self.provider, "notify"):  # e.g. the merge gate: wake when it finishes
@@ -113,7 +119,7 @@ class Orchestrator:
         silence = self.app.settings.silence_alert
         notify(
             self.app,
-            self.progress.warn,
+            self.progress,
             "agent-silent",
             f"{gap}: no output for {silence:g}s",
             gap_id=gap,
@@ -146,6 +152,13 @@ class Orchestrator:
                 self._run()
         else:
             self._run()
+        self._flush_timings(force=True)
+
+    def _flush_timings(self, force: bool = False) -> None:
+        try:
+            self.timings.flush(force)
+        except ChumpError as exc:  # a full disk: timings are not worth stopping for
+            self.progress.warn(f"timings not saved: {exc.lines()[0]}")
 
     def _run(self) -> None:
         if self.backlog is None:  # the caller may have read it already
@@ -167,6 +180,7 @@ class Orchestrator:
             self.monitor.poll(self.flights)
             finished = self.monitor.tick(self.flights, self.stopping)
             self.progress.status(self.flights)
+            self._flush_timings()
             if not finished:
                 self.clock.wait(self.wake, self.monitor.timeout(self.flights))
 
@@ -185,6 +199,9 @@ class Orchestrator:
             if taken != self.owner:  # not closed: its agent is someone else's to watch now
                 self.flights.remove(flight)
                 self.progress.line(f"LOST: {flight.dispatch.gap.id} (taken over by {taken})")
+                self.progress.events.emit(
+                    "lost", dispatch_id=flight.dispatch.dispatch_id, gap_id=flight.dispatch.gap.id
+                )
         if self.watch and not self.stopping:
             self.adopt()
 
@@ -195,8 +212,12 @@ class Orchestrator:
             self.attempted.add(flight.dispatch.gap.id)
             self.flights.append(flight)
             handle = flight.dispatch.handle
-            pid = handle.pid if handle and handle.pid else "-"
-            self.progress.line(f"RESUMED: {flight.dispatch.gap.id} (pid {pid})")
+            pid = handle.pid if handle and handle.pid else None
+            self.progress.line(f"RESUMED: {flight.dispatch.gap.id} (pid {pid or '-'})")
+            d = flight.dispatch
+            self.progress.events.emit(
+                "resumed", dispatch_id=d.dispatch_id, gap_id=d.gap.id, backend=d.backend, pid=pid
+            )
 
     def nudge(self) -> None:
         """Re-read the backlog at the next turn of the loop (safe from a signal handler).
@@ -217,6 +238,7 @@ class Orchestrator:
             self.progress.warn(f"backlog not reloaded: {exc.lines()[0]}")
             return
         self.progress.line(f"RELOADED: {len(self.backlog.gaps)} gaps")
+        self.progress.events.emit("reloaded", gaps=len(self.backlog.gaps))
 
     def stop(self, reason: str) -> None:
         """Stop dispatching and stop every agent (TERM, grace, KILL); called on SIGINT/SIGTERM."""
@@ -237,7 +259,8 @@ class Orchestrator:
             return False
         self.budget_reached = reason
         self.progress.line(f"BUDGET: {reason}: nothing new is dispatched")
-        notify(self.app, self.progress.warn, "budget-reached", reason)
+        self.progress.events.emit("budget", reason=reason, on_budget=s.on_budget)
+        notify(self.app, self.progress, "budget-reached", reason)
         if s.on_budget == "stop":
             self.stop(f"stopped: {reason}")
         return True
@@ -281,6 +304,7 @@ class Orchestrator:
         while not self.stopping and (slots := self.app.settings.max_parallel - self._running()):
             picks = self.app.pick(self.backlog, max(slots, 0), self._busy(), self._shipped())
             if not picks:
+                self.finisher.freed_at.clear()  # nothing ready: an empty slot is not a slow refill
                 return
             for gap in picks:
                 if self.stopping:  # a signal arrived while this refill was starting agents
@@ -328,9 +352,10 @@ class Orchestrator:
         backend = arm.spawner
         retry = self.attempts.due.pop(gap.id, None)  # offered once per refill, started or not
         try:
-            flight = self.dispatcher.start(
-                gap, backend, arm.model, {"arm": arm.label, "posterior": posterior}, retry
-            )
+            with self.timings.timed("dispatch_start_seconds"):
+                flight = self.dispatcher.start(
+                    gap, backend, arm.model, {"arm": arm.label, "posterior": posterior}, retry
+                )
         except DispatchFailed as exc:
             self.progress.dispatch_failed(
                 gap.id, bounded(str(exc), secrets=self.finisher.secrets())
@@ -342,6 +367,9 @@ class Orchestrator:
             )
             return
         if flight is not None:
+            if self.finisher.freed_at:
+                freed = self.finisher.freed_at.pop(0)
+                self.timings.observe("refill_latency_seconds", time.monotonic() - freed)
             self.flights.append(flight)
             self.monitor.soon()  # look for its PR promptly
             self.progress.dispatched(flight)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, TextIO
 
 from pytest_chump.core.records import Outcome
 from pytest_chump.core.redact import printable
+from pytest_chump.loop.events import Events
+from pytest_chump.loop.react import Chain
 
 if TYPE_CHECKING:
     from pytest_chump.dispatch.dispatcher import Flight
@@ -27,6 +29,8 @@ class Progress:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     err: TextIO = field(default_factory=lambda: sys.stderr)
     live: bool = False
+    events: Events = field(default_factory=Events)
+    """The machine-readable side of the same story (``--events``, the store)."""
     _errors: set[str] = field(default_factory=set)
     _shown: int = 0  # lines of the live block on the terminal now
 
@@ -53,30 +57,60 @@ class Progress:
 
     def dispatched(self, flight: Flight) -> None:
         d = flight.dispatch
-        pid = d.handle.pid if d.handle and d.handle.pid is not None else "<no-pid>"
-        self.line(f"DISPATCHED: {d.gap.id} in {d.worktree} as PID {pid}")
+        pid = d.handle.pid if d.handle and d.handle.pid is not None else None
+        self.line(f"DISPATCHED: {d.gap.id} in {d.worktree} as PID {pid or '<no-pid>'}")
+        self.events.emit(
+            "dispatched",
+            dispatch_id=d.dispatch_id,
+            gap_id=d.gap.id,
+            backend=d.backend,
+            model=d.model,
+            arm=d.meta.get("arm"),
+            attempt=Chain.from_meta(d.meta).attempt,
+            branch=d.branch,
+            worktree=str(d.worktree),
+            pid=pid,
+            effort=d.gap.effort,
+            priority=d.gap.priority,
+        )
 
     def dispatch_failed(self, gap_id: str, reason: str) -> None:
         self.line(f"DISPATCH-FAILED: {gap_id}: {reason}", self.err)
+        self.events.emit("dispatch-failed", gap_id=gap_id, reason=reason)
 
-    def finished(self, flight: Flight, outcome: Outcome) -> None:
+    def finished(
+        self, flight: Flight, outcome: Outcome, cause: str = "", duration_s: float | None = None
+    ) -> None:
         d = flight.dispatch
         pr = f" PR #{outcome.pr_number}" if outcome.pr_number is not None else ""
         why = f" ({outcome.reason})" if outcome.reason else ""
         self.line(f"OUTCOME: {d.gap.id} {outcome.name}{pr}{why}")
+        self.events.emit(
+            "outcome",
+            dispatch_id=d.dispatch_id,
+            gap_id=d.gap.id,
+            backend=d.backend,
+            outcome=outcome.name,
+            cause=cause or outcome.cause or None,
+            reason=outcome.reason or None,
+            pr_number=outcome.pr_number,
+            duration_s=None if duration_s is None else round(duration_s, 3),
+        )
 
-    def flag(self, gap_id: str, state: str) -> None:
+    def flag(self, flight: Flight, state: str) -> None:
         """A dispatch in flight changed state (running / silent / stalled / awaiting-pr)."""
-        self.line(f"STATE: {gap_id} {state}")
+        d = flight.dispatch
+        self.line(f"STATE: {d.gap.id} {state}")
+        self.events.emit("state", dispatch_id=d.dispatch_id, gap_id=d.gap.id, state=state)
+
+    def warn(self, message: str) -> None:
+        self.line(f"chump: warning: {message}", self.err)
 
     def provider_error(self, message: str) -> None:
         """Transient provider trouble: said once per distinct message, then retried quietly."""
         if message not in self._errors:
             self._errors.add(message)
             self.line(f"chump: warning: PR provider: {message} (will retry)", self.err)
-
-    def warn(self, message: str) -> None:
-        self.line(f"chump: warning: {message}", self.err)
 
     def status(self, flights: Sequence[Flight]) -> None:
         """Redraw the live block, one line per dispatch in flight (terminals only)."""

@@ -119,4 +119,20 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE dispatches ADD COLUMN tokens_out INTEGER;
     ALTER TABLE dispatches ADD COLUMN tokens_cache INTEGER
     """,
+    # 6: what watchers see: the event stream (bounded) and each orchestrator's timings
+    """
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        owner TEXT NOT NULL,
+        name TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE TABLE timings (
+        owner TEXT PRIMARY KEY,
+        updated_at REAL NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX dispatches_ended ON dispatches(ended_at)
+    """,
 )

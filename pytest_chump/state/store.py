@@ -21,13 +21,14 @@ from pytest_chump.state.liveness import group_alive, owner_alive
 from pytest_chump.state.locks import state_dir
 from pytest_chump.state.reactions import Followup, Reactions
 from pytest_chump.state.rows import DispatchRow, dispatch_row, encode, reflection_from_json
+from pytest_chump.state.telemetry import Telemetry
 
 
 class LeaseLost(Exception):
     """The caller no longer holds the lease: another orchestrator took the gap over."""
 
 
-class Store(Reactions):
+class Store(Reactions, Telemetry):
     """One repository's state: leases, dispatches, their reflections and routing outcomes.
 
     An owner is live while its process runs and, once it has beaten, while its last beat is

@@ -7,7 +7,8 @@ when another agent pushed first. Behaviour switches come from ``AGENT_MODE``:
 ``fail`` (exits 3 with an ERROR line on stderr), ``noop`` (exits 0 without committing),
 ``gate`` (waits until the file named by ``AGENT_GATE`` exists, then goes on in mode
 ``AGENT_AFTER_GATE``, default ``ship``), ``stubborn``
-(ignores SIGTERM and sleeps: only SIGKILL stops it).
+(ignores SIGTERM and sleeps: only SIGKILL stops it). ``AGENT_MODE_<GAP_ID>`` (dashes as
+underscores) sets one gap's mode.
 
 ``commit`` commits without pushing (a merge gate lands the work). ``AGENT_PROMPT_END`` makes
 it fail (exit 6) on a prompt that does not end with that text (cut short);
@@ -93,7 +94,9 @@ def main() -> None:
     said = os.environ.get("AGENT_SAY")  # the value of this variable, printed as an error
     if said:
         print(f"ERROR: leaking {os.environ.get(said, '')}", file=sys.stderr, flush=True)
-    mode = os.environ.get("AGENT_MODE", "ship")
+    mode = os.environ.get("AGENT_MODE_" + gap_id.replace("-", "_")) or os.environ.get(
+        "AGENT_MODE", "ship"
+    )
     if mode == "gate":
         while not os.path.exists(os.environ["AGENT_GATE"]):
             time.sleep(0.02)
