@@ -28,6 +28,7 @@ STAGES: tuple[str, ...] = (
     "providers",
     "reflect",
     "loop",
+    "observe",
     "selftest",
     "cli",
     "githooks",

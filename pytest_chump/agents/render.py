@@ -10,9 +10,11 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pytest_chump.agents.logfiles import MARK
 from pytest_chump.core.redact import bounded, printable
 
 TEXT_CHARS = 300  # of one assistant message or tool result shown on its line
+TAIL_BYTES = 65536  # of the log read for a running agent's last activity
 
 
 def render(line: str, secrets: Iterable[str] | None = None) -> str | None:
@@ -132,3 +134,23 @@ def _item(item: Mapping[str, Any]) -> str | None:
     if kind == "error":
         return f"error: {_short(item.get('message') or 'unknown')}"
     return None
+
+
+def last_activity(log_path: str | None) -> str:
+    """The last readable line an agent wrote to ``log_path`` ("" when there is none)."""
+    if not log_path:
+        return ""
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(0, 2)
+            log.seek(max(0, log.tell() - TAIL_BYTES))
+            lines = log.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        if line.startswith(MARK):
+            continue
+        text = render(line)
+        if text:
+            return text
+    return ""

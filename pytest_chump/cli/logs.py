@@ -28,7 +28,6 @@ from pytest_chump.state.rows import DispatchRow
 from pytest_chump.state.store import Store
 
 FOLLOW_CHECK = 0.5  # seconds between looks at whether a followed dispatch has ended
-TAIL_BYTES = 65536  # of the log read for a running agent's last activity
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -128,23 +127,3 @@ def _follow(app: App, row: DispatchRow, path: Path, raw: bool, secrets: list[str
         return
     follow(reader, path, ended, emit)
     sys.stdout.flush()
-
-
-def last_activity(row: DispatchRow) -> str:
-    """The last readable line a running agent wrote ("" when there is none)."""
-    if not row.log_path:
-        return ""
-    try:
-        with open(row.log_path, "rb") as log:
-            log.seek(0, 2)
-            log.seek(max(0, log.tell() - TAIL_BYTES))
-            lines = log.read().decode("utf-8", errors="replace").splitlines()
-    except OSError:
-        return ""
-    for line in reversed(lines):
-        if line.startswith(MARK):
-            continue
-        text = render(line)
-        if text:
-            return text
-    return ""

@@ -9,7 +9,7 @@ import argparse
 import json
 import time
 
-from pytest_chump.cli.logs import last_activity
+from pytest_chump.agents.render import last_activity
 from pytest_chump.cli.setting_flags import add_setting_flags, setting_flags
 from pytest_chump.core.redact import printable
 from pytest_chump.loop.app import App
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"in flight ({len(running)}):")
     for row in running:
         print(printable(_running(row, now, watched[row.id])))
-        said = last_activity(row)
+        said = last_activity(row.log_path)
         if said:
             print(f"      last: {said}")
     print(f"leases ({len(leases)}): " + ", ".join(f"{g} ({o})" for g, o in sorted(leases.items())))
@@ -108,7 +108,7 @@ def as_json(
                 "elapsed_s": max(0.0, now - r.started_at),
                 "attempt": r.attempt,
                 "watched": watched[r.id],
-                "last_activity": last_activity(r),
+                "last_activity": last_activity(r.log_path),
             }
             for r in running
         ],

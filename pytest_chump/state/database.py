@@ -78,6 +78,14 @@ class Database:
                     f"{aside.name}, a new one starts with the next run"
                 ) from None
 
+    @classmethod
+    def over(cls, conn: sqlite3.Connection, path: Path) -> Self:
+        """This class's read methods over ``conn`` (from :func:`read_only`): no opening, no
+        migration; a write through it fails ("attempt to write a readonly database")."""
+        view = cls.__new__(cls)
+        view.path, view.conn = path, conn
+        return view
+
     def _refuse_empty(self) -> None:
         """A 0-byte database is a truncated one (a full disk, a crash): never silently
         replaced — moved aside, and said."""

@@ -1,0 +1,360 @@
+"""What a repository's orchestration looks like now, as plain JSON-able data.
+
+``state`` is ``GET /api/v1/state`` (and what the dashboard draws); ``detail`` is one
+dispatch; ``history`` is what ``chump report`` draws. All of it is read from the store
+through a read-only connection, so it works while orchestrators run and when none does, and
+looking never changes anything. Free text is what the store keeps (redacted and bounded when
+it was written); an agent's last line is rendered, redacted and bounded here.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pytest_chump.agents.render import last_activity
+from pytest_chump.core.config import Settings
+from pytest_chump.core.model import SUCCESS_OUTCOMES
+from pytest_chump.core.redact import known_secrets
+from pytest_chump.learn.routing import overall_stats, posterior_mean
+from pytest_chump.state.database import DB_NAME, read_only
+from pytest_chump.state.rows import DispatchRow
+from pytest_chump.state.store import Store
+from pytest_chump.state.telemetry import last_seq
+
+VERSION = 1
+RECENT = 50  # ended dispatches in the state
+TIMELINE_S = 24 * 3600.0  # how far back the dashboard's timeline reaches
+TIMELINE_BARS = 500  # at most, newest first
+DAY_S = 86400.0
+
+
+@contextmanager
+def reading(repo_root: Path) -> Iterator[Store | None]:
+    """The store of ``repo_root`` for reading (None while it has none)."""
+    path = repo_root / ".chump" / DB_NAME
+    if not path.is_file():
+        yield None
+        return
+    with read_only(path) as conn:
+        yield Store.over(conn, path)
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One dispatch on the timeline: which lane (slot) it ran in, from when to when."""
+
+    dispatch_id: int
+    gap_id: str
+    backend: str
+    start: float
+    end: float | None  # None: still running
+    outcome: str | None
+    state: str
+    attempt: int
+    lane: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "dispatch_id": self.dispatch_id,
+            "gap_id": self.gap_id,
+            "backend": self.backend,
+            "start": self.start,
+            "end": self.end,
+            "outcome": self.outcome,
+            "state": self.state,
+            "attempt": self.attempt,
+            "lane": self.lane,
+        }
+
+
+def lanes(rows: list[DispatchRow], now: float) -> list[Bar]:
+    """Each dispatch in the lowest lane free when it started (lanes are the slots as they
+    were used: at most as many as ran at once), in start order."""
+    free_at: list[float] = []  # lane -> when its last dispatch ended
+    bars = []
+    for row in sorted(rows, key=lambda r: (r.started_at, r.id)):
+        end = row.ended_at if row.outcome is not None else None
+        lane = next((i for i, t in enumerate(free_at) if t <= row.started_at), len(free_at))
+        if lane == len(free_at):
+            free_at.append(0.0)
+        free_at[lane] = end if end is not None else float("inf")
+        state = row.outcome or row.state
+        bars.append(
+            Bar(row.id, row.gap_id, row.backend, row.started_at, end, row.outcome, state,
+                row.attempt, lane)
+        )  # fmt: skip
+    return bars
+
+
+def _running(row: DispatchRow, s: Settings, now: float, watched: bool) -> dict[str, object]:
+    soft = s.soft_deadline(row.effort or "default")
+    return {
+        "dispatch_id": row.id,
+        "gap_id": row.gap_id,
+        "backend": row.backend,
+        "model": row.model,
+        "arm": row.meta_dict.get("arm") if isinstance(row.meta_dict.get("arm"), str) else None,
+        "attempt": row.attempt,
+        "branch": row.branch,
+        "pid": row.pid,
+        "state": row.state,
+        "effort": row.effort,
+        "priority": row.priority,
+        "started_at": row.started_at,
+        "elapsed_s": max(0.0, now - row.started_at),
+        "stalled_at": row.started_at + soft,
+        "deadline_at": row.started_at + 2 * soft,
+        "last_activity": last_activity(row.log_path),
+        "cost_usd": row.cost_usd,
+        "tokens_in": row.tokens_in,
+        "tokens_out": row.tokens_out,
+        "watched": watched,
+    }
+
+
+def _ended(row: DispatchRow) -> dict[str, object]:
+    end = row.ended_at if row.ended_at is not None else row.started_at
+    return {
+        "dispatch_id": row.id,
+        "gap_id": row.gap_id,
+        "backend": row.backend,
+        "model": row.model,
+        "outcome": row.outcome,
+        "cause": row.cause,
+        "reason": row.reason,
+        "pr_number": row.pr_number,
+        "attempt": row.attempt,
+        "started_at": row.started_at,
+        "ended_at": end,
+        "duration_s": max(0.0, end - row.started_at),
+        "cost_usd": row.cost_usd,
+        "tokens_in": row.tokens_in,
+        "tokens_out": row.tokens_out,
+    }
+
+
+def _totals(conn: sqlite3.Connection) -> dict[str, object]:
+    rows = conn.execute(
+        "SELECT COALESCE(outcome, ''), COUNT(*), COALESCE(SUM(cost_usd), 0), "
+        "COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0) "
+        "FROM dispatches GROUP BY outcome"
+    ).fetchall()
+    by_outcome = {name: int(n) for name, n, *_ in rows if name}
+    ended = sum(by_outcome.values())
+    shipped = sum(n for name, n in by_outcome.items() if name in SUCCESS_OUTCOMES)
+    return {
+        "dispatches": sum(int(n) for _, n, *_ in rows),
+        "ended": ended,
+        "by_outcome": by_outcome,
+        "ship_rate": shipped / ended if ended else None,
+        "cost_usd": round(sum(float(r[2]) for r in rows), 6),
+        "tokens_in": sum(int(r[3]) for r in rows),
+        "tokens_out": sum(int(r[4]) for r in rows),
+    }
+
+
+def _routing(conn: sqlite3.Connection) -> list[dict[str, object]]:
+    stats = overall_stats(conn)
+    return [
+        {
+            "arm": arm.label,
+            "successes": st.successes,
+            "failures": st.failures,
+            "mean": posterior_mean(st),
+        }
+        for arm, st in sorted(stats.items(), key=lambda item: item[0].label)
+    ]
+
+
+def _orchestrators(store: Store) -> list[dict[str, object]]:
+    rows = store.conn.execute(
+        "SELECT owner, host, pid, started_at, beat_at FROM owners ORDER BY started_at"
+    ).fetchall()
+    return [
+        {"owner": o, "host": h, "pid": p, "started_at": s, "beat_at": b, "live": store.live(o)}
+        for o, h, p, s, b in rows
+    ]
+
+
+def _utc_day_start(now: float) -> float:
+    day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day.timestamp()
+
+
+def empty_state(settings: Settings, now: float) -> dict[str, object]:
+    """The state of a repository that never dispatched anything (no store yet)."""
+    return {
+        "v": VERSION,
+        "generated_at": now,
+        "repo": str(settings.repo_root),
+        "max_parallel": settings.max_parallel,
+        "orchestrators": [],
+        "running": [],
+        "recent": [],
+        "totals": {
+            "dispatches": 0,
+            "ended": 0,
+            "by_outcome": {},
+            "ship_rate": None,
+            "cost_usd": 0.0,
+            "tokens_in": 0,
+            "tokens_out": 0,
+        },
+        "circuits": [],
+        "needs_human": [],
+        "retries": [],
+        "budgets": _budgets(settings, 0.0),
+        "routing": [],
+        "timeline": {"since": now - TIMELINE_S, "lanes": 0, "bars": []},
+        "last_seq": 0,
+    }
+
+
+def _budgets(settings: Settings, spent_today: float) -> dict[str, object]:
+    return {
+        "run_usd": settings.budget_usd or None,
+        "daily_usd": settings.daily_budget_usd or None,
+        "on_budget": settings.on_budget,
+        "spent_today_usd": round(spent_today, 6),
+    }
+
+
+def state(store: Store | None, settings: Settings, now: float | None = None) -> dict[str, object]:
+    """``GET /api/v1/state``: running dispatches, recent outcomes, totals, circuits, holds,
+    retries, budgets, routing posteriors and the timeline of the last day."""
+    now = time.time() if now is None else now
+    snap = empty_state(settings, now)
+    if store is None:
+        return snap
+    running = store.unfinished()
+    live: dict[str, bool] = {}
+    for row in running:
+        if row.owner not in live:
+            live[row.owner] = store.live(row.owner)
+    recent = store.dispatches("outcome IS NOT NULL", order="ended_at DESC", limit=RECENT)
+    window = store.dispatches(
+        "started_at >= ? OR outcome IS NULL",
+        (now - TIMELINE_S,),
+        order="started_at DESC",
+        limit=TIMELINE_BARS,
+    )
+    bars = lanes(window, now)
+    by_id = {bar.dispatch_id: bar.lane for bar in bars}
+    snap.update(
+        orchestrators=_orchestrators(store),
+        running=[
+            {**_running(r, settings, now, live[r.owner]), "lane": by_id.get(r.id)} for r in running
+        ],
+        recent=[_ended(r) for r in recent],
+        totals=_totals(store.conn),
+        circuits=[
+            {"arm": arm, "message": c.message, "opened_at": c.opened_at}
+            for arm, c in store.circuits().items()
+        ],
+        needs_human=[
+            {
+                "gap_id": h.gap_id,
+                "reason": h.reason,
+                "cause": h.cause,
+                "dispatch_id": h.dispatch_id,
+                "since": h.since,
+            }
+            for h in store.holds().values()
+        ],
+        retries=[
+            {
+                "gap_id": r.gap_id,
+                "attempt": r.attempt,
+                "kind": r.kind,
+                "cause": r.cause,
+                "not_before": r.not_before,
+            }
+            for r in store.retries().values()
+        ],
+        budgets=_budgets(settings, store.spent(_utc_day_start(now))),
+        routing=_routing(store.conn),
+        timeline={
+            "since": now - TIMELINE_S,
+            "lanes": max((b.lane + 1 for b in bars), default=0),
+            "bars": [b.as_dict() for b in bars],
+        },
+        last_seq=last_seq(store.conn),
+    )
+    return snap
+
+
+def detail(store: Store, dispatch_id: int, settings: Settings) -> dict[str, object] | None:
+    """``GET /api/v1/dispatches/{id}``: one dispatch with its reflection, or None."""
+    row = store.dispatch(dispatch_id)
+    if row is None:
+        return None
+    now = time.time()
+    if row.outcome is None:
+        shown: dict[str, object] = _running(row, settings, now, store.live(row.owner))
+    else:
+        shown = _ended(row)
+        shown["state"] = row.outcome
+    reflection = store.conn.execute(
+        "SELECT directive, record FROM reflections WHERE dispatch_id=?", (dispatch_id,)
+    ).fetchone()
+    shown.update(
+        worktree=row.worktree,
+        branch=row.branch,
+        owner=row.owner,
+        exit_code=row.exit_code,
+        previous_dispatch_id=row.previous_id,
+        has_log=bool(row.log_path and Path(row.log_path).is_file()),
+        directive=reflection[0] if reflection else None,
+        reflection=json.loads(reflection[1]) if reflection else None,
+    )
+    return shown
+
+
+def history(store: Store | None, settings: Settings, since: float) -> dict[str, object]:
+    """What ``chump report`` draws: every dispatch since ``since`` on lanes, outcomes and
+    cost per day, and the ship rate of each backend per day."""
+    now = time.time()
+    rows = store.dispatches("started_at >= ?", (since,), order="started_at") if store else []
+    days: dict[str, dict[str, dict[str, float]]] = {}
+    for row in rows:
+        if row.outcome is None:
+            continue
+        day = datetime.fromtimestamp(row.ended_at or row.started_at, UTC).strftime("%Y-%m-%d")
+        per = days.setdefault(day, {}).setdefault(
+            row.backend, {"ended": 0, "shipped": 0, "cost_usd": 0.0}
+        )
+        per["ended"] += 1
+        per["shipped"] += row.outcome in SUCCESS_OUTCOMES
+        per["cost_usd"] += row.cost_usd or 0.0
+    bars = lanes(rows, now)
+    return {
+        "v": VERSION,
+        "generated_at": now,
+        "repo": str(settings.repo_root),
+        "since": since,
+        "totals": _totals(store.conn) if store else empty_state(settings, now)["totals"],
+        "routing": _routing(store.conn) if store else [],
+        "timeline": {
+            "since": since,
+            "lanes": max((b.lane + 1 for b in bars), default=0),
+            "bars": [b.as_dict() for b in bars],
+        },
+        "days": [
+            {"day": day, "backend": backend, **{k: round(v, 6) for k, v in per.items()}}
+            for day, backends in sorted(days.items())
+            for backend, per in sorted(backends.items())
+        ],
+        "recent": [_ended(r) for r in rows if r.outcome is not None][-RECENT:][::-1],
+    }
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """What the server masks in an agent's log besides what the supervisor masked."""
+    return known_secrets(settings.configured_secrets())
