@@ -43,6 +43,7 @@ rules = [
 ]
 default = [{ spawner = "claude" }]
 """
+ARMS = [("codex", "codex", None), ("claude:opus", "claude", "opus"), ("claude", "claude", None)]
 # (gap, backend, model, outcome, cause, cost in USD, tokens in)
 DISPATCHES = [
     ("INFRA-1", "claude", "opus", "shipped", "", 0.25, 1200),
@@ -269,3 +270,74 @@ def test_costs(capsys: pytest.CaptureFixture[str], repo: Path, by: str) -> None:
     if by == "backend":
         assert set(groups) == {"claude", "claude:opus", "codex"}
         assert groups["claude"]["usd"] is None
+
+
+# --- routes -----------------------------------------------------------------------------
+
+
+def test_routes_without_history(capsys: pytest.CaptureFixture[str], repo: Path) -> None:
+    (shown,) = output(capsys, "routes", "--repo-root", str(repo))
+    codex, opus, claude = ({"arm": a, "spawner": s, "model": m} for a, s, m in ARMS)
+    assert shown == {
+        "history": False,
+        "gap": None,
+        "rule": None,
+        "arms": [],
+        "rules": [
+            {
+                "match": {"priority": [], "effort": ["s", "m"], "prefix": ["INFRA-"]},
+                "arms": [codex, opus],
+            }
+        ],
+        "default": [claude],
+    }
+    (shown,) = output(capsys, "routes", "--repo-root", str(repo), "--gap", "INFRA-1")
+    assert (shown["gap"], shown["rule"]) == ("INFRA-1", 0)
+    assert [(a["arm"], a["successes"], a["posterior_mean"]) for a in shown["arms"]] == [
+        ("codex", 0, 0.5),
+        ("claude:opus", 0, 0.5),
+    ]
+    assert not (repo / ".chump").exists()
+
+
+def test_routes_with_history(capsys: pytest.CaptureFixture[str], repo: Path) -> None:
+    fill(repo)
+    (shown,) = output(capsys, "routes", "--repo-root", str(repo))
+    stats = [(a["arm"], a["successes"], a["failures"]) for a in shown["arms"]]
+    assert shown["history"] is True
+    assert stats == [("claude", 0, 1), ("claude:opus", 1, 1), ("codex", 0, 1)]
+    assert [a["posterior_mean"] for a in shown["arms"]] == [1 / 3, 0.5, 1 / 3]
+    (shown,) = output(capsys, "routes", "--repo-root", str(repo), "--gap", "DOCS-1")
+    assert (shown["rule"], [a["arm"] for a in shown["arms"]]) == (None, ["claude"])
+
+
+# --- lessons ----------------------------------------------------------------------------
+
+
+def test_lessons(capsys: pytest.CaptureFixture[str], repo: Path) -> None:
+    assert output(capsys, "lessons", "--repo-root", str(repo)) == [
+        {"history": False, "gap": None, "lessons": []}
+    ]
+    fill(repo)
+    (shown,) = output(capsys, "lessons", "--repo-root", str(repo))
+    status = cli.main(["lessons", "--repo-root", str(repo)])
+    text = capsys.readouterr().out.splitlines()
+    assert status == 0
+    assert [lesson["text"] for lesson in shown["lessons"]] == text  # the same facts
+    infra = shown["lessons"][0]
+    assert infra == {
+        "text": infra["text"],
+        "domain": "infra",
+        "effort": "s",
+        "backend": "claude",
+        "dispatches": 2,
+        "shipped": 1,
+        "ship_rate": 0.5,
+        "median_minutes": infra["median_minutes"],
+        "median_usd": 0.25,
+        "failures": [{"cause": "tests-failed", "count": 1}],
+    }
+    (shown,) = output(capsys, "lessons", "--repo-root", str(repo), "--gap", "INFRA-2")
+    assert [(x["domain"], x["effort"], x["backend"]) for x in shown["lessons"]] == [
+        ("infra", "s", "claude")
+    ]
