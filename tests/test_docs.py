@@ -79,3 +79,18 @@ def test_every_guarantee_names_a_test_that_exists() -> None:
     for path, name in named:
         source = (ROOT / path).read_text(encoding="utf-8")
         assert f"def {name}(" in source, f"{path}::{name}"
+
+
+def test_every_json_output_is_in_the_command_table_and_its_schema_named() -> None:
+    import re
+
+    from pytest_chump.core import schemas
+
+    rows = [line for line in README.splitlines() if line.startswith("| `chump ")]
+    for name in schemas.names():
+        (row,) = (r for r in rows if r.startswith(f"| `chump {name} "))
+        assert "[--json]" in row, name
+    section = README.split("**Machine-readable output.**", 1)[1].split("\n\n", 1)[0]
+    assert "pytest_chump/core/schemas/<command>.schema.json" in section
+    said = section.split(" print JSON Lines", 1)[0].rsplit(". ", 1)[1]
+    assert set(re.findall(r"`(\w+)`", said)) == schemas.LINES
