@@ -20,7 +20,7 @@ import pytest
 
 from pytest_chump import cli
 from pytest_chump.core.records import Outcome, Reflection
-from pytest_chump.core.schemas import LINES, names, schema
+from pytest_chump.core.schemas import HERE, LINES, OTHERS, names, schema
 from pytest_chump.reflect import record as reflection
 from pytest_chump.state.store import Store
 from tests.gitrepos import git
@@ -136,6 +136,16 @@ def fill(repo: Path) -> None:
 
 def test_every_json_command_has_a_schema_and_every_schema_a_command() -> None:
     assert sorted(json_commands()) == names()
+    shipped = {p.name.removesuffix(".schema.json") for p in HERE.glob("*.schema.json")}
+    assert shipped == {*names(), *OTHERS}
+
+
+@pytest.mark.parametrize("name", sorted(OTHERS))
+def test_the_other_schemas_are_valid_and_named(name: str) -> None:
+    found = schema(name)
+    jsonschema.Draft202012Validator.check_schema(found)
+    assert found["$id"] == f"{BASE}{name}.schema.json"
+    assert found["title"]
 
 
 @pytest.mark.parametrize("name", names())
