@@ -14,8 +14,11 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_every_setting_is_in_the_configuration_table() -> None:
+    section = README.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
     for f in config.declared():
-        row = next((line for line in README.splitlines() if line.startswith(f"| `{f.name}` |")), "")
+        row = next(
+            (line for line in section.splitlines() if line.startswith(f"| `{f.name}` |")), ""
+        )
         assert row, f"README has no configuration row for {f.name}"
         assert f"`{config.shown_default(f)}`" in row, f.name
         for env in config.env_names(f):
