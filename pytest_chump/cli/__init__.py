@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "costs": "pytest_chump.cli.costs",
     "logs": "pytest_chump.cli.logs",
     "serve": "pytest_chump.cli.serve",
+    "simulate": "pytest_chump.cli.simulate",
     "reflections": "pytest_chump.cli.reflections",
     "routes": "pytest_chump.cli.routes",
     "lessons": "pytest_chump.cli.lessons",

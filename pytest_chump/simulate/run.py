@@ -12,6 +12,7 @@ utilisation (slot time used / (slots * makespan)).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import shutil
 import tempfile
@@ -109,6 +110,21 @@ def settings_for(
     return config_sources.resolve(root, flags, env={}, table=table)
 
 
+def simulated(base: Settings, root: Path, slots: int, order: str) -> Settings:
+    """A repository's own settings (deadlines, retries, routing, picker, poll interval ...)
+    made to run simulated: in ``root``, on ``slots``, with the memory sink."""
+    return dataclasses.replace(
+        base,
+        repo_root=root,
+        max_parallel=slots,
+        picker_order=order,
+        sinks=("memory",),
+        lessons=False,
+        lease_ttl=float(10**9),
+        base_ref="HEAD",
+    )
+
+
 def simulate(
     backlog: Backlog,
     *,
@@ -117,15 +133,21 @@ def simulate(
     order: str = "critical-path",
     backends: Sequence[str] = ("claude",),
     overrides: dict[str, object] | None = None,
+    base: Settings | None = None,
 ) -> Result:
-    """Drive ``backlog`` through the real loop on virtual time; see the module docstring."""
+    """Drive ``backlog`` through the real loop on virtual time; see the module docstring.
+    ``base``: a repository's settings to simulate with (default: chump's defaults with
+    ``backends`` as the arms and ``overrides``)."""
     started = time.perf_counter()
     model = model or Model()
     clock = VirtualClock()
     world = World(clock, model)
     root = Path(tempfile.mkdtemp(prefix="chump-simulate-"))
     try:
-        settings = settings_for(root, slots, order, backends, **(overrides or {}))
+        if base is not None:
+            settings = simulated(base, root, slots, order)
+        else:
+            settings = settings_for(root, slots, order, backends, **(overrides or {}))
         app = App(settings, get_plugin_manager(env={}))
         with Store(Path(":memory:")) as store:
             store.clock = clock.now

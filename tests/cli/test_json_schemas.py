@@ -351,3 +351,18 @@ def test_lessons(capsys: pytest.CaptureFixture[str], repo: Path) -> None:
     assert [(x["domain"], x["effort"], x["backend"]) for x in shown["lessons"]] == [
         ("infra", "s", "claude")
     ]
+
+
+# --- simulate ---------------------------------------------------------------------------
+
+
+def test_simulate(capsys: pytest.CaptureFixture[str], repo: Path) -> None:
+    (doc,) = output(capsys, "simulate", "--gaps", "20", "--repo-root", str(repo))
+    assert [r["policy"] for r in doc["runs"]] == ["reference-rounds", "continuous"]
+    assert doc["backlog"] == "20 generated gaps (deps density 0.5)"
+    (own,) = output(
+        capsys, "simulate", "--policy", "continuous", "--no-failures", "--repo-root", str(repo)
+    )
+    (run,) = own["runs"]
+    assert run["shipped"] == run["dispatches"] <= run["gaps"]
+    assert own["failures"] is False
