@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from pytest_chump.agents.logfiles import MARK
@@ -154,3 +155,32 @@ def last_activity(log_path: str | None) -> str:
         if text:
             return text
     return ""
+
+
+def log_lines(path: Path, pid: int | None = None) -> list[str]:
+    """The lines of the log at ``path`` (its rotated part first); with the dispatch's
+    supervisor ``pid``, from that dispatch's start mark on (a gap's retries share its log)."""
+    text = ""
+    for part in (path.with_name(path.name + ".1"), path):
+        try:
+            text += part.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+    lines = text.splitlines()
+    if pid:
+        starts = [
+            i
+            for i, line in enumerate(lines)
+            if line.startswith(MARK) and f" group {pid} ===" in line
+        ]
+        if starts:
+            lines = lines[starts[-1] :]
+    return lines
+
+
+def shown(line: str, raw: bool, secrets: Iterable[str]) -> str | None:
+    """A log line as shown: rendered (None: nothing to show), or with ``raw`` as written —
+    both escaped; chump's own marks as they are."""
+    if raw or line.startswith(MARK):
+        return printable(line)
+    return render(line, secrets)

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "retry": "pytest_chump.cli.retry",
     "costs": "pytest_chump.cli.costs",
     "logs": "pytest_chump.cli.logs",
+    "serve": "pytest_chump.cli.serve",
     "reflections": "pytest_chump.cli.reflections",
     "routes": "pytest_chump.cli.routes",
     "lessons": "pytest_chump.cli.lessons",

@@ -12,15 +12,14 @@ import argparse
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterable
 from pathlib import Path
 
-from pytest_chump.agents.logfiles import MARK, follow, open_at_end, stderr_log
-from pytest_chump.agents.render import render
+from pytest_chump.agents.logfiles import follow, open_at_end, stderr_log
+from pytest_chump.agents.render import log_lines, shown
 from pytest_chump.cli.retry import safe_gap_id
 from pytest_chump.cli.setting_flags import add_setting_flags, setting_flags
 from pytest_chump.core.errors import UsageError
-from pytest_chump.core.redact import known_secrets, printable
+from pytest_chump.core.redact import known_secrets
 from pytest_chump.loop.app import App
 from pytest_chump.state.database import DB_NAME
 from pytest_chump.state.liveness import group_alive
@@ -57,12 +56,12 @@ def run(args: argparse.Namespace) -> int:
     log = Path(row.log_path)
     path = stderr_log(log) if args.stderr else log
     secrets = known_secrets(app.settings.configured_secrets())
-    shown: deque[str] = deque(maxlen=args.tail if args.tail > 0 else None)
-    for line in _lines_of(path, row, not args.stderr):
-        text = _show(line, args.raw, secrets)
+    kept: deque[str] = deque(maxlen=args.tail if args.tail > 0 else None)
+    for line in log_lines(path, row.pid if not args.stderr else None):
+        text = shown(line, args.raw, secrets)
         if text is not None:
-            shown.append(text)
-    print("\n".join(shown), flush=True)
+            kept.append(text)
+    print("\n".join(kept), flush=True)
     if args.follow:
         _follow(app, row, path, args.raw, secrets)
     return 0
@@ -73,33 +72,6 @@ def _dispatch(store: Store, ident: str) -> DispatchRow | None:
         return store.dispatch(int(ident))
     rows = store.dispatches("gap_id = ?", (ident,), order="id DESC", limit=1)
     return rows[0] if rows else None
-
-
-def _lines_of(path: Path, row: DispatchRow, own_part: bool) -> list[str]:
-    """The log's lines (its rotated part first); with ``own_part``, from this dispatch's start
-    mark on (a gap's retries share its log)."""
-    text = ""
-    for part in (path.with_name(path.name + ".1"), path):
-        try:
-            text += part.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-    lines = text.splitlines()
-    if own_part and row.pid:
-        starts = [
-            i
-            for i, line in enumerate(lines)
-            if line.startswith(MARK) and f" group {row.pid} ===" in line
-        ]
-        if starts:
-            lines = lines[starts[-1] :]
-    return lines
-
-
-def _show(line: str, raw: bool, secrets: Iterable[str]) -> str | None:
-    if raw or line.startswith(MARK):
-        return printable(line)
-    return render(line, secrets)
 
 
 def _follow(app: App, row: DispatchRow, path: Path, raw: bool, secrets: list[str]) -> None:
@@ -117,7 +89,7 @@ def _follow(app: App, row: DispatchRow, path: Path, raw: bool, secrets: list[str
     threading.Thread(target=watch, name="chump-logs-watch", daemon=True).start()
 
     def emit(raw_line: bytes) -> None:
-        text = _show(raw_line.decode("utf-8", errors="replace"), raw, secrets)
+        text = shown(raw_line.decode("utf-8", errors="replace"), raw, secrets)
         if text is not None:
             print(text, flush=True)
 

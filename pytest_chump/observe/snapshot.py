@@ -23,8 +23,9 @@ from pytest_chump.core.config import Settings
 from pytest_chump.core.model import SUCCESS_OUTCOMES
 from pytest_chump.core.redact import known_secrets
 from pytest_chump.learn.routing import overall_stats, posterior_mean
-from pytest_chump.state.database import DB_NAME, read_only
+from pytest_chump.state.database import DB_NAME, StorageError, read_only
 from pytest_chump.state.rows import DispatchRow
+from pytest_chump.state.schema import MIGRATIONS
 from pytest_chump.state.store import Store
 from pytest_chump.state.telemetry import last_seq
 
@@ -43,6 +44,15 @@ def reading(repo_root: Path) -> Iterator[Store | None]:
         yield None
         return
     with read_only(path) as conn:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0:  # being created right now: nothing in it yet
+            yield None
+            return
+        if version < len(MIGRATIONS):
+            raise StorageError(
+                f"{path}: the state database has schema version {version}, older than this "
+                f"chump's ({len(MIGRATIONS)}); the next `chump dispatch` migrates it"
+            )
         yield Store.over(conn, path)
 
 

@@ -98,6 +98,7 @@ def main() -> None:
         "AGENT_MODE", "ship"
     )
     if mode == "gate":
+        print(f"waiting at the gate for {gap_id}", flush=True)
         while not os.path.exists(os.environ["AGENT_GATE"]):
             time.sleep(0.02)
         mode = os.environ.get("AGENT_AFTER_GATE", "ship")
