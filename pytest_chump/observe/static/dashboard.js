@@ -1,6 +1,6 @@
 /* chump: the live dashboard and the HTML report, drawn by one script.
  *
- * The page carries its data in <script id="chump-data">: null for the live dashboard (which
+ * The page carries its data in the element #chump-data: null for the live dashboard (which
  * reads /api/v1/state and follows /api/v1/events), a history object for a report. Every
  * string of the data is untrusted: it reaches the page as text (textContent, text nodes,
  * attribute values set through the DOM), never as markup. No framework, no fetch elsewhere.
@@ -88,7 +88,7 @@
     const x = num(v);
     if (x === null) return "–";
     if (x > 0 && x < 0.01) return "<$0.01";
-    return `$${x.toFixed(2)}`;
+    return `$${x.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
   }
 
   const fmtInt = (v) => (num(v) === null ? "–" : Math.round(v).toLocaleString("en-US"));
@@ -186,13 +186,13 @@
       dataset: { kind: "dispatch", dispatchId: id, gapId: str(r.gap_id), state: str(r.state), watched: String(Boolean(r.watched)) },
     },
       el("div", { class: "gap" }, str(r.gap_id), el("span", { class: "muted" }, ` #${str(id)}`)),
-      el("div", { class: "row" }, el("span", { class: "arm" }, armLabel(r)), el("span", {}, `attempt ${str(r.attempt)}`)),
+      el("div", { class: "row" }, el("span", { class: "arm" }, armLabel(r)), el("span", {}, `try ${str(r.attempt)}`)),
       el("div", { class: "row" },
-        el("span", { class: "elapsed", dataset: { since: num(r.started_at) } }),
-        el("span", { class: "deadline", dataset: { deadline: num(r.deadline_at) } })),
+        el("span", { class: "elapsed", title: "elapsed", dataset: { since: num(r.started_at) } }),
+        el("span", { class: "cost", title: "cost so far" }, fmtUsd(r.cost_usd))),
       el("div", { class: "row" },
-        el("span", { class: "cost" }, fmtUsd(r.cost_usd)),
-        el("span", {}, r.watched ? str(r.state) : `${str(r.state)} · unwatched`)),
+        el("span", { class: "deadline", dataset: { deadline: num(r.deadline_at) } }),
+        r.watched ? null : el("span", { class: "late", title: "no live orchestrator watches it" }, "unwatched")),
       r.last_activity ? el("div", { class: "activity", title: str(r.last_activity) }, str(r.last_activity)) : null,
     );
     if (id !== null) {
@@ -463,8 +463,10 @@
           el("td", { class: "mono" }, str(r.arm)),
           el("td", { class: "num" }, fmtInt(r.successes)),
           el("td", { class: "num" }, fmtInt(r.failures)),
-          el("td", {}, el("div", { class: "meter", title: mean === null ? "" : mean.toFixed(3) },
-            el("span", { style: `width:${((mean || 0) * 100).toFixed(1)}%` })), mean === null ? "–" : mean.toFixed(2)));
+          el("td", {}, el("div", { class: "mean" },
+            el("div", { class: "meter", title: mean === null ? "" : mean.toFixed(3) },
+              el("span", { style: `width:${((mean || 0) * 100).toFixed(1)}%` })),
+            el("span", { class: "num" }, mean === null ? "–" : mean.toFixed(2)))));
       }))));
   }
 
@@ -524,18 +526,19 @@
     const every = Math.ceil(names.length / 12);
     names.forEach((name, i) => {
       let base = 0;
-      const x = left + i * slot + slot * 0.15;
+      const barW = Math.max(1, Math.min(slot * 0.7, 40));
+      const x = left + i * slot + (slot - barW) / 2;
       for (const d of perDay.get(name)) {
         const cost = num(d.cost_usd) || 0;
         const y0 = y(base);
         const y1 = y(base + cost);
         base += cost;
         chart.appendChild(svg("rect", {
-          x, y: y1, width: Math.max(1, slot * 0.7), height: Math.max(0, y0 - y1), fill: colorOf(backends, str(d.backend)),
+          x, y: y1, width: barW, height: Math.max(0, y0 - y1), fill: colorOf(backends, str(d.backend)),
           dataset: { day: name, backend: str(d.backend), cost: cost },
         }, svg("title", {}, `${name} ${str(d.backend)}: ${fmtUsd(cost)}, ${fmtInt(d.ended)} ended, ${fmtInt(d.shipped)} shipped`)));
       }
-      if (i % every === 0) chart.appendChild(svg("text", { x: x + slot * 0.35, y: height - 6, "text-anchor": "middle" }, name.slice(5)));
+      if (i % every === 0) chart.appendChild(svg("text", { x: x + barW / 2, y: height - 6, "text-anchor": "middle" }, name.slice(5)));
     });
     host.replaceChildren(chart);
   }
@@ -552,7 +555,7 @@
     const width = chartWidth(host);
     const height = 170;
     const left = 58;
-    const right = width - 16;
+    const right = width - 28;
     const bottom = height - 22;
     const topY = 10;
     const x = (i) => (names.length === 1 ? (left + right) / 2 : left + (i * (right - left)) / (names.length - 1));
