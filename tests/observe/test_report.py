@@ -102,6 +102,15 @@ def test_since_keeps_the_dispatches_started_since_then(tmp_path: Path) -> None:
     assert [b["gap_id"] for b in bars(embedded(report(repo)))] == ["OLD-1", "NEW-1"]
     recent = embedded(report(repo, "--since", "7d"))
     assert [b["gap_id"] for b in bars(recent)] == ["NEW-1"]
+    assert recent["totals"] == {
+        "dispatches": 1,
+        "ended": 1,
+        "by_outcome": {"killed": 1},
+        "ship_rate": 0.0,
+        "cost_usd": 0.0,
+        "tokens_in": 0,
+        "tokens_out": 0,
+    }
     assert recent["since"] == pytest.approx(now - 7 * 86400, abs=60)
     since = datetime.fromtimestamp(now - 5 * 86400, UTC).strftime("%Y-%m-%dT%H:%M")
     assert [b["gap_id"] for b in bars(embedded(report(repo, "--since", since)))] == ["NEW-1"]
