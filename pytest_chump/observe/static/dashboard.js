@@ -441,10 +441,6 @@
         el("dt", {}, "run budget"), el("dd", {}, b.run_usd ? fmtUsd(b.run_usd) : "none"),
         el("dt", {}, "over budget"), el("dd", {}, str(b.on_budget) || "–"),
       );
-    } else {
-      const days = arr(data.days).map(obj);
-      const spent = days.reduce((sum, d) => sum + (num(d.cost_usd) || 0), 0);
-      figures.append(el("dt", {}, "in this period"), el("dd", {}, fmtUsd(spent)));
     }
     $("costs").replaceChildren(figures);
   }
