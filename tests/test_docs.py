@@ -14,8 +14,11 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_every_setting_is_in_the_configuration_table() -> None:
+    section = README.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
     for f in config.declared():
-        row = next((line for line in README.splitlines() if line.startswith(f"| `{f.name}` |")), "")
+        row = next(
+            (line for line in section.splitlines() if line.startswith(f"| `{f.name}` |")), ""
+        )
         assert row, f"README has no configuration row for {f.name}"
         assert f"`{config.shown_default(f)}`" in row, f.name
         for env in config.env_names(f):
@@ -79,3 +82,18 @@ def test_every_guarantee_names_a_test_that_exists() -> None:
     for path, name in named:
         source = (ROOT / path).read_text(encoding="utf-8")
         assert f"def {name}(" in source, f"{path}::{name}"
+
+
+def test_every_json_output_is_in_the_command_table_and_its_schema_named() -> None:
+    import re
+
+    from pytest_chump.core import schemas
+
+    rows = [line for line in README.splitlines() if line.startswith("| `chump ")]
+    for name in schemas.names():
+        (row,) = (r for r in rows if r.startswith(f"| `chump {name} "))
+        assert "[--json]" in row, name
+    section = README.split("**Machine-readable output.**", 1)[1].split("\n\n", 1)[0]
+    assert "pytest_chump/core/schemas/<command>.schema.json" in section
+    said = section.split(" print JSON Lines", 1)[0].rsplit(". ", 1)[1]
+    assert set(re.findall(r"`(\w+)`", said)) == schemas.LINES

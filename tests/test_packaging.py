@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_chump.core import schemas
 from tests.conftest import ROOT, SYNTHETIC
 
 
@@ -34,7 +35,8 @@ def test_wheel_ships_fixture_typing_marker_and_entry_points(wheel: Path) -> None
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         assert "pytest_chump/selftest/synthetic-backlog.yaml" in names
-        assert "pytest_chump/core/schemas/status.schema.json" in names  # scripts validate with it
+        for name in schemas.names():  # scripts validate what they read with them
+            assert f"pytest_chump/core/schemas/{name}.schema.json" in names
         assert "pytest_chump/py.typed" in names
         for part in ("dashboard.html", "dashboard.css", "dashboard.js"):  # chump serve / report
             assert f"pytest_chump/observe/static/{part}" in names

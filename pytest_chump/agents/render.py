@@ -137,23 +137,29 @@ def _item(item: Mapping[str, Any]) -> str | None:
     return None
 
 
-def last_activity(log_path: str | None) -> str:
-    """The last readable line an agent wrote to ``log_path`` ("" when there is none)."""
+def last_activity(log_path: str | None, secrets: Iterable[str] | None = None) -> str:
+    """The last readable line an agent wrote to ``log_path`` ("" when there is none);
+    ``secrets``: the values to mask (default: this process's secret-named variables)."""
     if not log_path:
         return ""
-    try:
-        with open(log_path, "rb") as log:
-            log.seek(0, 2)
-            log.seek(max(0, log.tell() - TAIL_BYTES))
-            lines = log.read().decode("utf-8", errors="replace").splitlines()
-    except OSError:
-        return ""
-    for line in reversed(lines):
-        if line.startswith(MARK):
-            continue
-        text = render(line)
-        if text:
-            return text
+    for tail in (4096, TAIL_BYTES):  # the last line is usually near the end: look there first
+        try:
+            with open(log_path, "rb") as log:
+                size = log.seek(0, 2)
+                log.seek(max(0, size - tail))
+                lines = log.read().decode("utf-8", errors="replace").splitlines()
+        except OSError:
+            return ""
+        if size > tail:
+            lines = lines[1:]  # the first one may be cut
+        for line in reversed(lines):
+            if line.startswith(MARK):
+                continue
+            text = render(line, secrets)
+            if text:
+                return text
+        if size <= tail:
+            break
     return ""
 
 

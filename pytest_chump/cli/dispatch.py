@@ -3,11 +3,14 @@
 ``--no-dry-run`` starts agents; ``--watch`` keeps refilling slots until nothing is in flight
 and nothing is ready, then prints the summary table and totals. SIGINT/SIGTERM stop
 dispatching, stop the agents (TERM, grace, KILL), record them as killed and exit 130/143.
+``--json``: one JSON object on stdout at the end, the progress lines on stderr
+(see :mod:`pytest_chump.cli.dispatch_json`).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -15,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TextIO
 
+from pytest_chump.cli import dispatch_json
 from pytest_chump.cli.setting_flags import add_setting_flags, setting_flags
 from pytest_chump.core.errors import UsageError
 from pytest_chump.core.model import Gap
@@ -74,6 +78,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="be the repository's only exclusive orchestrator: if one runs, nudge it to "
         "re-read the backlog and exit (the git hooks use this)",
     )
+    parser.add_argument(
+        "--json", action="store_true", help="one JSON object on stdout, progress on stderr"
+    )
     parser.set_defaults(run=run)
 
 
@@ -96,9 +103,16 @@ def run(args: argparse.Namespace) -> int:
     s = app.settings
     WorktreeSetup.from_settings(s.repo_root, s.worktree, s.worktree_include)  # and bad set-up
     if not args.dry_run:
+        if args.events == "-" and args.json:
+            raise UsageError("--events - and --json both want stdout: give --events a PATH")
         with _events_to(args.events) as writer:
             return execute(
-                app, watch=args.watch, reflect=not args.no_reflect, sole=args.exclusive, to=writer
+                app,
+                watch=args.watch,
+                reflect=not args.no_reflect,
+                sole=args.exclusive,
+                as_json=args.json,
+                to=writer,
             )
     backlog = load(app)
     store = existing_store(app.settings.repo_root)
@@ -107,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if store is not None:
             store.close()
+    if args.json:
+        print(json.dumps(dispatch_json.planned(app, the_plan, "dry-run"), sort_keys=True))
+        return 0
     print(header(the_plan, "dry-run"))
     if not the_plan.picks:
         print(nothing_to_do(the_plan))
@@ -140,7 +157,13 @@ def _events_to(target: str | None) -> Iterator[TextIO | None]:
 
 
 def execute(
-    app: App, *, watch: bool, reflect: bool = True, sole: bool = False, to: TextIO | None = None
+    app: App,
+    *,
+    watch: bool,
+    reflect: bool = True,
+    sole: bool = False,
+    as_json: bool = False,
+    to: TextIO | None = None,
 ) -> int:
     """Run the orchestrator; the exit status says how it ended."""
     from pytest_chump.dispatch.agent_env import check_depth
@@ -150,37 +173,44 @@ def execute(
     app.check_repository()
     backlog = load(app)  # an unreadable backlog fails here, before any state is created
     if not sole:
-        return _execute(app, backlog, watch=watch, reflect=reflect, to=to)
+        return _execute(app, backlog, watch=watch, reflect=reflect, as_json=as_json, to=to)
     # a nudge before the loop's handler is in place must not kill us: the backlog is read
     # right after anyway
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     with exclusive(app.settings.state_dir) as mine:
         if mine:
-            return _execute(app, backlog, watch=watch, reflect=reflect, to=to)
+            return _execute(app, backlog, watch=watch, reflect=reflect, as_json=as_json, to=to)
     pid = running_pid(app.settings.state_dir)
-    said = sys.stderr if to is sys.stdout else sys.stdout
     if pid is not None and nudge(pid):
-        print(
-            f"chump: an orchestrator is running (pid {pid}); nudged it to re-read the backlog",
-            file=said,
-        )
+        said = f"chump: an orchestrator is running (pid {pid}); nudged it to re-read the backlog"
     else:
-        print("chump: another orchestrator holds the lock; it will pick up the backlog", file=said)
+        said = "chump: another orchestrator holds the lock; it will pick up the backlog"
+    print(said, file=sys.stderr if as_json or to is sys.stdout else sys.stdout)
+    if as_json:
+        mode = "execute+watch" if watch else "execute"
+        print(json.dumps(dispatch_json.deferred(mode, pid, said), sort_keys=True))
     return 0
 
 
 def _execute(
-    app: App, backlog: Backlog, *, watch: bool, reflect: bool, to: TextIO | None = None
+    app: App,
+    backlog: Backlog,
+    *,
+    watch: bool,
+    reflect: bool,
+    as_json: bool = False,
+    to: TextIO | None = None,
 ) -> int:
     from pytest_chump.loop.orchestrator import Orchestrator
     from pytest_chump.loop.progress import Progress
     from pytest_chump.state.store import Store
 
-    progress = Progress(live=watch and sys.stdout.isatty() and to is not sys.stdout)
+    # with --json or --events -, stdout carries the JSON alone
+    out = sys.stderr if as_json or to is sys.stdout else sys.stdout
+    mode = "execute+watch" if watch else "execute"
+    progress = Progress(out=out, live=watch and out.isatty())
     if to is not None:
         progress.events.writers.append(to)
-        if to is sys.stdout:  # stdout carries the events alone
-            progress.out = sys.stderr
     with Store.for_repo(app.settings.repo_root) as store:
         orch = Orchestrator(
             app, store, app.spawner_factory(), app.provider(), progress, watch=watch
@@ -189,17 +219,15 @@ def _execute(
         orch.backlog = backlog
         orch.preflight()  # nothing starts before the provider and the spawners can work
         the_plan = plan(app, backlog, occupancy(store))
-        print(
-            header(the_plan, "execute+watch" if watch else "execute"), file=progress.out, flush=True
-        )
+        print(header(the_plan, mode), file=out, flush=True)
         progress.events.emit(
             "run-started",
-            mode="execute+watch" if watch else "execute",
+            mode=mode,
             max_parallel=app.settings.max_parallel,
             picks=[gap.id for gap in the_plan.picks],
         )
         if not the_plan.picks:
-            print(nothing_to_do(the_plan), file=progress.out, flush=True)
+            print(nothing_to_do(the_plan), file=out, flush=True)
         with _signals(orch) as received:
             orch.run()
             while orch.nudged.is_set() and not received:  # nudged as the loop was ending
@@ -207,6 +235,7 @@ def _execute(
         if watch:
             progress.summary(orch.finisher.in_dispatch_order(), orch.finisher.counts)
         broken = _broken_backends(store, orch) if not received else []
+        summary = dispatch_json.ran(app, the_plan, mode, orch, store) if as_json else None
         store.close_circuits(orch.owner)  # the run ended: the next one tries them again
         if watch:
             _run_finished(app, orch, received)
@@ -214,13 +243,13 @@ def _execute(
     from pytest_chump.reflect.notify import wait
 
     wait()  # deliveries still under way, within their timeouts
-    if received:
-        return 128 + received[0]
-    if broken:
-        for line in broken:
-            print(line, file=sys.stderr, flush=True)
-        return 3
-    return 1 if orch.finisher.counts["spawn_failures"] else 0
+    for line in broken:
+        print(line, file=sys.stderr, flush=True)
+    status = 3 if broken else 1 if orch.finisher.counts["spawn_failures"] else 0
+    status = 128 + received[0] if received else status
+    if summary is not None:
+        print(json.dumps(dispatch_json.exited(summary, status, orch, broken), sort_keys=True))
+    return status
 
 
 def _run_finished(app: App, orch: Orchestrator, received: list[int]) -> None:

@@ -54,6 +54,7 @@ class Verdict:
         return {
             "backlog": self.shown,
             "ok": not self.problems,
+            "fatal": False,
             "gaps": len(self.backlog.gaps),
             "quarantined": sorted({p.gap_id for p in self.problems if p.gap_id is not None}),
             "problems": [p.as_dict() for p in self.problems],
@@ -69,9 +70,7 @@ def run(args: argparse.Namespace) -> int:
     except BacklogError as exc:
         if not args.json:
             raise
-        records = [p.as_dict() for p in exc.records if isinstance(p, Problem)]
-        problems = records or [{"text": line, "fatal": True} for line in exc.lines()]
-        print(json.dumps({"ok": False, "fatal": True, "problems": problems}, indent=2))
+        print(json.dumps(unreadable(app, exc, args.ref, args.new_since), indent=2))
         return exc.exit_code
     if args.json:
         print(json.dumps(verdict.as_dict(), indent=2))
@@ -80,6 +79,28 @@ def run(args: argparse.Namespace) -> int:
         raise BacklogError(str(p) for p in verdict.problems)
     print(verdict.ok_line())
     return 0
+
+
+def unreadable(
+    app: App, exc: BacklogError, ref: str | None, new_since: str | None
+) -> dict[str, object]:
+    """``--json`` for a backlog that cannot be read at all: the keys of
+    :meth:`Verdict.as_dict`, with ``fatal`` true and no gap count."""
+    records = [p for p in exc.records if isinstance(p, Problem)]
+    shown = records[0].path if records else display_path(app.settings.backlog_path)
+    problems = [p.as_dict() for p in records] or [
+        Problem(shown, 0, "", line, None, True).as_dict() | {"text": line} for line in exc.lines()
+    ]
+    return {
+        "backlog": f"{shown} at {ref[:12]}" if ref else shown,
+        "ok": False,
+        "fatal": True,
+        "gaps": None,
+        "quarantined": sorted({p.gap_id for p in records if p.gap_id is not None}),
+        "problems": problems,
+        "known_problems": 0,
+        "new_since": new_since,
+    }
 
 
 def check(app: App, ref: str | None = None, new_since: str | None = None) -> Verdict:
@@ -128,6 +149,6 @@ def _at(app: App, ref: str, shown: str, required: bool = True) -> Backlog:
         raise UsageError(f"--ref: {shown} is not in {ref!r}")
     if found is not None and any(p.fatal for p in found.problems):
         if required:
-            raise BacklogError(str(p) for p in found.problems)
+            raise BacklogError(found.problems)
         return Backlog(found.path, ())  # unreadable before: every problem now is new
     return found if found is not None else Backlog(settings.backlog_path, ())

@@ -97,11 +97,54 @@ def label(domain: str, effort: str, backend: str) -> str:
     return f"{domain}/{effort or '?'} with {backend}"
 
 
-def all_lessons(source: Store | sqlite3.Connection) -> list[str]:
-    """One sentence per (domain, effort, backend), most dispatches first."""
+@dataclass(frozen=True)
+class Lesson:
+    """What the dispatches of one group taught: ``*`` stands for any domain or effort, an
+    empty effort for none given."""
+
+    domain: str
+    effort: str
+    backend: str
+    tally: Tally
+
+    @property
+    def label(self) -> str:
+        return label(self.domain, self.effort, self.backend)
+
+    def sentence(self) -> str:
+        return self.tally.sentence(self.label)
+
+
+def grouped(source: Store | sqlite3.Connection) -> list[Lesson]:
+    """One lesson per (domain, effort, backend), most dispatches first."""
     tallies = history(source)
     order = sorted(tallies, key=lambda k: (-tallies[k].dispatches, k))
-    return [tallies[k].sentence(label(*k)) for k in order]
+    return [Lesson(*k, tallies[k]) for k in order]
+
+
+def all_lessons(source: Store | sqlite3.Connection) -> list[str]:
+    """One sentence per (domain, effort, backend), most dispatches first."""
+    return [lesson.sentence() for lesson in grouped(source)]
+
+
+def lessons_of(
+    source: Store | sqlite3.Connection, gap: Gap, backend: str, limit: int = 3
+) -> list[Lesson]:
+    """The lessons :func:`lessons_for` says, with their counts."""
+    domain, effort = gap.domain, gap.effort
+    levels: list[tuple[str, str, Callable[[Key], bool]]] = [
+        (domain, effort, lambda k: k[:2] == (domain, effort)),
+        (domain, "*", lambda k: k[0] == domain),
+        ("*", effort, lambda k: k[1] == effort),
+    ]
+    tallies = {k: t for k, t in history(source).items() if k[2] == backend}
+    merged = [
+        Lesson(d, e, backend, _merged(t for k, t in tallies.items() if keep(k)))
+        for d, e, keep in levels
+    ]
+    exact = merged[0].tally.dispatches
+    kept = merged[:1] + [lesson for lesson in merged[1:] if lesson.tally.dispatches != exact]
+    return [lesson for lesson in kept if lesson.tally.dispatches][:limit]
 
 
 def lessons_for(
@@ -113,17 +156,7 @@ def lessons_for(
     domain), all with this backend. A wider level that holds exactly the dispatches of the
     exact one says nothing new and is left out; no history gives no lessons.
     """
-    domain, effort = gap.domain, gap.effort
-    levels: list[tuple[str, Callable[[Key], bool]]] = [
-        (label(domain, effort, backend), lambda k: k[:2] == (domain, effort)),
-        (label(domain, "*", backend), lambda k: k[0] == domain),
-        (label("*", effort, backend), lambda k: k[1] == effort),
-    ]
-    tallies = {k: t for k, t in history(source).items() if k[2] == backend}
-    merged = [(name, _merged(t for k, t in tallies.items() if keep(k))) for name, keep in levels]
-    exact = merged[0][1].dispatches
-    kept = merged[:1] + [(name, t) for name, t in merged[1:] if t.dispatches != exact]
-    return [t.sentence(name) for name, t in kept if t.dispatches][:limit]
+    return [lesson.sentence() for lesson in lessons_of(source, gap, backend, limit)]
 
 
 def _merged(tallies: Iterable[Tally]) -> Tally:

@@ -91,13 +91,15 @@ def connection_of(source: Store | sqlite3.Connection) -> sqlite3.Connection:
 
 def _class_counts(conn: sqlite3.Connection) -> dict[tuple[str, str, str], ArmStats]:
     """(backend, model, task class) -> outcomes, over every stored routing outcome."""
-    marks = ",".join("?" * len(SUCCESS_OUTCOMES))
-    rows = conn.execute(
-        f"SELECT backend, model, task_class, SUM(outcome IN ({marks})), "  # noqa: S608
-        f"SUM(outcome NOT IN ({marks})) FROM routing_outcomes GROUP BY backend, model, task_class",
-        (*sorted(SUCCESS_OUTCOMES), *sorted(SUCCESS_OUTCOMES)),
+    rows = conn.execute(  # grouped in the order of an index: no per-row expression
+        "SELECT backend, model, task_class, outcome, COUNT(*) FROM routing_outcomes "
+        "GROUP BY backend, model, task_class, outcome"
     ).fetchall()
-    return {(b, m, c): ArmStats(int(s), int(f)) for b, m, c, s, f in rows}
+    counts: dict[tuple[str, str, str], list[int]] = {}
+    for backend, model, task_class, outcome, n in rows:
+        tally = counts.setdefault((backend, model, task_class), [0, 0])
+        tally[0 if outcome in SUCCESS_OUTCOMES else 1] += int(n)
+    return {key: ArmStats(s, f) for key, (s, f) in counts.items()}
 
 
 def _pooled(counts: Mapping[tuple[str, str, str], ArmStats]) -> dict[Arm, ArmStats]:

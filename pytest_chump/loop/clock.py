@@ -13,6 +13,10 @@ class Clock:
     def now(self) -> float:
         return time.time()
 
+    def monotonic(self) -> float:
+        """The clock agents' liveness is measured on (``SpawnHandle.last_activity``)."""
+        return time.monotonic()
+
     def wait(self, event: threading.Event, timeout: float) -> None:
         event.wait(max(0.0, timeout))
         event.clear()

@@ -172,7 +172,7 @@ class Finisher:
         )
         again = None
         if owed is not None:
-            now = time.time()
+            now = self.now()
             again = dataclasses.replace(
                 owed, kind="resume", previous_id=dispatch_id, not_before=now
             )
@@ -220,7 +220,7 @@ class Finisher:
         )
         if (reaction.kind == NEEDS_HUMAN or reaction.retry == FEEDBACK) and self.feedback_of:
             feedback = bounded(self.feedback_of(flight, outcome), NOTES_LIMIT, self.secrets())
-        now = time.time()  # wall clock: deadlines outlive this process
+        now = self.now()  # the wall clock (when not simulated): deadlines outlive this process
         if reaction.kind == NEEDS_HUMAN or reaction.chain is None:
             hold = HoldRow(d.gap.id, reaction.reason, d.dispatch_id, now, record.cause, feedback)
             return Followup(hold=hold)

@@ -44,6 +44,9 @@ class Monitor:
     _tick_in_flight: int = 0
     on_silent: Callable[[Flight], None] | None = None  # an agent just fell silent
     on_polled: Callable[[float], None] | None = None  # seconds one provider poll took
+    monotonic: Callable[[], float] = time.monotonic  # the clock of handles' last_activity
+    base_done: Callable[[], frozenset[str]] | None = None
+    """Gap ids marked done on the base branch (default: read with git at ``base_ref``)."""
 
     def status_of(self, branch: str) -> PrStatus | None:
         """What the PR provider last said about ``branch``."""
@@ -63,7 +66,11 @@ class Monitor:
         # included) then shows as MERGED, never as someone else's change (a race lost)
         s = self.settings
         aliases = s.status_aliases
-        self._done_on_base = done_on_base(s.repo_root, s.base_ref, s.backlog_path, aliases)
+        self._done_on_base = (
+            self.base_done()
+            if self.base_done is not None
+            else done_on_base(s.repo_root, s.base_ref, s.backlog_path, aliases)
+        )
         watches = [self._watch_of(f) for f in flights]
         start = time.monotonic()
         try:
@@ -154,7 +161,7 @@ class Monitor:
         handle = flight.dispatch.handle
         if handle is None or flight.exited_at is not None:
             return None
-        quiet = time.monotonic() - handle.last_activity()
+        quiet = self.monotonic() - handle.last_activity()
         return self.settings.silence_alert - quiet
 
     def _ladder(self, flight: Flight, observation: Observation) -> bool:

@@ -86,7 +86,7 @@ class Orchestrator:
         )
         self.finisher.feedback_of = self._feedback
         self.blocked: dict[str, str] = {}  # gap id -> why no arm could take it (open circuits)
-        self.attempts = Attempts.read(self.store, time.time())
+        self.attempts = Attempts.read(self.store, self.clock.now())
         self.offered: set[str] = set()  # due retries the last refill tried to start
         self.budget_reached = ""  # why nothing new starts any more, once a budget is spent
         self.progressed = time.monotonic()  # the loop's last step (the heartbeat watches it)
@@ -97,6 +97,7 @@ class Orchestrator:
             self.progress,
             self.finisher,
             self.clock.now,
+            monotonic=self.clock.monotonic,
         )
         self.monitor.on_silent = self._silent
         self.monitor.on_polled = lambda took: self.timings.observe("provider_poll_seconds", took)
@@ -270,13 +271,13 @@ class Orchestrator:
         (True), or say there is none (False)."""
         if not self.watch or self.stopping:
             return False
-        attempts = Attempts.read(self.store, time.time())
+        attempts = Attempts.read(self.store, self.clock.now())
         if set(attempts.due) - self.offered:  # scheduled since the last refill: take it now
             return True
         due = attempts.next_due()  # (a due one already offered could not be dispatched)
         if due is None:
             return False
-        self.clock.wait(self.wake, max(0.0, due - time.time()))
+        self.clock.wait(self.wake, max(0.0, due - self.clock.now()))
         return True
 
     def _feedback(self, flight: Flight, outcome: Outcome) -> str:
@@ -297,7 +298,7 @@ class Orchestrator:
     def refill(self) -> None:
         """Start ready gaps while slots are free; a dispatch that fails to start is reported."""
         assert self.backlog is not None
-        self.attempts = Attempts.read(self.store, time.time())
+        self.attempts = Attempts.read(self.store, self.clock.now())
         self.offered = set(self.attempts.due)
         if self._over_budget():
             return

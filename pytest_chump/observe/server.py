@@ -77,6 +77,11 @@ class Site:
         default_factory=lambda: threading.BoundedSemaphore(MAX_STREAMS)
     )
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)
+    secrets: list[str] = field(default_factory=list)
+    """What to mask in agents' lines: fixed at start (the environment does not change)."""
+
+    def __post_init__(self) -> None:
+        self.secrets = self.secrets or snapshot.secrets_of(self.settings)
 
     @property
     def db(self) -> Path:
@@ -248,7 +253,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def state(self) -> None:
         with snapshot.reading(self.site.settings.repo_root) as store:
-            self._json(snapshot.state(store, self.site.settings))
+            self._json(snapshot.state(store, self.site.settings, secrets=self.site.secrets))
 
     def _id(self, raw: str) -> int:
         if not raw.isdigit() or len(raw) > 18:
@@ -273,7 +278,7 @@ class Handler(BaseHTTPRequestHandler):
             row = store.dispatch(dispatch_id) if store else None
         if row is None:
             raise HttpError(HTTPStatus.NOT_FOUND, f"no dispatch {dispatch_id}")
-        secrets = snapshot.secrets_of(self.site.settings)
+        secrets = self.site.secrets
         lines: list[str] = []
         if row.log_path:
             for line in log_lines(Path(row.log_path), row.pid):

@@ -9,14 +9,17 @@ it was written); an agent's last line is rendered, redacted and bounded here.
 
 from __future__ import annotations
 
+import heapq
 import json
+import math
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pytest_chump.agents.render import last_activity
 from pytest_chump.core.config import Settings
@@ -84,26 +87,39 @@ class Bar:
         }
 
 
-def lanes(rows: list[DispatchRow], now: float) -> list[Bar]:
-    """Each dispatch in the lowest lane free when it started (lanes are the slots as they
-    were used: at most as many as ran at once), in start order."""
-    free_at: list[float] = []  # lane -> when its last dispatch ended
-    bars = []
-    for row in sorted(rows, key=lambda r: (r.started_at, r.id)):
-        end = row.ended_at if row.outcome is not None else None
-        lane = next((i for i, t in enumerate(free_at) if t <= row.started_at), len(free_at))
-        if lane == len(free_at):
-            free_at.append(0.0)
-        free_at[lane] = end if end is not None else float("inf")
-        state = row.outcome or row.state
-        bars.append(
-            Bar(row.id, row.gap_id, row.backend, row.started_at, end, row.outcome, state,
-                row.attempt, lane)
-        )  # fmt: skip
-    return bars
+_BAR_SQL = (
+    "SELECT id, gap_id, backend, started_at, ended_at, outcome, state, attempt "
+    "FROM dispatches WHERE {where} ORDER BY started_at DESC, id DESC LIMIT ?"
+)
 
 
-def _running(row: DispatchRow, s: Settings, now: float, watched: bool) -> dict[str, object]:
+def bars(store: Store, where: str, params: tuple[object, ...], limit: int = -1) -> list[Bar]:
+    """The dispatches matching ``where`` (newest ``limit``) as bars on lanes, in start order."""
+    rows = store.conn.execute(_BAR_SQL.format(where=where), (*params, limit)).fetchall()
+    return lanes(rows[::-1])
+
+
+def lanes(rows: Sequence[Sequence[Any]]) -> list[Bar]:
+    """Each dispatch (a row of ``_BAR_SQL``, in start order) in the lowest lane free when it
+    started: lanes are the slots as they were used, at most as many as ran at once."""
+    free: list[int] = []  # lanes free now (a heap)
+    busy: list[tuple[float, int]] = []  # (when it frees, lane) (a heap)
+    out = []
+    for ident, gap_id, backend, start, ended_at, outcome, state, attempt in rows:
+        while busy and busy[0][0] <= start:
+            heapq.heappush(free, heapq.heappop(busy)[1])
+        lane = heapq.heappop(free) if free else len(busy) + len(free)
+        end = ended_at if outcome is not None else None
+        heapq.heappush(busy, (end if end is not None else math.inf, lane))
+        out.append(
+            Bar(ident, gap_id, backend, start, end, outcome, outcome or state, attempt, lane)
+        )
+    return out
+
+
+def _running(
+    row: DispatchRow, s: Settings, now: float, watched: bool, secrets: list[str]
+) -> dict[str, object]:
     soft = s.soft_deadline(row.effort or "default")
     return {
         "dispatch_id": row.id,
@@ -121,7 +137,7 @@ def _running(row: DispatchRow, s: Settings, now: float, watched: bool) -> dict[s
         "elapsed_s": max(0.0, now - row.started_at),
         "stalled_at": row.started_at + soft,
         "deadline_at": row.started_at + 2 * soft,
-        "last_activity": last_activity(row.log_path),
+        "last_activity": last_activity(row.log_path, secrets),
         "cost_usd": row.cost_usd,
         "tokens_in": row.tokens_in,
         "tokens_out": row.tokens_out,
@@ -238,10 +254,17 @@ def _budgets(settings: Settings, spent_today: float) -> dict[str, object]:
     }
 
 
-def state(store: Store | None, settings: Settings, now: float | None = None) -> dict[str, object]:
+def state(
+    store: Store | None,
+    settings: Settings,
+    now: float | None = None,
+    secrets: list[str] | None = None,
+) -> dict[str, object]:
     """``GET /api/v1/state``: running dispatches, recent outcomes, totals, circuits, holds,
-    retries, budgets, routing posteriors and the timeline of the last day."""
+    retries, budgets, routing posteriors and the timeline of the last day (``secrets``: what
+    to mask in agents' lines, default :func:`secrets_of`)."""
     now = time.time() if now is None else now
+    secrets = secrets_of(settings) if secrets is None else secrets
     snap = empty_state(settings, now)
     if store is None:
         return snap
@@ -251,18 +274,13 @@ def state(store: Store | None, settings: Settings, now: float | None = None) -> 
         if row.owner not in live:
             live[row.owner] = store.live(row.owner)
     recent = store.dispatches("outcome IS NOT NULL", order="ended_at DESC", limit=RECENT)
-    window = store.dispatches(
-        "started_at >= ? OR outcome IS NULL",
-        (now - TIMELINE_S,),
-        order="started_at DESC",
-        limit=TIMELINE_BARS,
-    )
-    bars = lanes(window, now)
-    by_id = {bar.dispatch_id: bar.lane for bar in bars}
+    window = bars(store, "started_at >= ? OR outcome IS NULL", (now - TIMELINE_S,), TIMELINE_BARS)
+    by_id = {bar.dispatch_id: bar.lane for bar in window}
     snap.update(
         orchestrators=_orchestrators(store),
         running=[
-            {**_running(r, settings, now, live[r.owner]), "lane": by_id.get(r.id)} for r in running
+            {**_running(r, settings, now, live[r.owner], secrets), "lane": by_id.get(r.id)}
+            for r in running
         ],
         recent=[_ended(r) for r in recent],
         totals=_totals(store.conn),
@@ -294,8 +312,8 @@ def state(store: Store | None, settings: Settings, now: float | None = None) -> 
         routing=_routing(store.conn),
         timeline={
             "since": now - TIMELINE_S,
-            "lanes": max((b.lane + 1 for b in bars), default=0),
-            "bars": [b.as_dict() for b in bars],
+            "lanes": max((b.lane + 1 for b in window), default=0),
+            "bars": [b.as_dict() for b in window],
         },
         last_seq=last_seq(store.conn),
     )
@@ -309,7 +327,8 @@ def detail(store: Store, dispatch_id: int, settings: Settings) -> dict[str, obje
         return None
     now = time.time()
     if row.outcome is None:
-        shown: dict[str, object] = _running(row, settings, now, store.live(row.owner))
+        watched = store.live(row.owner)
+        shown: dict[str, object] = _running(row, settings, now, watched, secrets_of(settings))
     else:
         shown = _ended(row)
         shown["state"] = row.outcome
@@ -345,7 +364,7 @@ def history(store: Store | None, settings: Settings, since: float) -> dict[str, 
         per["ended"] += 1
         per["shipped"] += row.outcome in SUCCESS_OUTCOMES
         per["cost_usd"] += row.cost_usd or 0.0
-    bars = lanes(rows, now)
+    drawn = bars(store, "started_at >= ?", (since,)) if store else []
     return {
         "v": VERSION,
         "generated_at": now,
@@ -355,8 +374,8 @@ def history(store: Store | None, settings: Settings, since: float) -> dict[str, 
         "routing": _routing(store.conn) if store else [],
         "timeline": {
             "since": since,
-            "lanes": max((b.lane + 1 for b in bars), default=0),
-            "bars": [b.as_dict() for b in bars],
+            "lanes": max((b.lane + 1 for b in drawn), default=0),
+            "bars": [b.as_dict() for b in drawn],
         },
         "days": [
             {"day": day, "backend": backend, **{k: round(v, 6) for k, v in per.items()}}

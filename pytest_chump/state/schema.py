@@ -119,7 +119,8 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE dispatches ADD COLUMN tokens_out INTEGER;
     ALTER TABLE dispatches ADD COLUMN tokens_cache INTEGER
     """,
-    # 6: what watchers see: the event stream (bounded) and each orchestrator's timings
+    # 6: what watchers see: the event stream (bounded), each orchestrator's timings, and
+    # indexes that keep the dashboard's reads of a long history quick
     """
     CREATE TABLE events (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -133,6 +134,10 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at REAL NOT NULL,
         body TEXT NOT NULL
     );
-    CREATE INDEX dispatches_ended ON dispatches(ended_at)
+    CREATE INDEX dispatches_ended ON dispatches(ended_at);
+    CREATE INDEX dispatches_started ON dispatches(started_at);
+    CREATE INDEX dispatches_totals ON dispatches(
+        outcome, backend, cost_usd, tokens_in, tokens_out, tokens_cache);
+    CREATE INDEX routing_classes ON routing_outcomes(backend, model, task_class, outcome)
     """,
 )

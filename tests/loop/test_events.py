@@ -114,6 +114,9 @@ def test_bad_events_destination_is_one_line_before_anything_starts(
     )
     assert plain.returncode == 2
     assert "--events needs --no-dry-run" in plain.stderr
+    both = _dispatch(repo, "--events", "-", "--json")
+    assert both.returncode == 2
+    assert "--events - and --json both want stdout" in both.stderr
 
 
 class _Broken(io.StringIO):
