@@ -29,6 +29,7 @@ STAGES: tuple[str, ...] = (
     "reflect",
     "loop",
     "observe",
+    "simulate",
     "selftest",
     "cli",
     "githooks",

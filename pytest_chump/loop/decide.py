@@ -27,6 +27,7 @@ class Observation:
     agent_error: str = ""  # the agent's own report of failure (e.g. claude is_error)
     pr: PrStatus | None = None
     done_elsewhere: bool = False  # the gap became done on the base branch by another change
+    asked_since_exit: bool = True  # the PR provider answered after the agent exited
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +45,9 @@ def decide(o: Observation) -> Decision:
     decides: CLOSED fails, OPEN with failed checks (or a review requesting changes) fails
     once the agent has finished, any other OPEN PR stops the deadline clock. Without a PR: a
     non-zero exit or an agent-reported error is ``killed``; an agent that exited 0 is ``stalled``
-    after ``exit_grace`` (or the soft deadline); a running agent is flagged stalled past the
-    soft deadline and stopped past twice it.
+    after ``exit_grace`` (or, past the soft deadline, once the provider was asked about its PR
+    since it exited: agents often open the PR as their last act); a running agent is flagged
+    stalled past the soft deadline and stopped past twice it.
     """
     if o.pr is not None and o.pr.state.upper() == "MERGED":
         return _finish("shipped", o.pr.number)
@@ -61,7 +63,8 @@ def decide(o: Observation) -> Decision:
     if o.exit_code is not None and o.agent_error:
         return _finish("killed", reason=f"agent error: {o.agent_error}", cause="agent-error")
     if o.exit_code is not None:
-        if o.exited_for >= o.exit_grace or o.elapsed > o.soft_deadline:
+        late = o.elapsed > o.soft_deadline and o.asked_since_exit
+        if o.exited_for >= o.exit_grace or late:
             return _finish("stalled", reason="agent exited without a pull request")
         return Decision(WAIT)
     if o.elapsed > 2 * o.soft_deadline:

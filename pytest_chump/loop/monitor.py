@@ -42,6 +42,7 @@ class Monitor:
     _prs: dict[str, PrStatus] = field(default_factory=dict)
     _done_on_base: frozenset[str] = frozenset()
     _tick_in_flight: int = 0
+    _answered_at: float = float("-inf")  # when the provider last answered a poll
     on_silent: Callable[[Flight], None] | None = None  # an agent just fell silent
     on_polled: Callable[[float], None] | None = None  # seconds one provider poll took
     monotonic: Callable[[], float] = time.monotonic  # the clock of handles' last_activity
@@ -75,6 +76,7 @@ class Monitor:
         start = time.monotonic()
         try:
             self._prs = dict(self.provider.poll(watches))
+            self._answered_at = now
         except ChumpError as exc:
             self.progress.provider_error(str(exc))
         except Exception as exc:  # a provider plugin's bug must not stop every agent's watch
@@ -115,6 +117,7 @@ class Monitor:
             agent_error=str(report.get("subtype") or "error") if report_failed(report) else "",
             pr=self._prs.get(d.branch),
             done_elsewhere=d.gap.id in self._done_on_base and d.gap.status != "done",
+            asked_since_exit=flight.exited_at is not None and self._answered_at >= flight.exited_at,
         )
 
     def step(self, flight: Flight, stopping: str = "") -> bool:

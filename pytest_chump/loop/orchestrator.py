@@ -319,19 +319,19 @@ class Orchestrator:
     def _running(self) -> int:
         """Agents in flight in this repository: ours, and those of other orchestrators (or
         orphaned with their agent still running) — ``max_parallel`` counts them all."""
-        others = sum(1 for row in self.store.in_flight() if row.owner != self.owner)
+        others = len(self.store.in_flight(others_than=self.owner))
         return len(self.flights) + others
 
     def _busy(self) -> frozenset[str]:
         """Gaps not to start now: tried by this run, leased, unfinished anywhere (an agent of
         a crashed orchestrator may still run it), or dispatched by a twin since this run's
         cohort began (see ``Store.register_owner``)."""
-        since = self.store.dispatches("started_at >= ?", (self.started_at,))
-        tried = (self.attempted | {row.gap_id for row in since}) - set(self.attempts.due)
+        since = self.store.gap_ids("started_at >= ?", (self.started_at,))
+        tried = (self.attempted | since) - set(self.attempts.due)
         return frozenset(
             tried
             | set(self.store.live_leases())
-            | {row.gap_id for row in self.store.unfinished()}
+            | self.store.gap_ids("outcome IS NULL")
             | self.attempts.held
             | set(self.attempts.later)
             | set(self.blocked)

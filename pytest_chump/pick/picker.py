@@ -120,6 +120,8 @@ def _select(
         and kind_ok(gap.kind)
         and all(dep in request.done_ids for dep in gap.depends_on)
     ]
+    if len(eligible) < 2:  # nothing to order (the critical path is not worth computing)
+        return eligible[: request.slots]
     key = _sort_key(gaps, request, tiebreak)
     return sorted(eligible, key=key)[: request.slots]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 from typing import Self
@@ -40,6 +40,9 @@ def move_aside(path: Path, why: str) -> Path:
 
 class Database:
     """A read-write connection to one state database, migrated to the current schema."""
+
+    clock: Callable[[], float] = time.time
+    """Where the time written into rows comes from (a simulation gives its virtual clock)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

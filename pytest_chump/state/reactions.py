@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,10 +45,10 @@ def _hold(conn: sqlite3.Connection, hold: HoldRow) -> None:
     )
 
 
-def _open(conn: sqlite3.Connection, arm: str, message: str, owner: str) -> bool:
+def _open(conn: sqlite3.Connection, arm: str, message: str, owner: str, now: float) -> bool:
     cur = conn.execute(
         "INSERT OR IGNORE INTO circuits(arm, owner, message, opened_at) VALUES (?,?,?,?)",
-        (arm, owner, message, time.time()),
+        (arm, owner, message, now),
     )
     return cur.rowcount == 1
 
@@ -68,7 +67,7 @@ class Reactions(Database):
         if followup.circuit is not None:
             row = conn.execute("SELECT owner FROM dispatches WHERE id=?", (dispatch_id,))
             owner = (row.fetchone() or ("",))[0]
-            _open(conn, *followup.circuit, owner)
+            _open(conn, *followup.circuit, owner, self.clock())
 
     # --- retries ----------------------------------------------------------------------
 
@@ -129,7 +128,7 @@ class Reactions(Database):
     def open_circuit(self, arm: str, owner: str, message: str) -> bool:
         """Open ``arm``'s circuit (its first message is kept); False when it was open."""
         with self.transaction() as conn:
-            return _open(conn, arm, message, owner)
+            return _open(conn, arm, message, owner, self.clock())
 
     def circuits(self) -> dict[str, CircuitRow]:
         """Open circuits by arm label: this run's, and those of runs that did not end

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -52,7 +51,7 @@ class Store(Reactions, Telemetry):
         host, _, rest = owner.partition(":")
         pid = int(rest.partition(":")[0] or 0)
         with self.transaction() as conn:
-            now = time.time()
+            now = self.clock()
             conn.execute(
                 "INSERT OR REPLACE INTO owners(owner, host, pid, started_at, beat_at) "
                 "VALUES (?,?,?,?,?)",
@@ -66,14 +65,14 @@ class Store(Reactions, Telemetry):
     def heartbeat(self, owner: str) -> None:
         """``owner`` is alive and watching (see the class docstring)."""
         with self.transaction() as conn:
-            conn.execute("UPDATE owners SET beat_at=? WHERE owner=?", (time.time(), owner))
+            conn.execute("UPDATE owners SET beat_at=? WHERE owner=?", (self.clock(), owner))
 
     def live(self, owner: str) -> bool:
         """Whether ``owner`` runs and, if it ever beat, beat within ``lease_ttl``."""
         if not owner_alive(owner):
             return False
         row = self.conn.execute("SELECT beat_at FROM owners WHERE owner=?", (owner,)).fetchone()
-        return row is None or not row[0] or time.time() - row[0] <= self.lease_ttl
+        return row is None or not row[0] or self.clock() - row[0] <= self.lease_ttl
 
     def acquire_lease(self, gap_id: str, owner: str) -> bool:
         """Take the lease of ``gap_id`` for ``owner``; False when a live owner holds it."""
@@ -93,7 +92,7 @@ class Store(Reactions, Telemetry):
             conn.execute(
                 "INSERT OR REPLACE INTO leases(gap_id, owner, dispatch_id, acquired_at) "
                 "VALUES (?,?,NULL,?)",
-                (gap_id, owner, time.time()),
+                (gap_id, owner, self.clock()),
             )
             return "ok"
 
@@ -135,7 +134,8 @@ class Store(Reactions, Telemetry):
     def live_leases(self) -> dict[str, str]:
         """gap id -> owner, for leases whose owner still runs."""
         rows = self.conn.execute("SELECT gap_id, owner FROM leases").fetchall()
-        return {gap: owner for gap, owner in rows if self.live(owner)}
+        live = {owner: self.live(owner) for owner in {owner for _, owner in rows}}
+        return {gap: owner for gap, owner in rows if live[owner]}
 
     def prune_stale_leases(self) -> list[str]:
         """Drop leases of owners that are gone; return their gap ids."""
@@ -165,7 +165,7 @@ class Store(Reactions, Telemetry):
         (nothing written) otherwise."""
         fields = encode(fields)
         columns = ["gap_id", "branch", "worktree", "backend", "owner", "started_at", *fields]
-        values = [gap_id, branch, worktree, backend, owner, time.time(), *fields.values()]
+        values = [gap_id, branch, worktree, backend, owner, self.clock(), *fields.values()]
         marks = ",".join("?" * len(columns))
         with self.transaction() as conn:
             if require_lease and not self._holds(conn, gap_id, owner):
@@ -205,7 +205,7 @@ class Store(Reactions, Telemetry):
 
     def finish_dispatch(self, dispatch_id: int, outcome: str, **fields: object) -> bool:
         """Record the terminal outcome once; False when the dispatch had already ended."""
-        fields = {"state": "ended", "outcome": outcome, "ended_at": time.time(), **fields}
+        fields = {"state": "ended", "outcome": outcome, "ended_at": self.clock(), **fields}
         fields = encode(fields)
         sets = ", ".join(f"{name}=?" for name in fields)
         with self.transaction() as conn:
@@ -228,7 +228,7 @@ class Store(Reactions, Telemetry):
         per dispatch, ever, even when two processes finish the same dispatch after a crash.
         Sinks are delivered from the outbox afterwards (see ``undelivered``).
         """
-        now = time.time()
+        now = self.clock()
         record = json.dumps(dataclasses.asdict(reflection), sort_keys=True)
         fields = {
             "state": "ended",
@@ -287,7 +287,7 @@ class Store(Reactions, Telemetry):
                     outcome_class(reflection.outcome),
                     reflection.backend,
                     directive,
-                    time.time(),
+                    self.clock(),
                     record,
                 ),
             )
@@ -347,11 +347,24 @@ class Store(Reactions, Telemetry):
         """Dispatches without a terminal outcome (in flight, or orphaned by a crash)."""
         return self.dispatches("outcome IS NULL")
 
-    def in_flight(self) -> list[DispatchRow]:
+    def gap_ids(self, where: str = "1", params: tuple[object, ...] = ()) -> set[str]:
+        """Gap ids of the dispatches matching ``where`` (a trusted SQL fragment)."""
+        sql = f"SELECT DISTINCT gap_id FROM dispatches WHERE {where}"  # noqa: S608
+        return {gap_id for (gap_id,) in self.conn.execute(sql, params)}
+
+    def in_flight(self, others_than: str | None = None) -> list[DispatchRow]:
         """Unfinished dispatches whose agent may still be working: their orchestrator runs, or
-        (orphaned by a crash) their agent process does. What counts against ``max_parallel``."""
-        rows = self.unfinished()
-        return [r for r in rows if self.live(r.owner) or group_alive(r.pid, r.pid_start)]
+        (orphaned by a crash) their agent process does. What counts against ``max_parallel``.
+        ``others_than``: leave out that owner's (the caller counts its own)."""
+        if others_than is None:
+            rows = self.unfinished()
+        else:
+            rows = self.dispatches("outcome IS NULL AND owner != ?", (others_than,))
+        live: dict[str, bool] = {}  # one look per owner, however many dispatches it has
+        for row in rows:
+            if row.owner not in live:
+                live[row.owner] = self.live(row.owner)
+        return [r for r in rows if live[r.owner] or group_alive(r.pid, r.pid_start)]
 
     def last_outcomes(self) -> dict[str, DispatchRow]:
         """The last ended dispatch of each gap."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -38,7 +37,7 @@ class Telemetry(Database):
         with self.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO events(at, owner, name, body) VALUES (?,?,?,?)",
-                (time.time(), owner, str(event.get("event", "")), body),
+                (self.clock(), owner, str(event.get("event", "")), body),
             )
             seq = int(cur.lastrowid or 0)
             if seq % _PRUNE_EVERY == 0:
@@ -47,7 +46,7 @@ class Telemetry(Database):
 
     def save_timings(self, owner: str, timings: Mapping[str, object]) -> None:
         """Replace ``owner``'s timings; forget those of owners long gone."""
-        now = time.time()
+        now = self.clock()
         with self.transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO timings(owner, updated_at, body) VALUES (?,?,?)",

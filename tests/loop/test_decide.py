@@ -49,6 +49,21 @@ def obs(elapsed: float = 10, **kw: object) -> Observation:
         (obs(exit_code=0, exited_for=5), WAIT, None, None, ""),
         (obs(exit_code=0, exited_for=60), FINISH, "stalled", None, ""),
         (obs(elapsed=SOFT + 1, exit_code=0, exited_for=1), FINISH, "stalled", None, ""),
+        # past the soft deadline, the PR it may have opened last is looked for first
+        (
+            obs(elapsed=SOFT + 1, exit_code=0, exited_for=1, asked_since_exit=False),
+            WAIT,
+            None,
+            None,
+            "",
+        ),
+        (
+            obs(elapsed=SOFT + 1, exit_code=0, exited_for=60, asked_since_exit=False),
+            FINISH,
+            "stalled",
+            None,
+            "",
+        ),
         # no PR, still running: the deadline ladder
         (obs(elapsed=SOFT), WAIT, None, None, ""),
         (obs(elapsed=SOFT + 1), WAIT, None, None, ""),

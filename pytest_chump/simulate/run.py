@@ -1,0 +1,219 @@
+"""Run a backlog through the real loop in the simulated world, and measure the schedule.
+
+The orchestrator, picker, router, dispatcher, monitor, deadline ladder, reactions and
+finisher are the real ones, over a real (in-memory) store and the real reflections and
+sinks; only the agents, the PR provider, the workspaces and the clock are simulated.
+
+Figures: the makespan (first dispatch to the last outcome), a lower bound no schedule of the
+same attempts can beat — the longer of the critical path (each gap weighing the slot time of
+all its attempts) and the total slot time divided by the slots — their ratio, and the slot
+utilisation (slot time used / (slots * makespan)).
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pytest_chump.core import config_sources
+from pytest_chump.core.config import Settings
+from pytest_chump.core.model import Gap
+from pytest_chump.core.plugins import get_plugin_manager
+from pytest_chump.core.records import Backlog
+from pytest_chump.dispatch.workspaces import NoWorkspaces
+from pytest_chump.loop.app import App
+from pytest_chump.loop.orchestrator import Orchestrator
+from pytest_chump.loop.progress import Progress
+from pytest_chump.observe import snapshot
+from pytest_chump.simulate.model import HANG, NO_PR, SHIP, Model
+from pytest_chump.simulate.world import SimProvider, VirtualClock, World
+from pytest_chump.state.store import Store
+
+CONTINUOUS = "continuous"
+
+
+@dataclass
+class Result:
+    """What one simulated run did."""
+
+    policy: str
+    order: str
+    gaps: int
+    slots: int
+    makespan_s: float
+    critical_path_s: float
+    work_s: float
+    dispatches: int
+    shipped: int
+    outcomes: dict[str, int]
+    wall_s: float
+    history: dict[str, object] = field(default_factory=dict, repr=False)
+
+    @property
+    def lower_bound_s(self) -> float:
+        return max(self.critical_path_s, self.work_s / max(self.slots, 1))
+
+    @property
+    def ratio(self) -> float:
+        return self.makespan_s / self.lower_bound_s if self.lower_bound_s else 1.0
+
+    @property
+    def utilisation(self) -> float:
+        span = self.makespan_s * self.slots
+        return self.work_s / span if span else 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "policy": self.policy,
+            "order": self.order,
+            "gaps": self.gaps,
+            "slots": self.slots,
+            "makespan_s": round(self.makespan_s, 3),
+            "lower_bound_s": round(self.lower_bound_s, 3),
+            "critical_path_s": round(self.critical_path_s, 3),
+            "work_s": round(self.work_s, 3),
+            "ratio": round(self.ratio, 4),
+            "utilisation": round(self.utilisation, 4),
+            "dispatches": self.dispatches,
+            "shipped": self.shipped,
+            "outcomes": dict(sorted(self.outcomes.items())),
+            "wall_s": round(self.wall_s, 3),
+        }
+
+
+def settings_for(
+    root: Path, slots: int, order: str, backends: Sequence[str], **overrides: object
+) -> Settings:
+    """The settings of a simulated run: the given slots, picker order and backends (several:
+    the router chooses among them), the real defaults for everything else."""
+    flags: dict[str, object] = {
+        "max_parallel": slots,
+        "spawner": backends[0],
+        "pr_provider": "instant",  # (not used: the simulated provider is passed in)
+        "sinks": "memory",
+        "base_ref": "HEAD",
+        "picker_order": order,
+        "lessons": False,
+        "lease_ttl": 10**9,  # one process, virtual time: nobody takes anything over
+        **overrides,
+    }
+    table: dict[str, object] = {}
+    if len(backends) > 1:
+        table["routing"] = {"default": [{"spawner": b} for b in backends]}
+    return config_sources.resolve(root, flags, env={}, table=table)
+
+
+def simulate(
+    backlog: Backlog,
+    *,
+    slots: int = 4,
+    model: Model | None = None,
+    order: str = "critical-path",
+    backends: Sequence[str] = ("claude",),
+    overrides: dict[str, object] | None = None,
+) -> Result:
+    """Drive ``backlog`` through the real loop on virtual time; see the module docstring."""
+    started = time.perf_counter()
+    model = model or Model()
+    clock = VirtualClock()
+    world = World(clock, model)
+    root = Path(tempfile.mkdtemp(prefix="chump-simulate-"))
+    try:
+        settings = settings_for(root, slots, order, backends, **(overrides or {}))
+        app = App(settings, get_plugin_manager(env={}))
+        with Store(Path(":memory:")) as store:
+            store.clock = clock.now
+            orch = Orchestrator(
+                app,
+                store,
+                world.spawner,
+                SimProvider(world),
+                Progress(io.StringIO(), io.StringIO()),
+                clock=clock,
+                workspaces=NoWorkspaces(),
+                heartbeat=False,
+            )
+            orch.monitor.base_done = frozenset
+            orch.backlog = backlog
+            orch.run()
+            rows = store.dispatches()
+            history = snapshot.history(store, settings, clock.start)
+        outcomes = Counter(row.outcome or "unfinished" for row in rows)
+        end = max((row.ended_at or clock.now() for row in rows), default=clock.start)
+        begin = min((row.started_at for row in rows), default=clock.start)
+        slot_time = _slot_time(rows)
+        return Result(
+            CONTINUOUS,
+            order,
+            len(backlog.gaps),
+            slots,
+            end - begin,
+            critical_path(backlog.gaps, slot_time),
+            sum(slot_time.values()),
+            len(rows),
+            len({row.gap_id for row in rows if row.outcome == "shipped"}),
+            dict(outcomes),
+            time.perf_counter() - started,
+            history,
+        )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _slot_time(rows: Iterable[object]) -> dict[str, float]:
+    """Per gap, the slot time of all its dispatches (start to outcome)."""
+    spent: dict[str, float] = {}
+    for row in rows:
+        start, end = getattr(row, "started_at", 0.0), getattr(row, "ended_at", None)
+        gap_id = str(getattr(row, "gap_id", ""))
+        if end is not None:
+            spent[gap_id] = spent.get(gap_id, 0.0) + max(0.0, end - start)
+    return spent
+
+
+def critical_path(gaps: Sequence[Gap], weight: dict[str, float]) -> float:
+    """The heaviest chain of dependencies (a gap weighs ``weight[id]``, 0 when absent)."""
+    by_id = {g.id: g for g in gaps}
+    longest: dict[str, float] = {}
+    for gap in _topological(gaps):
+        before = max((longest.get(d, 0.0) for d in gap.depends_on if d in by_id), default=0.0)
+        longest[gap.id] = before + weight.get(gap.id, 0.0)
+    return max(longest.values(), default=0.0)
+
+
+def _topological(gaps: Sequence[Gap]) -> list[Gap]:
+    by_id = {g.id: g for g in gaps}
+    seen: set[str] = set()
+    order: list[Gap] = []
+    for root in gaps:
+        stack = [(root, False)]
+        while stack:
+            gap, expanded = stack.pop()
+            if expanded:
+                order.append(gap)
+                continue
+            if gap.id in seen:
+                continue
+            seen.add(gap.id)
+            stack.append((gap, True))
+            stack += [(by_id[d], False) for d in gap.depends_on if d in by_id and d not in seen]
+    return order
+
+
+def attempt_slot_time(model: Model, settings: Settings, gap: Gap, backend: str, n: int) -> float:
+    """How long attempt ``n`` of ``gap`` holds a slot under an ideal loop (no poll delay):
+    the reference-round simulation and tests use it."""
+    draw = model.draw(gap.id, gap.effort, backend, n)
+    if draw.result == HANG:
+        return 2 * settings.soft_deadline(gap.effort) + 1.0
+    if draw.result == NO_PR:
+        return min(draw.duration_s + settings.exit_grace, 2 * settings.soft_deadline(gap.effort))
+    if draw.result == SHIP:
+        return draw.duration_s + model.merge_delay_s
+    return draw.duration_s

@@ -1,0 +1,123 @@
+"""The simulator: the real loop on virtual time over a seeded model — deterministic, a lower
+bound that holds, the reference rounds as a baseline, and loop decisions made at the times
+the real loop would make them."""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from pytest_chump.core.model import Gap
+from pytest_chump.core.records import Backlog
+from pytest_chump.simulate.backlogs import generate
+from pytest_chump.simulate.model import CRASH, HANG, SHIP, Backend, Model
+from pytest_chump.simulate.reference import reference_rounds
+from pytest_chump.simulate.run import critical_path, settings_for, simulate
+
+
+def _settings(slots: int = 4):  # type: ignore[no-untyped-def]
+    return settings_for(Path(tempfile.mkdtemp()), slots, "declared", ("claude",))
+
+
+def test_the_same_seed_gives_the_same_run() -> None:
+    backlog = generate(30, 0.6, seed=3)
+    first = simulate(backlog, slots=3, model=Model(seed=5)).as_dict()
+    again = simulate(backlog, slots=3, model=Model(seed=5)).as_dict()
+    other = simulate(backlog, slots=3, model=Model(seed=6)).as_dict()
+    for run in (first, again, other):
+        run.pop("wall_s")
+    assert first == again
+    assert first != other
+
+
+def test_draws_do_not_depend_on_who_asks_first() -> None:
+    model = Model(seed=1)
+    a = model.draw("G-1", "m", "claude", 1)
+    model.draw("G-2", "s", "codex", 1)
+    assert model.draw("G-1", "m", "claude", 1) == a
+    assert model.draw("G-1", "m", "claude", 2) != a
+    assert {Model(seed=1, failures=False).draw(f"G-{i}", "s", "claude", 1).result
+            for i in range(200)} == {SHIP}  # fmt: skip
+
+
+def test_generated_backlogs_are_dags_of_pickable_gaps() -> None:
+    backlog = generate(300, 1.5, seed=2)
+    ids = [g.id for g in backlog.gaps]
+    assert len(set(ids)) == 300
+    for index, gap in enumerate(backlog.gaps):
+        assert all(ids.index(dep) < index for dep in gap.depends_on)
+        assert gap.priority in {"P0", "P1", "P2"}
+        assert gap.effort in {"xs", "s", "m", "l"}
+    mean = sum(len(g.depends_on) for g in backlog.gaps) / 300
+    assert 1.2 < mean < 1.8
+    assert generate(0).gaps == ()
+
+
+@pytest.mark.parametrize("order", ["declared", "critical-path"])
+def test_everything_ships_when_nothing_fails_and_the_bound_holds(order: str) -> None:
+    backlog = generate(40, 0.8, seed=4)
+    run = simulate(backlog, slots=4, model=Model(seed=4, failures=False), order=order)
+    assert run.outcomes == {"shipped": 40}
+    assert run.shipped == run.dispatches == 40
+    assert run.makespan_s >= run.lower_bound_s
+    assert 1.0 <= run.ratio < 1.2
+    assert 0.8 < run.utilisation <= 1.0
+    bars = run.history["timeline"]["bars"]  # type: ignore[index]
+    assert len(bars) == 40
+    assert max(bar["lane"] for bar in bars) == 3  # four slots, all used
+
+
+def test_failures_are_reacted_to_as_in_a_real_run() -> None:
+    flaky = Backend(1.0, {SHIP: 0.5, "ci-fail": 0.5})
+    model = Model(seed=2, backends={"claude": flaky}, retry_lift=0.0)
+    run = simulate(generate(30, 0.0, seed=2), slots=4, model=model)
+    assert set(run.outcomes) == {"shipped", "ci_failed"}
+    assert run.dispatches > 30  # checks failed: the gap was tried again (retries = 2)
+    assert run.dispatches <= 3 * 30
+    hung = Model(seed=2, backends={"claude": Backend(1.0, {HANG: 1.0})})
+    stuck = simulate(generate(2, 0.0, seed=2), slots=2, model=hung)
+    assert stuck.outcomes == {"killed": 2}  # the deadline ladder stopped them
+    s = _settings(2)
+    assert stuck.makespan_s >= 2 * s.soft_deadline("xs")
+    crash = Model(seed=2, backends={"claude": Backend(1.0, {CRASH: 1.0})})
+    assert simulate(generate(3, 0.0, seed=2), slots=1, model=crash).outcomes == {"killed": 3}
+
+
+def test_an_agent_that_opens_its_pr_last_and_exits_late_still_ships() -> None:
+    slow = Model(seed=1, failures=False, sigma=0.0, backends={"claude": Backend(3.0)})
+    gap = Gap("LATE-1", priority="P1", effort="s")  # median 30 min here, soft deadline 20
+    run = simulate(Backlog(Path("<late>"), (gap,)), slots=1, model=slow)
+    assert run.outcomes == {"shipped": 1}
+
+
+def test_the_reference_rounds_wait_for_their_slowest_gap() -> None:
+    backlog = generate(12, 0.0, seed=9)
+    model = Model(seed=9, failures=False)
+    s = _settings(4)
+    ref = reference_rounds(backlog, s, model)
+    bars = ref.history["timeline"]["bars"]  # type: ignore[index]
+    rounds: dict[float, list[dict[str, float]]] = {}
+    for bar in bars:
+        rounds.setdefault(bar["start"], []).append(bar)
+    assert [len(r) for r in rounds.values()] == [4, 4, 4]
+    starts = sorted(rounds)
+    for before, after in itertools.pairwise(starts):
+        assert after == max(b["end"] for b in rounds[before])  # the slowest ends the round
+    ours = simulate(backlog, slots=4, model=model, order="declared")
+    assert ours.makespan_s < ref.makespan_s
+    assert ref.ratio >= 1.0
+
+
+def test_critical_path_weighs_the_heaviest_chain() -> None:
+    gaps = (
+        Gap("A"),
+        Gap("B", depends_on=("A",)),
+        Gap("C", depends_on=("A",)),
+        Gap("D", depends_on=("B", "C")),
+    )
+    weights = {"A": 1.0, "B": 5.0, "C": 2.0, "D": 1.0}
+    assert critical_path(gaps, weights) == 7.0
+    assert critical_path((), {}) == 0.0
