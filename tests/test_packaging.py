@@ -38,6 +38,8 @@ def test_wheel_ships_fixture_typing_marker_and_entry_points(wheel: Path) -> None
         for name in schemas.names():  # scripts validate what they read with them
             assert f"pytest_chump/core/schemas/{name}.schema.json" in names
         assert "pytest_chump/py.typed" in names
+        for part in ("dashboard.html", "dashboard.css", "dashboard.js"):  # chump serve / report
+            assert f"pytest_chump/observe/static/{part}" in names
         shipped = zf.read("pytest_chump/selftest/synthetic-backlog.yaml")
         (ep,) = (n for n in names if n.endswith("entry_points.txt"))
         entry_points = zf.read(ep).decode()

@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "reflections": "pytest_chump.cli.reflections",
     "routes": "pytest_chump.cli.routes",
     "lessons": "pytest_chump.cli.lessons",
+    "report": "pytest_chump.cli.report",
     "self-test": "pytest_chump.cli.self_test",
     "install-hooks": "pytest_chump.githooks.install",
 }

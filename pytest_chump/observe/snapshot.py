@@ -166,11 +166,13 @@ def _ended(row: DispatchRow) -> dict[str, object]:
     }
 
 
-def _totals(conn: sqlite3.Connection) -> dict[str, object]:
+def _totals(conn: sqlite3.Connection, since: float = 0.0) -> dict[str, object]:
+    """Counts, cost and tokens of the dispatches started since ``since`` (0: all)."""
     rows = conn.execute(
         "SELECT COALESCE(outcome, ''), COUNT(*), COALESCE(SUM(cost_usd), 0), "
         "COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0) "
-        "FROM dispatches GROUP BY outcome"
+        "FROM dispatches WHERE started_at >= ? GROUP BY outcome",
+        (since,),
     ).fetchall()
     by_outcome = {name: int(n) for name, n, *_ in rows if name}
     ended = sum(by_outcome.values())
@@ -368,7 +370,7 @@ def history(store: Store | None, settings: Settings, since: float) -> dict[str, 
         "generated_at": now,
         "repo": str(settings.repo_root),
         "since": since,
-        "totals": _totals(store.conn) if store else empty_state(settings, now)["totals"],
+        "totals": _totals(store.conn, since) if store else empty_state(settings, now)["totals"],
         "routing": _routing(store.conn) if store else [],
         "timeline": {
             "since": since,
