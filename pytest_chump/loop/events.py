@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,6 +55,7 @@ class Events:
     owner: str = ""
     repo: str = ""
     warn: Callable[[str], None] | None = None
+    clock: Callable[[], float] = time.time  # (a simulation's is virtual)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _store_failed: bool = False
 
@@ -63,7 +65,7 @@ class Events:
     def emit(self, name: str, **fields: object) -> dict[str, object]:
         """Record and write one event; a failing destination never stops the loop."""
         assert name in EVENT_NAMES, name
-        now = datetime.now(UTC)
+        now = datetime.fromtimestamp(self.clock(), UTC)
         event: dict[str, object] = {
             "v": VERSION,
             "event": name,

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from pytest_chump.core import config_sources
 from pytest_chump.core.config import Settings
@@ -37,6 +38,7 @@ from pytest_chump.simulate.world import SimProvider, VirtualClock, World
 from pytest_chump.state.store import Store
 
 CONTINUOUS = "continuous"
+MIN_POLL_S = 5.0
 
 
 @dataclass
@@ -112,9 +114,12 @@ def settings_for(
 
 def simulated(base: Settings, root: Path, slots: int, order: str) -> Settings:
     """A repository's own settings (deadlines, retries, routing, picker, poll interval ...)
-    made to run simulated: in ``root``, on ``slots``, with the memory sink."""
+    made to run simulated: in ``root``, on ``slots``, with the memory sink. A poll interval
+    under ``MIN_POLL_S`` is raised to it: agents take minutes, and hours of virtual time
+    polled every few milliseconds would only cost time."""
     return dataclasses.replace(
         base,
+        poll_interval=max(base.poll_interval, MIN_POLL_S),
         repo_root=root,
         max_parallel=slots,
         picker_order=order,
@@ -134,10 +139,12 @@ def simulate(
     backends: Sequence[str] = ("claude",),
     overrides: dict[str, object] | None = None,
     base: Settings | None = None,
+    events: TextIO | None = None,
 ) -> Result:
     """Drive ``backlog`` through the real loop on virtual time; see the module docstring.
     ``base``: a repository's settings to simulate with (default: chump's defaults with
-    ``backends`` as the arms and ``overrides``)."""
+    ``backends`` as the arms and ``overrides``); ``events``: where the run's events go, one
+    JSON line each (as ``chump dispatch --events``; their times are the virtual ones)."""
     started = time.perf_counter()
     model = model or Model()
     clock = VirtualClock()
@@ -149,6 +156,10 @@ def simulate(
         else:
             settings = settings_for(root, slots, order, backends, **(overrides or {}))
         app = App(settings, get_plugin_manager(env={}))
+        progress = Progress(io.StringIO(), io.StringIO())
+        progress.events.clock = clock.now
+        if events is not None:
+            progress.events.writers.append(events)
         with Store(Path(":memory:")) as store:
             store.clock = clock.now
             orch = Orchestrator(
@@ -156,7 +167,7 @@ def simulate(
                 store,
                 world.spawner,
                 SimProvider(world),
-                Progress(io.StringIO(), io.StringIO()),
+                progress,
                 clock=clock,
                 workspaces=NoWorkspaces(),
                 heartbeat=False,

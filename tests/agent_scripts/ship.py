@@ -8,7 +8,8 @@ when another agent pushed first. Behaviour switches come from ``AGENT_MODE``:
 ``gate`` (waits until the file named by ``AGENT_GATE`` exists, then goes on in mode
 ``AGENT_AFTER_GATE``, default ``ship``), ``stubborn``
 (ignores SIGTERM and sleeps: only SIGKILL stops it). ``AGENT_MODE_<GAP_ID>`` (dashes as
-underscores) sets one gap's mode.
+underscores) sets one gap's mode. ``gates`` waits for its own file ``<AGENT_GATES>/<GAP-ID>``
+and goes on in the mode written in it (a test releases agents one by one, in its order).
 
 ``commit`` commits without pushing (a merge gate lands the work). ``AGENT_PROMPT_END`` makes
 it fail (exit 6) on a prompt that does not end with that text (cut short);
@@ -102,6 +103,12 @@ def main() -> None:
         while not os.path.exists(os.environ["AGENT_GATE"]):
             time.sleep(0.02)
         mode = os.environ.get("AGENT_AFTER_GATE", "ship")
+    if mode == "gates":  # its own gate: the file <AGENT_GATES>/<gap id> holds the mode to go on in
+        gate = os.path.join(os.environ["AGENT_GATES"], gap_id)
+        while not os.path.exists(gate):
+            time.sleep(0.02)
+        with open(gate, encoding="utf-8") as fh:
+            mode = fh.read().strip() or "ship"
     if mode == "stubborn":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print("stubborn and ready", flush=True)
