@@ -33,15 +33,26 @@ STRATEGIES: dict[str, Choose] = {
 }
 
 
-def simulate(seed: int, choose: Choose, store: Store | None = None) -> int:
-    """Ships among the last ``TAIL`` dispatches; the world's draws depend on ``seed`` only."""
+CHECKPOINTS = (10, 30, 100, 200, 300)
+
+
+def simulate(
+    seed: int, choose: Choose, store: Store | None = None, regret: list[float] | None = None
+) -> int:
+    """Ships among the last ``TAIL`` dispatches; the world's draws depend on ``seed`` only.
+    ``regret`` gets the cumulative expected regret after each dispatch (ships an always-best
+    router would expect more)."""
     route_rng, world = random.Random(seed), random.Random(seed + 1_000_003)
     counts = {arm: ArmStats() for arm in ARMS}
     tail = 0
+    lost = 0.0
     for step in range(STEPS):
         stats = counts if store is None else arm_stats(store, Gap("SIM-1"), ARMS)
         arm = choose(stats, route_rng)
         ok = world.random() < SHIP_P[arm]
+        lost += SHIP_P[BEST] - SHIP_P[arm]
+        if regret is not None:
+            regret.append(lost)
         old = counts[arm]
         counts[arm] = ArmStats(old.successes + ok, old.failures + (not ok))
         if store is not None:
@@ -79,7 +90,14 @@ def main() -> None:
     args = parser.parse_args()
     seeds = range(args.seeds)
     t0 = time.perf_counter()
-    results = {name: [simulate(s, choose) for s in seeds] for name, choose in STRATEGIES.items()}
+    curves: dict[str, list[list[float]]] = {name: [] for name in STRATEGIES}
+
+    def run(seed: int, name: str) -> int:
+        curve: list[float] = []
+        curves[name].append(curve)
+        return simulate(seed, STRATEGIES[name], regret=curve)
+
+    results = {name: [run(s, name) for s in seeds] for name in STRATEGIES}
     elapsed = time.perf_counter() - t0
     oracle_mean = statistics.mean(results["oracle (always the 0.8 arm)"])
     stored, ms_per_route = through_store(range(args.store_seeds))
@@ -93,7 +111,25 @@ def main() -> None:
         f"through a real store (insert + `arm_stats` + `thompson`): {ms_per_route:.2f} ms per "
         "dispatch.\n\n"
         f"| strategy | mean ships | min | max | / oracle (same world) | / expected best "
-        f"({TAIL * SHIP_P[BEST]:.0f}) |\n|---|---|---|---|---|---|\n" + "\n".join(rows)
+        f"({TAIL * SHIP_P[BEST]:.0f}) |\n|---|---|---|---|---|---|\n"
+        + "\n".join(rows)
+        + "\n\nRegret curves: cumulative expected ships lost against always routing to the best "
+        f"arm, after n dispatches (mean over {args.seeds} seeds).\n\n"
+        + "| strategy | "
+        + " | ".join(f"n = {c}" for c in CHECKPOINTS)
+        + " |\n"
+        + "|---|"
+        + "---|" * len(CHECKPOINTS)
+        + "\n"
+        + "\n".join(
+            f"| {name} | "
+            + " | ".join(
+                f"{statistics.mean(curve[c - 1] for curve in curves[name]):.1f}"
+                for c in CHECKPOINTS
+            )
+            + " |"
+            for name in STRATEGIES
+        )
     )
     if not args.no_write:
         record("routing", "Thompson routing vs oracle and cascade", body)
