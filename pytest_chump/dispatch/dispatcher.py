@@ -51,6 +51,7 @@ class DispatchFailed(ChumpError):
 
 
 TAKEN_OVER = "another orchestrator took the dispatch over while it started"
+STOPPED = "the run stopped before its agent started"
 
 
 class TakenOver(ChumpError):
@@ -124,13 +125,19 @@ class Dispatcher:
         model: str | None = None,
         meta: Mapping[str, object] | None = None,
         retry: RetryRow | None = None,
+        *,
+        announce: bool = True,
+        cancelled: Callable[[], bool] | None = None,
     ) -> Flight | None:
         """Start ``gap``; None when another orchestrator holds its lease.
 
         ``meta`` (e.g. the routing arm and its posterior) is recorded on the dispatch.
         ``retry``: this is that scheduled attempt; its prompt says what failed before, and
         after a merge conflict the branch is first updated with the base when that merges
-        cleanly.
+        cleanly. ``announce``: tell ``chump_dispatched`` plugins here (a start on a worker
+        thread leaves that to the loop thread, see :meth:`announce`). ``cancelled``: asked
+        once the worktree is ready; True (the run is stopping) undoes it before any agent
+        starts (``DispatchFailed`` with cause ``interrupted``).
         """
         require_safe_id(gap.id)
         claimed = self.store.claim(gap.id, self.owner, self.settings.max_parallel)
@@ -149,11 +156,15 @@ class Dispatcher:
             self.store.release_lease(gap.id, self.owner)
             raise DispatchFailed(str(exc), cause="setup-failed") from None
         crash_point("dispatch.worktree-ready")
+        if cancelled is not None and cancelled():
+            self.workspaces.rollback(prepared)
+            self.store.release_lease(gap.id, self.owner)
+            raise DispatchFailed(STOPPED, None, "interrupted")
         try:
             extra = dict(meta or {})
             if retry is not None:
                 extra.update(self._retry_meta(prepared, retry))
-            return self._spawn(gap, prepared, backend, model, extra)
+            flight = self._spawn(gap, prepared, backend, model, extra)
         except (TakenOver, LeaseLost):  # not ours to undo any more
             raise DispatchFailed(TAKEN_OVER, None, "interrupted") from None
         except ChumpError as exc:
@@ -165,6 +176,14 @@ class Dispatcher:
             missing = getattr(exc, "binary_missing", False)
             dispatch_id = getattr(exc, "dispatch_id", None)
             raise DispatchFailed(str(exc), dispatch_id, cause, missing) from None
+        if announce:
+            self.announce(flight)
+        return flight
+
+    def announce(self, flight: Flight) -> None:
+        """Tell ``chump_dispatched`` plugins (on the loop thread) that ``flight`` started."""
+        call_event(self.pm, "chump_dispatched", self.warn, dispatch=flight.dispatch)
+        crash_point("dispatch.announced")
 
     def _spawn(
         self, gap: Gap, prepared: Prepared, backend: str, model: str | None, meta: dict[str, object]
@@ -223,8 +242,6 @@ class Dispatcher:
                 handle.kill()
                 handle.close()
                 raise
-        call_event(self.pm, "chump_dispatched", self.warn, dispatch=dispatch)
-        crash_point("dispatch.announced")
         return Flight(dispatch, base_sha)
 
     def _retry_meta(self, prepared: Prepared, retry: RetryRow) -> dict[str, object]:
