@@ -205,13 +205,18 @@ class Dispatcher:
             require_lease=True,
             attempt=attempt,
             previous_id=meta.get("previous_id"),
-            meta={**meta, "base_sha": base_sha},
+            meta={
+                **meta,
+                "base_sha": base_sha,
+                "soft_deadline": self.settings.soft_deadline(gap.effort),
+            },
         )
         crash_point("dispatch.recorded")
         recorded: list[int] = []
 
         def record(pid: int | None, log_path: Path | None, record_path: Path | None) -> None:
-            identity = {**meta, "base_sha": base_sha}
+            soft = self.settings.soft_deadline(gap.effort)
+            identity = {**meta, "base_sha": base_sha, "soft_deadline": soft}
             self._record_identity(dispatch_id, identity, pid, log_path, record_path)
             recorded.append(pid or 0)
             crash_point("dispatch.pid-recorded")  # the agent is not released yet
