@@ -21,40 +21,16 @@ import threading
 import time
 from pathlib import Path
 
+from benchmarks import repos
 from benchmarks.report import record
 
 AGENT = "import sys, time\nsys.stdin.read()\nprint('working', flush=True)\ntime.sleep(3600)\n"
 
 
-def git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
-
-
 def project(root: Path, agents: int) -> Path:
-    origin, clone = root / "origin.git", root / "work"
-    git(root, "init", "--quiet", "--bare", "-b", "main", str(origin))
-    git(root, "clone", "--quiet", str(origin), str(clone))
-    git(clone, "symbolic-ref", "HEAD", "refs/heads/main")
-    (clone / "docs").mkdir()
     lines = [f"  - {{id: M-{n:03d}, priority: P1, effort: s}}" for n in range(agents)]
-    (clone / "docs/gaps.yaml").write_text("gaps:\n" + "\n".join(lines) + "\n")
-    (root / "agent.py").write_text(AGENT)
-    (clone / "pyproject.toml").write_text(
-        f"""[tool.chump]
-spawner = "script"
-pr_provider = "git"
-max_parallel = {agents}
-poll_interval = "2s"
-kill_grace = "2s"
-
-[tool.chump.spawners.script]
-command = ["{sys.executable}", "{root / "agent.py"}"]
-"""
-    )
-    git(clone, "add", "-A")
-    git(clone, "-c", "user.name=b", "-c", "user.email=b@x", "commit", "--quiet", "-m", "init")
-    git(clone, "push", "--quiet", "-u", "origin", "main")
-    return clone
+    settings = f'max_parallel = {agents}\npoll_interval = "2s"\nkill_grace = "2s"'
+    return repos.project(root, lines, settings, AGENT)
 
 
 def peak_kb(pid: int) -> int:
