@@ -9,6 +9,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTHETIC = ROOT / "pytest_chump" / "selftest" / "synthetic-backlog.yaml"
+WORKERS = 3  # most slow tests wait on subprocesses: three workers keep two cores busy
+DIST = "worksteal"  # an idle worker takes queued tests from a busy one: no slow tail
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Spread the suite over ``WORKERS`` pytest-xdist workers unless the command line says
+    otherwise: ``-n N`` (``-n 0``: one process), ``--dist``, ``--pdb`` or ``-p no:xdist``.
+    (Not ``addopts``: ``-n`` there would be an unknown option under ``-p no:xdist``.)"""
+    if not config.pluginmanager.has_plugin("xdist") or hasattr(config, "workerinput"):
+        return  # xdist disabled, or this is one of its workers
+    option = config.option
+    if option.numprocesses is None and option.dist == "no" and not option.usepdb:
+        option.numprocesses, option.dist = WORKERS, DIST
 
 
 @pytest.fixture(autouse=True)
@@ -47,12 +61,16 @@ def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import subprocess
     import sys
 
-    files = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     source = tmp_path_factory.mktemp("source")
     for name in filter(None, files):
         target = source / name
