@@ -9,6 +9,45 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTHETIC = ROOT / "pytest_chump" / "selftest" / "synthetic-backlog.yaml"
+WORKERS = 3  # most slow tests wait on subprocesses: three workers keep two cores busy
+DIST = "worksteal"  # an idle worker takes queued tests from a busy one: no slow tail
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Spread the suite over ``WORKERS`` pytest-xdist workers unless the command line says
+    otherwise: ``-n N`` (``-n 0``: one process), ``--dist``, ``--pdb`` or ``-p no:xdist``.
+    (Not ``addopts``: ``-n`` there would be an unknown option under ``-p no:xdist``.)"""
+    if hasattr(config, "workerinput"):
+        return  # one of xdist's workers: the controller settled all this
+    _share_bytecode(config)
+    if not config.pluginmanager.has_plugin("xdist"):
+        return
+    option = config.option
+    if option.numprocesses is None and option.dist == "no" and not option.usepdb:
+        option.numprocesses, option.dist = WORKERS, DIST
+
+
+def _share_bytecode(config: pytest.Config) -> None:
+    """Under ``PYTHONDONTWRITEBYTECODE`` each of the hundreds of Python processes the tests
+    start (chump runs, agents, hooks, xdist's workers) would compile pytest_chump from source
+    again: for the run they share one bytecode cache instead, in a temporary directory
+    (``PYTHONPYCACHEPREFIX``), so still nothing is written beside the sources."""
+    import shutil
+    import tempfile
+
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE") or os.environ.get("PYTHONPYCACHEPREFIX"):
+        return
+    cache = tempfile.mkdtemp(prefix="chump-tests-bytecode-")
+    saved = os.environ.pop("PYTHONDONTWRITEBYTECODE")
+    os.environ["PYTHONPYCACHEPREFIX"] = cache
+
+    def restore() -> None:
+        os.environ.pop("PYTHONPYCACHEPREFIX", None)
+        os.environ["PYTHONDONTWRITEBYTECODE"] = saved
+        shutil.rmtree(cache, ignore_errors=True)
+
+    config.add_cleanup(restore)
 
 
 @pytest.fixture(autouse=True)
@@ -47,12 +86,16 @@ def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import subprocess
     import sys
 
-    files = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     source = tmp_path_factory.mktemp("source")
     for name in filter(None, files):
         target = source / name

@@ -369,7 +369,7 @@ def test_module_import_does_not_load_gitpython() -> None:
 
 # leaks ------------------------------------------------------------------------------------------
 
-LEAK_CYCLES = 80  # any leak per cycle shows: the counts must come back exactly
+LEAK_CYCLES = 32  # any leak per cycle shows: the counts must come back exactly
 
 
 def test_prepare_remove_cycles_leak_no_fds_or_processes(clone: Path, tmp_path: Path) -> None:

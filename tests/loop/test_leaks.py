@@ -1,5 +1,6 @@
-"""Long-running orchestrators must not leak: 80 dispatches through the real loop (git worktrees,
-agent processes, the store) leave open file descriptors and child processes where they were."""
+"""Long-running orchestrators must not leak: 32 dispatches through the real loop (git worktrees,
+agent processes, the store; eight rounds of four at once) leave open file descriptors and child
+processes where they were."""
 
 from __future__ import annotations
 
@@ -39,11 +40,11 @@ def run_backlog(repo: Path, first: int, count: int) -> Orchestrator:
     return orch
 
 
-def test_eighty_dispatches_leak_no_fds_or_processes(tmp_path: Path) -> None:
+def test_thirty_two_dispatches_leak_no_fds_or_processes(tmp_path: Path) -> None:
     _, repo = make_origin(tmp_path)
     (repo / "pyproject.toml").write_text(PYPROJECT)
     run_backlog(repo, 0, 4)  # warm-up: imports, git's first run, sqlite caches
     fds, children = open_fds(), child_pids()
-    run_backlog(repo, 4, 80)  # any leak per dispatch shows: counts must come back exactly
+    run_backlog(repo, 4, 32)  # any leak per dispatch shows: counts must come back exactly
     assert open_fds() == fds
     assert child_pids() == children

@@ -180,8 +180,8 @@ def test_sigterm_exits_143_and_sigkill_stops_an_agent_that_ignores_sigterm(
     )
     chump.wait_for("DISPATCHED:")
     log = repo / ".chump/logs/stub-1.log"
-    while "stubborn and ready" not in (log.read_text() if log.exists() else ""):
-        chump.proc.poll()  # the agent installs its SIGTERM handler before we signal
+    # the agent installs its SIGTERM handler before we signal
+    assert until(lambda: "stubborn and ready" in (log.read_text() if log.exists() else ""))
     chump.signal(signal.SIGTERM)
     assert chump.finish() == 143, chump.text
     with Store.for_repo(repo) as store:
