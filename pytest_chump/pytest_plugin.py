@@ -1,25 +1,25 @@
 """pytest entry point (``pytest11``): chump's options and ini keys, ``--chump-self-test``, and
-the fixtures for plugin authors. Loaded into every pytest run, so it stays cheap to import:
-yaml, git and sqlite are only imported by code that runs when chump is actually used.
+the fixtures for plugin authors.
+
+Loaded into every pytest run of every user, so a run that does not use chump pays almost
+nothing: the options are declared from the plain table in :mod:`pytest_chump.core.pytest_options`
+and the fixtures module imports nothing heavy; the settings machinery, yaml, git and sqlite are
+only imported by code that runs when chump is actually used (``tests/test_import_cost.py``).
+PYTEST_DONT_REWRITE (no asserts here: pytest need not rewrite this module).
 """
 
 from __future__ import annotations
 
-import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_chump.core import config as chump_config
+from pytest_chump.core.pytest_options import FLAGS
 
 if TYPE_CHECKING:
     from pytest_chump.core.config import Settings
 
 SETTINGS_KEY = pytest.StashKey["Settings"]()
-
-
-def _flag_settings() -> list[Any]:
-    return [f for f in chump_config.declared() if f.metadata["flag"]]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,11 +44,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run the self-test through a temporary git repository with real worktrees, "
         "real agent processes and the git provider",
     )
-    for f in _flag_settings():
-        text = f"{f.metadata['help']} (default {chump_config.shown_default(f)})"
-        name = f.name.replace("_", "-")
-        group.addoption(f"--chump-{name}", dest=f"chump_{f.name}", default=None, help=text)
-        parser.addini(f"chump_{f.name}", help=text, default=None)
+    for name, text in FLAGS:
+        flag = name.replace("_", "-")
+        group.addoption(f"--chump-{flag}", dest=f"chump_{name}", default=None, help=text)
+        parser.addini(f"chump_{name}", help=text, default=None)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -82,18 +81,19 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 def chump_settings(config: pytest.Config) -> Settings:
     """The settings of this pytest run, resolved once: CLI > env > ini > pyproject > default."""
     if SETTINGS_KEY not in config.stash:
+        import os
         from pathlib import Path
 
         from pytest_chump.core import config_sources
         from pytest_chump.core.run import find_repo_root
 
-        flags = {f.name: config.getoption(f"chump_{f.name}") for f in _flag_settings()}
+        flags = {name: config.getoption(f"chump_{name}") for name, _ in FLAGS}
         root = find_repo_root(Path(str(config.rootpath)))
         table = dict(config_sources.read_pyproject(root))
-        for f in _flag_settings():
-            value = config.getini(f"chump_{f.name}")
+        for name, _ in FLAGS:
+            value = config.getini(f"chump_{name}")
             if value not in (None, "", []):
-                table[f.name] = value
+                table[name] = value
         config.stash[SETTINGS_KEY] = config_sources.resolve(root, flags, os.environ, table)
     return config.stash[SETTINGS_KEY]
 
