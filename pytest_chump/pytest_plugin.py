@@ -1,25 +1,141 @@
 """pytest entry point (``pytest11``): chump's options and ini keys, ``--chump-self-test``, and
-the fixtures for plugin authors. Loaded into every pytest run, so it stays cheap to import:
-yaml, git and sqlite are only imported by code that runs when chump is actually used.
+the fixtures for plugin authors.
+
+Loaded into every pytest run of every user, so a run that does not use chump pays almost
+nothing: this module imports nothing of chump's (its options come from the literal table
+``FLAGS``) and the fixtures module it registers imports nothing heavy; the settings machinery,
+yaml, git and sqlite are imported only by code that runs when chump is actually used
+(``tests/test_import_cost.py``).
+PYTEST_DONT_REWRITE (no asserts here: pytest need not rewrite this module).
 """
 
 from __future__ import annotations
 
-import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
-
-from pytest_chump.core import config as chump_config
 
 if TYPE_CHECKING:
     from pytest_chump.core.config import Settings
 
 SETTINGS_KEY = pytest.StashKey["Settings"]()
 
-
-def _flag_settings() -> list[Any]:
-    return [f for f in chump_config.declared() if f.metadata["flag"]]
+FLAGS: tuple[tuple[str, str], ...] = (
+    # generated: begin
+    (
+        "backlog",
+        "backlog file or directory of gap files, relative to the repo root (default "
+        "docs/gaps.yaml)",
+    ),
+    (
+        "backlog_source",
+        "where gaps come from: yaml (the backlog file or directory), github (issues) or a plugin's "
+        "(default yaml)",
+    ),
+    (
+        "strict",
+        "refuse the whole backlog when any gap has a problem (default: quarantine those gaps) "
+        "(default False)",
+    ),
+    ("max_parallel", "agents running at once (default 2)"),
+    ("spawner", "spawner (agent backend) to run gaps with (default claude)"),
+    ("pr_provider", "pull-request provider to watch branches with (default github)"),
+    ("base_ref", "git ref new branches start from (default origin/main)"),
+    ("branch_prefix", "prefix of dispatch branches (default chump/)"),
+    (
+        "worktree_root",
+        "where worktrees are created, relative to the repo root (default .chump/worktrees)",
+    ),
+    (
+        "worktree_include",
+        "globs of untracked files (e.g. .env) copied into each new worktree (default none)",
+    ),
+    (
+        "picker_order",
+        "order among gaps of equal priority: critical-path, declared or effort (default "
+        "critical-path)",
+    ),
+    ("kind", "which gap kinds to dispatch: user, system or any (default user)"),
+    (
+        "bias_threshold",
+        "share of recent done gaps in INFRA above which non-P0 INFRA gaps go last (default 0.8)",
+    ),
+    ("bias_window", "how many recent done gaps the INFRA bias looks at (default 10)"),
+    ("deadline_scale", "multiplies every deadline (simulations use tiny values) (default 1.0)"),
+    ("kill_grace", "seconds between SIGTERM and SIGKILL of an agent's process group (default 30s)"),
+    ("poll_interval", "how often the PR provider is polled (default 30s)"),
+    ("silence_alert", "an agent silent this long is flagged (not killed) (default 5m)"),
+    (
+        "lease_ttl",
+        "an orchestrator silent this long (stopped, hung) loses its leases and agents (default "
+        "60s)",
+    ),
+    (
+        "retries",
+        "new attempts, with what failed, after failing checks, tests, a merge conflict or "
+        "requested changes; after the last the gap needs a human (`chump retry ID`) (default 2)",
+    ),
+    (
+        "retry_transient",
+        "new attempts after a rate limit, an overloaded API or no network, with backoff (default "
+        "3)",
+    ),
+    (
+        "retry_backoff",
+        "wait before the first transient retry; doubled for each next one (default 10s)",
+    ),
+    ("retry_backoff_max", "the longest wait between transient retries (default 5m)"),
+    (
+        "budget_usd",
+        "USD a run may spend (as agents report it); reached, nothing new starts (0: no budget) "
+        "(default none)",
+    ),
+    (
+        "daily_budget_usd",
+        "USD the repository may spend per UTC day, every run together (0: no budget) (default "
+        "none)",
+    ),
+    (
+        "on_budget",
+        "when a budget is reached: finish (let running agents end) or stop (stop them now) "
+        "(default finish)",
+    ),
+    (
+        "log_max_bytes",
+        "disk an agent's log and stderr log may each take; the newest output is kept (default "
+        "64MiB)",
+    ),
+    (
+        "exit_grace",
+        "after an agent exits 0, how long to wait for its PR before calling it stalled (default "
+        "60s)",
+    ),
+    ("bot_name", "git author and committer name of agents' commits (default chump-bot)"),
+    (
+        "bot_email",
+        "git author and committer email of agents (default chump-bot@users.noreply.localhost)",
+    ),
+    ("sinks", "reflection sinks to write to (comma-separated) (default sqlite)"),
+    ("gh_bin", "the GitHub CLI the github provider runs (default gh)"),
+    (
+        "routing_strategy",
+        "how arms are chosen: thompson (learned) or cascade (first candidate) (default thompson)",
+    ),
+    ("routing_seed", "seed of the Thompson sampler (unset: random) (default random)"),
+    ("lessons", "add lessons from earlier dispatches to prompts (default True)"),
+    (
+        "rules_file",
+        "the repository's rules for agents, put into every prompt when the file exists (default "
+        "docs/process/CHUMP_DISPATCH_RULES.md)",
+    ),
+    (
+        "prompt_template",
+        "a file whose text, {placeholders} filled in, is every agent's prompt (default built-in)",
+    ),
+    # generated: end
+)
+"""(name, help ending in the default) of each setting that is a flag: generated from
+:mod:`pytest_chump.core.config` by ``python -m pytest_chump.core.pytest_options``."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,11 +160,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run the self-test through a temporary git repository with real worktrees, "
         "real agent processes and the git provider",
     )
-    for f in _flag_settings():
-        text = f"{f.metadata['help']} (default {chump_config.shown_default(f)})"
-        name = f.name.replace("_", "-")
-        group.addoption(f"--chump-{name}", dest=f"chump_{f.name}", default=None, help=text)
-        parser.addini(f"chump_{f.name}", help=text, default=None)
+    for name, text in FLAGS:
+        flag = name.replace("_", "-")
+        group.addoption(f"--chump-{flag}", dest=f"chump_{name}", default=None, help=text)
+        parser.addini(f"chump_{name}", help=text, default=None)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -82,18 +197,19 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 def chump_settings(config: pytest.Config) -> Settings:
     """The settings of this pytest run, resolved once: CLI > env > ini > pyproject > default."""
     if SETTINGS_KEY not in config.stash:
+        import os
         from pathlib import Path
 
         from pytest_chump.core import config_sources
         from pytest_chump.core.run import find_repo_root
 
-        flags = {f.name: config.getoption(f"chump_{f.name}") for f in _flag_settings()}
+        flags = {name: config.getoption(f"chump_{name}") for name, _ in FLAGS}
         root = find_repo_root(Path(str(config.rootpath)))
         table = dict(config_sources.read_pyproject(root))
-        for f in _flag_settings():
-            value = config.getini(f"chump_{f.name}")
+        for name, _ in FLAGS:
+            value = config.getini(f"chump_{name}")
             if value not in (None, "", []):
-                table[f.name] = value
+                table[name] = value
         config.stash[SETTINGS_KEY] = config_sources.resolve(root, flags, os.environ, table)
     return config.stash[SETTINGS_KEY]
 
