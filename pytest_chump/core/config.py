@@ -109,6 +109,18 @@ class Settings:
         v.names,
         shown="none",
     )
+    worktree_pool: int = setting(
+        0,
+        "finished worktrees kept warm (parked, at most this many) and reused by later "
+        "dispatches at their new branch, ignored build caches kept (0: off)",
+        v.integer(0),
+    )
+    pool_clean: str = setting(
+        "tracked",
+        "what a reused pooled worktree loses: tracked (changes and untracked files; ignored "
+        "build caches stay) or all (ignored files too)",
+        v.choice("tracked", "all"),
+    )
     picker_order: str = setting(
         "critical-path",
         "order among gaps of equal priority: critical-path, declared or effort",
