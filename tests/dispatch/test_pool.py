@@ -4,17 +4,21 @@ caches, never dirty, never shared, never more than N."""
 
 from __future__ import annotations
 
+import json
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
+from pytest_chump.cli import main
 from pytest_chump.core.config import Settings
 from pytest_chump.core.errors import UsageError
 from pytest_chump.dispatch import pool
 from pytest_chump.dispatch.workspaces import GitWorktrees, PooledWorktrees, git_workspaces
 from pytest_chump.dispatch.worktrees import Prepared, branch_exists, list_worktrees
-from tests.gitrepos import git, make_origin
+from pytest_chump.state.store import Store
+from tests.gitrepos import AGENT, git, make_origin
 
 MESSAGE = "chump: save uncommitted work"
 
@@ -293,3 +297,65 @@ def test_git_workspaces_follow_the_settings(clone: Path) -> None:
     assert (ws.size, ws.clean_all) == (3, True)
     with pytest.raises(UsageError, match="worktree pool"):
         git_workspaces(Settings(repo_root=clone, worktree_pool=1, worktree_root=".chump/pool"))
+
+
+# through the real loop ---------------------------------------------------------------------
+
+PROBE = (  # before each agent: say what node_modules/cache.txt holds, then "build" it
+    "import os, pathlib; gap = os.environ['CHUMP_GAP_ID']; "
+    "cache = pathlib.Path('node_modules/cache.txt'); "
+    "found = cache.read_text() if cache.exists() else 'nothing'; "
+    "open(os.environ['POOL_TRACE'], 'a').write(f'{gap} found {found}\\n'); "
+    "cache.parent.mkdir(exist_ok=True); cache.write_text(f'the cache {gap} built')"
+)
+
+
+def test_the_second_gap_runs_in_the_first_gap_s_worktree_and_finds_its_cache(
+    clone: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``chump dispatch --no-dry-run --watch`` with ``worktree_pool = 1``, twice: the first
+    gap's worktree is parked when it ships, and the second gap's agent works in it, at a
+    branch from the new base, its ignored build cache there."""
+    trace = tmp_path / "trace"
+    monkeypatch.setenv("POOL_TRACE", str(trace))
+    (clone / "pyproject.toml").write_text(
+        f"""[tool.chump]
+spawner = "script"
+pr_provider = "git"
+max_parallel = 1
+poll_interval = "50ms"
+exit_grace = "20s"
+worktree_pool = 1
+
+[tool.chump.spawners.script]
+command = {json.dumps([sys.executable, str(AGENT)])}
+
+[tool.chump.worktree]
+before_run = {json.dumps([sys.executable, "-c", PROBE])}
+"""
+    )
+    run = ["dispatch", "--repo-root", str(clone), "--no-dry-run", "--watch"]
+    (clone / "docs/gaps.yaml").write_text("gaps:\n  - {id: POOL-1, priority: P1, effort: s}\n")
+    assert main(run) == 0
+    assert pool.parked(clone) == [(slot(clone, 0), None)]
+    git(clone, "fetch", "-q", "origin")
+    base = git(clone, "rev-parse", "origin/main")  # with POOL-1's work
+
+    (clone / "docs/gaps.yaml").write_text("gaps:\n  - {id: POOL-2, priority: P1, effort: s}\n")
+    assert main(run) == 0
+    assert trace.read_text().splitlines() == [
+        "POOL-1 found nothing",
+        "POOL-2 found the cache POOL-1 built",
+    ]
+    with Store.for_repo(clone) as store:
+        rows = {row.gap_id: row for row in store.dispatches()}
+    assert {gap: row.outcome for gap, row in rows.items()} == {
+        "POOL-1": "shipped",
+        "POOL-2": "shipped",
+    }
+    assert rows["POOL-2"].meta_dict["base_sha"] == base
+    git(clone, "fetch", "-q", "origin")
+    assert git(clone, "show", "origin/main:POOL-2.txt") == "work for POOL-2"
+    assert pool.parked(clone) == [(slot(clone, 0), None)]  # parked again
+    assert (slot(clone, 0) / "node_modules/cache.txt").read_text() == "the cache POOL-2 built"
+    assert not (clone / ".chump/worktrees/pool-2").exists()
