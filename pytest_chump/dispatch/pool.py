@@ -32,6 +32,7 @@ from pytest_chump.core.errors import ChumpError
 from pytest_chump.core.run import clean_env, display_path
 from pytest_chump.dispatch.worktrees import (
     Prepared,
+    _answer,
     _branch_exists,
     _check_arg,
     _clear_path,
@@ -71,8 +72,9 @@ def parker(repo_root: Path, size: int) -> Callable[[Repo, Path], bool]:
     def park(repo: Repo, worktree: Path) -> bool:
         import git
 
-        on_branch = dict(_worktrees(repo)).get(worktree) is not None
-        if not on_branch or len(_entries(repo, pool)) >= size:
+        registered = _worktrees(repo)
+        on_branch = dict(registered).get(worktree) is not None
+        if not on_branch or len(_in_pool(registered, pool)) >= size:
             return False
         pool.mkdir(parents=True, exist_ok=True)
         slot = _free_slot(pool)
@@ -81,7 +83,7 @@ def parker(repo_root: Path, size: int) -> Callable[[Repo, Path], bool]:
         except git.CommandError:  # e.g. it holds submodules: removed as without a pool
             return False
         with contextlib.suppress(ChumpError):  # else the next take detaches it
-            _git(slot, "checkout", "--quiet", "--detach")
+            _detach(slot)
         return True
 
     return park
@@ -110,11 +112,13 @@ def take(
     target = worktree.resolve()
     with _open(repo_root) as repo:
         repo.git.worktree("prune")
-        free = _settle(repo, pool_dir(repo_root))
+        registered = _worktrees(repo)
+        entries = _in_pool(registered, pool_dir(repo_root))
+        free = _settle(entries)  # a branch a crash left checked out in the pool is free now
         if not free:
             return None
-        registered = _worktrees(repo)
-        if target in dict(registered) or any(on == branch for _, on in registered):
+        outside = [(path, on) for path, on in registered if (path, on) not in entries]
+        if target in dict(registered) or any(on == branch for _, on in outside):
             return None
         if target.is_symlink() or (target.exists() and not _empty_dir(target)):
             return None
@@ -185,8 +189,14 @@ def _git(path: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
 
 
 def _entries(repo: Repo, pool: Path) -> list[tuple[Path, str | None]]:
+    return _in_pool(_worktrees(repo), pool)
+
+
+def _in_pool(
+    registered: list[tuple[Path, str | None]], pool: Path
+) -> list[tuple[Path, str | None]]:
     home = pool.resolve()
-    found = [(p, on) for p, on in _worktrees(repo)[1:] if p.parent == home and p.name.isdigit()]
+    found = [(p, on) for p, on in registered[1:] if p.parent == home and p.name.isdigit()]
     return sorted(found, key=lambda entry: int(entry[0].name))
 
 
@@ -212,17 +222,23 @@ def _move_to_pool(repo: Repo, tree: Path, pool: Path) -> bool:
     return True
 
 
-def _settle(repo: Repo, pool: Path) -> list[Path]:
+def _settle(entries: list[tuple[Path, str | None]]) -> list[Path]:
     """Detach pool worktrees a crash left on a branch; the pool's detached worktrees."""
     free = []
-    for path, on in _entries(repo, pool):
+    for path, on in entries:
         if on is not None:
             try:
-                _git(path, "checkout", "--quiet", "--detach")
+                _detach(path)
             except ChumpError:
                 continue
         free.append(path)
     return free
+
+
+def _detach(tree: Path) -> None:
+    """Detach ``tree``'s HEAD at its commit, freeing its branch; files and index untouched
+    (``git checkout --detach`` would stat every file)."""
+    _git(tree, "update-ref", "--no-deref", "-m", "chump: parked", "HEAD", "HEAD")
 
 
 def _empty_dir(path: Path) -> bool:
@@ -241,15 +257,24 @@ def _hand_out(
     repo_root: Path, slot: Path, target: Path, branch: str, start: str, clean_all: bool
 ) -> Prepared:
     """Check ``slot`` out at ``branch`` (created at ``start`` when given), clean it, move it
-    to ``target``; on failure it is detached again and a branch it created is deleted."""
+    to ``target``; on failure it is left detached, and a branch it created is deleted.
+
+    No ``--force``: ``status`` found nothing to discard, and a late write is not discarded.
+    ``git clean -fd`` runs only when a ``.gitignore`` changed between the two commits: the
+    worktree had no untracked file, so no other change of the check-out can leave one.
+    """
     on_branch = False
     try:
+        old = _git(slot, "rev-parse", "HEAD")
         if start:
-            _git(slot, "checkout", "--quiet", "--force", "-b", branch, start)
+            _git(slot, "checkout", "--quiet", "-b", branch, start)
         else:
-            _git(slot, "checkout", "--quiet", "--force", branch)
+            _git(slot, "checkout", "--quiet", branch)
         on_branch = True
-        _git(slot, "clean", "-fdxq" if clean_all else "-fdq")
+        if clean_all:
+            _git(slot, "clean", "-fdxq")
+        elif not _same(slot, old, "HEAD", ":(glob)**/.gitignore"):
+            _git(slot, "clean", "-fdq")
         _clear_path(target, target)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -259,12 +284,18 @@ def _hand_out(
     except ChumpError:
         if on_branch:
             with contextlib.suppress(ChumpError):
-                _git(slot, "checkout", "--quiet", "--detach")
+                _detach(slot)
                 with _open(repo_root) as repo:
                     _undo(repo, Prepared(slot, branch, bool(start), False, "", start))
         raise
     created = bool(start)
     return Prepared(target, branch, created, True, "" if created else "branch", start, True)
+
+
+def _same(tree: Path, old: str, new: str, pathspec: str) -> bool:
+    """Whether commits ``old`` and ``new`` agree on the files ``pathspec`` matches."""
+    with _open(tree) as repo:
+        return _answer(repo.git.diff, "--quiet", old, new, "--", pathspec)
 
 
 def _rescue(

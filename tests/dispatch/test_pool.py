@@ -111,6 +111,54 @@ def test_the_next_gap_reuses_it_at_the_new_base_with_its_ignored_cache(clone: Pa
     assert list_worktrees(clone) == [(second.worktree, "chump/b")]
 
 
+def test_files_a_new_gitignore_no_longer_ignores_are_cleaned_away(clone: Path) -> None:
+    (clone / ".gitignore").write_text("node_modules/\nbuild/\n")
+    git(clone, "commit", "-qam", "ignore build/ too")
+    git(clone, "push", "-q", "origin", "main")
+    git(clone, "fetch", "-q", "origin")
+    ws = pooled(clone)
+    first = start(ws, clone, "a")
+    build_cache(first.worktree)
+    (first.worktree / "build").mkdir()
+    (first.worktree / "build" / "out.o").write_text("object\n")
+    ws.remove(first.worktree, MESSAGE)
+    (clone / ".gitignore").write_text("node_modules/\n")  # build/ is not ignored any more
+    git(clone, "commit", "-qam", "stop ignoring build/")
+    git(clone, "push", "-q", "origin", "main")
+    git(clone, "fetch", "-q", "origin")
+    second = start(ws, clone, "b")
+    assert second.pooled
+    assert not (second.worktree / "build").exists()  # it would be an untracked file now
+    assert (second.worktree / "node_modules" / "cache.txt").exists()
+    assert git(second.worktree, "status", "--porcelain") == ""
+
+
+def test_a_pooled_check_out_runs_the_post_checkout_hook_and_overwrites_ignored_files(
+    clone: Path, tmp_path: Path
+) -> None:
+    """As ``git checkout`` does: the hook hears the switch, and an ignored file in the way of
+    a newly tracked one gives way."""
+    ws = pooled(clone)
+    first = start(ws, clone, "a")
+    (first.worktree / "node_modules").mkdir()
+    (first.worktree / "node_modules" / "pinned.txt").write_text("local copy\n")
+    ws.remove(first.worktree, MESSAGE)
+    (clone / "node_modules").mkdir()
+    (clone / "node_modules" / "pinned.txt").write_text("tracked now\n")
+    git(clone, "add", "-f", "node_modules/pinned.txt")
+    git(clone, "commit", "-qm", "vendor a file")
+    git(clone, "push", "-q", "origin", "main")
+    git(clone, "fetch", "-q", "origin")
+    heard = tmp_path / "heard"
+    hook = clone / ".git" / "hooks" / "post-checkout"
+    hook.write_text(f'#!/bin/sh\necho "$3" >> {heard}\n')
+    hook.chmod(0o755)
+    second = start(ws, clone, "b")
+    assert second.pooled
+    assert (second.worktree / "node_modules" / "pinned.txt").read_text() == "tracked now\n"
+    assert heard.read_text().splitlines() == ["1"]  # a branch switch
+
+
 def test_pool_clean_all_drops_the_ignored_files_too(clone: Path) -> None:
     ws = pooled(clone, clean="all")
     first = start(ws, clone, "a")
