@@ -117,8 +117,8 @@ class Settings:
     )
     pool_clean: str = setting(
         "tracked",
-        "what a reused pooled worktree loses: tracked (changes and untracked files; ignored "
-        "build caches stay) or all (ignored files too)",
+        "how clean a reused pooled worktree is: tracked (exactly its commit; git-ignored build "
+        "caches stay) or all (ignored files removed too)",
         v.choice("tracked", "all"),
     )
     picker_order: str = setting(

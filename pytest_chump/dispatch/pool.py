@@ -99,20 +99,22 @@ def take(
     env: Mapping[str, str] | None = None,
     warn: Warn = print,
 ) -> Prepared | None:
-    """A parked worktree, checked out at ``branch`` and cleaned, moved to ``worktree``.
+    """A parked worktree with nothing uncommitted, checked out at ``branch`` and moved to
+    ``worktree``; one with changes is rescued and removed instead (``warn`` says so).
 
     ``branch`` is created at ``base_ref``'s commit, or continued when it exists (a retry).
-    ``git clean -fd`` drops untracked files and keeps ignored ones; ``clean_all`` drops those
-    too. None when the pool has nothing to give, or when ``worktrees.prepare`` must decide
-    (``worktree`` exists already, or ``branch`` is checked out somewhere: a reuse, or an error
-    saying why not).
+    Ignored files stay unless ``clean_all`` (``git clean -fdx``). None when the pool has
+    nothing to give, or when ``worktrees.prepare`` must decide (``worktree`` exists already,
+    or ``branch`` is checked out somewhere: a reuse, or an error saying why not).
     """
     _check_arg("branch", branch)
     _check_arg("base ref", base_ref)
     target = worktree.resolve()
     with _open(repo_root) as repo:
         repo.git.worktree("prune")
-        registered = _worktrees(repo)
+        listing = _listing(repo)
+        heads = {path: head for path, _, head in listing}
+        registered = [(path, on) for path, on, _ in listing]
         entries = _in_pool(registered, pool_dir(repo_root))
         free = _settle(entries)  # a branch a crash left checked out in the pool is free now
         if not free:
@@ -130,7 +132,7 @@ def take(
             _rescue(repo_root, slot, changes, env, warn)
             continue
         try:
-            return _hand_out(repo_root, slot, target, branch, start, clean_all)
+            return _hand_out(repo_root, slot, heads[slot], target, branch, start, clean_all)
         except ChumpError as exc:
             warn(f"{display_path(slot)}: pooled worktree not reused: {exc}")
     return None
@@ -186,6 +188,18 @@ def _git(path: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
     with _open(path) as repo:
         out = repo.git.execute(["git", *args], env=clean_env(env) if env is not None else None)
     return str(out)
+
+
+def _listing(repo: Repo) -> list[tuple[Path, str | None, str]]:
+    """(path, branch or None, HEAD commit) of every registered worktree, the main one first."""
+    found = []
+    for block in repo.git.worktree("list", "--porcelain").split("\n\n"):
+        fields = dict(line.partition(" ")[::2] for line in block.splitlines())
+        if "worktree" in fields:
+            ref = fields.get("branch")
+            on = ref.removeprefix("refs/heads/") if ref else None
+            found.append((Path(fields["worktree"]).resolve(), on, fields.get("HEAD", "")))
+    return found
 
 
 def _entries(repo: Repo, pool: Path) -> list[tuple[Path, str | None]]:
@@ -246,26 +260,33 @@ def _empty_dir(path: Path) -> bool:
 
 
 def _changes(slot: Path) -> list[str]:
-    """What ``git status`` shows in ``slot`` (ignored files are not shown); [] when clean."""
+    """What ``git status`` shows in ``slot`` (ignored files are not shown); [] when clean.
+    The index it refreshed is not written: the check-out after it does not need it."""
     try:
-        return _git(slot, "status", "--porcelain", "--untracked-files=normal").splitlines()
+        status = ["--no-optional-locks", "status", "--porcelain", "--untracked-files=normal"]
+        return _git(slot, *status).splitlines()
     except ChumpError as exc:
         return [str(exc)]
 
 
 def _hand_out(
-    repo_root: Path, slot: Path, target: Path, branch: str, start: str, clean_all: bool
+    repo_root: Path,
+    slot: Path,
+    old: str,
+    target: Path,
+    branch: str,
+    start: str,
+    clean_all: bool,
 ) -> Prepared:
-    """Check ``slot`` out at ``branch`` (created at ``start`` when given), clean it, move it
-    to ``target``; on failure it is left detached, and a branch it created is deleted.
+    """Check ``slot`` (at commit ``old``) out at ``branch`` (created at ``start`` when
+    given), move it to ``target``; on failure it is left detached, a branch it created goes.
 
     No ``--force``: ``status`` found nothing to discard, and a late write is not discarded.
-    ``git clean -fd`` runs only when a ``.gitignore`` changed between the two commits: the
-    worktree had no untracked file, so no other change of the check-out can leave one.
+    ``git clean -fd`` runs only when a ``.gitignore`` changed: the worktree had no untracked
+    file, and nothing else in a switch can leave one.
     """
     on_branch = False
     try:
-        old = _git(slot, "rev-parse", "HEAD")
         if start:
             _git(slot, "checkout", "--quiet", "-b", branch, start)
         else:
