@@ -239,6 +239,7 @@ def workspaces_section(results: dict[str, WorkspaceResult]) -> str:
             cells.append(f"{_stats(samples)} | {shown}")
         table.append(f"| {title} | " + " | ".join(cells) + " |")
     met = "met" if first.ratio <= TARGET_RATIO else "NOT met"
+    fastest = statistics.median(first.pooled_prepare) / min(first.fresh_add)
     found = ", ".join(f"{r.cache_found} of {r.repeat} ({name})" for name, r in results.items())
     return (
         f"A repository of {first.files:,} small files (two folder levels of {FANOUT}, made with "
@@ -250,7 +251,10 @@ def workspaces_section(results: dict[str, WorkspaceResult]) -> str:
         f"speed drifts); {first.repeat} gaps per row, seconds. Target, on the {judged}: a "
         f"pooled prepare <= {TARGET_RATIO:.0%} of a fresh `git worktree add` ({met}: "
         f"**{first.ratio:.2f}**), and each gap finds the build cache the previous one left: "
-        f"**{found}**. In memory (tmpfs) creating files costs next to nothing, which is the "
+        f"**{found}**. The {judged} is shared with other work: fresh adds there took "
+        f"{min(first.fresh_add):.1f}-{max(first.fresh_add):.1f} s; against the fastest of them "
+        f"a pooled prepare is {fastest:.2f}. In memory (tmpfs) creating files costs next to "
+        "nothing, which is the "
         f"pool's worst case: what remains of a pooled prepare is reading the {first.files:,} "
         "files' state (`git status`, the check-out's index refresh), which a fresh worktree "
         "does not need.\n\n" + "\n".join(table)
