@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import repos
 from benchmarks.report import record
 from pytest_chump.loop.app import App
 from pytest_chump.loop.orchestrator import Orchestrator
@@ -48,35 +49,13 @@ def git(cwd: Path, *args: str) -> None:
 
 
 def project(root: Path, gaps: int, retries: int) -> Path:
-    origin, clone = root / "origin.git", root / "work"
-    git(root, "init", "--quiet", "--bare", "-b", "main", str(origin))
-    git(root, "clone", "--quiet", str(origin), str(clone))
-    git(clone, "symbolic-ref", "HEAD", "refs/heads/main")
-    (clone / "docs").mkdir()
     lines = [f"  - {{id: R-{n:02d}, title: gap {n}, priority: P1, effort: s}}" for n in range(gaps)]
-    (clone / "docs/gaps.yaml").write_text("gaps:\n" + "\n".join(lines) + "\n")
-    (root / "agent.py").write_text(AGENT)
-    (clone / "pyproject.toml").write_text(
-        f"""[tool.chump]
-spawner = "script"
-pr_provider = "git"
-max_parallel = 4
-poll_interval = "50ms"
-exit_grace = "20s"
-retries = {retries}
-
-[tool.chump.spawners.script]
-command = ["{sys.executable}", "{root / 'agent.py'}"]
-
-[tool.chump.merge_gate]
-command = ["{sys.executable}", "-c", {json.dumps(CHECK)}]
-timeout = "60s"
-"""
+    settings = f'max_parallel = 4\npoll_interval = "50ms"\nexit_grace = "20s"\nretries = {retries}'
+    gate = (
+        "\n[tool.chump.merge_gate]\n"
+        f'command = ["{sys.executable}", "-c", {json.dumps(CHECK)}]\ntimeout = "60s"\n'
     )
-    git(clone, "add", "-A")
-    git(clone, "-c", "user.name=b", "-c", "user.email=b@x", "commit", "--quiet", "-m", "init")
-    git(clone, "push", "--quiet", "-u", "origin", "main")
-    return clone
+    return repos.project(root, lines, settings, AGENT, gate)
 
 
 def measure(gaps: int, fail_first: list[str], retries: int) -> dict[str, float]:

@@ -7,7 +7,8 @@ the terminal and bounded; events that say nothing to a reader (deltas, bookkeepi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -163,25 +164,80 @@ def last_activity(log_path: str | None, secrets: Iterable[str] | None = None) ->
     return ""
 
 
-def log_lines(path: Path, pid: int | None = None) -> list[str]:
-    """The lines of the log at ``path`` (its rotated part first); with the dispatch's
-    supervisor ``pid``, from that dispatch's start mark on (a gap's retries share its log)."""
-    text = ""
-    for part in (path.with_name(path.name + ".1"), path):
+def _starts(line: str, pid: int | None = None) -> bool:
+    """Whether ``line`` is a supervisor's start mark (of the agent group ``pid``, if given)."""
+    if not (line.startswith(MARK) and " start: " in line):
+        return False
+    return pid is None or f" group {pid} ===" in line
+
+
+def log_lines(path: Path, pid: int | None = None, upto: int | None = None) -> list[str]:
+    """The lines of the log at ``path`` (its rotated part first, then ``path`` up to byte
+    ``upto``); with the dispatch's supervisor ``pid``, from that dispatch's start mark up to
+    the next one (a gap's attempts share its log)."""
+    data = b""
+    for part, limit in ((path.with_name(path.name + ".1"), None), (path, upto)):
         try:
-            text += part.read_text(encoding="utf-8", errors="replace")
+            with open(part, "rb") as log:
+                data += log.read() if limit is None else log.read(limit)
         except OSError:
             continue
+    text = data.decode("utf-8", errors="replace")
     lines = text.splitlines()
     if pid:
-        starts = [
-            i
-            for i, line in enumerate(lines)
-            if line.startswith(MARK) and f" group {pid} ===" in line
-        ]
+        starts = [i for i, line in enumerate(lines) if _starts(line, pid)]
         if starts:
             lines = lines[starts[-1] :]
+            later = next((i for i, line in enumerate(lines) if i and _starts(line)), None)
+            lines = lines[:later] if later is not None else lines
     return lines
+
+
+def _backwards(path: Path, chunk: int = 65536) -> Iterator[str]:
+    """The lines of ``path`` and then of its rotated part, last first, read from the end in
+    chunks: the tail of a large log costs what the tail is, not the file."""
+    for part in (path, path.with_name(path.name + ".1")):
+        try:
+            log = open(part, "rb")  # noqa: SIM115  (closed below)
+        except OSError:
+            continue
+        with log:
+            end = log.seek(0, os.SEEK_END)
+            rest = b""
+            while end > 0:
+                start = max(0, end - chunk)
+                log.seek(start)
+                block = log.read(end - start) + rest
+                end = start
+                pieces = block.split(b"\n")
+                rest = pieces.pop(0)  # may continue in the chunk before
+                for piece in reversed(pieces):
+                    if piece:
+                        yield piece.decode("utf-8", errors="replace")
+            if rest:
+                yield rest.decode("utf-8", errors="replace")
+
+
+def log_tail(
+    path: Path, pid: int | None, n: int, secrets: Iterable[str], latest: bool = True
+) -> list[str]:
+    """The last ``n`` shown lines of one dispatch's part of the log (see :func:`log_lines`),
+    read from the end. ``latest``: no later attempt wrote to this log, so its last lines are
+    this dispatch's and reading stops after ``n`` of them."""
+    mine: list[str] = []  # shown lines since the last start mark passed, newest first
+    for line in _backwards(path):
+        if pid is not None and _starts(line):
+            if _starts(line, pid):
+                return [*mine, printable(line)][:n][::-1]
+            mine = []  # a later attempt's lines, not this dispatch's
+            continue
+        text = shown(line, False, secrets)
+        if text is None:
+            continue
+        mine.append(text)
+        if (latest or pid is None) and len(mine) >= n:
+            break
+    return mine[:n][::-1]  # (its start mark rotated away: what is left of it)
 
 
 def shown(line: str, raw: bool, secrets: Iterable[str]) -> str | None:

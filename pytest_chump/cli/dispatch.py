@@ -229,6 +229,7 @@ def _execute(
         if not the_plan.picks:
             print(nothing_to_do(the_plan), file=out, flush=True)
         with _signals(orch) as received:
+            store.mark_nudgeable(orch.owner)  # its SIGUSR1 handler is in place now
             orch.run()
             while orch.nudged.is_set() and not received:  # nudged as the loop was ending
                 orch.run()

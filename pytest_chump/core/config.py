@@ -87,6 +87,11 @@ class Settings:
         v.integer(0),
         env=("CHUMP_MAX_PARALLEL", "CHUMP_DISPATCH_CAPACITY"),
     )
+    dispatch_workers: int = setting(
+        2,
+        "threads that create and remove worktrees off the loop (0: on the loop thread)",
+        v.integer(0),
+    )
     spawner: str = setting("claude", "spawner (agent backend) to run gaps with", v.text)
     pr_provider: str = setting("github", "pull-request provider to watch branches with", v.text)
     base_ref: str = setting("origin/main", "git ref new branches start from", v.text)

@@ -51,6 +51,7 @@ class DispatchFailed(ChumpError):
 
 
 TAKEN_OVER = "another orchestrator took the dispatch over while it started"
+STOPPED = "the run stopped before its agent started"
 
 
 class TakenOver(ChumpError):
@@ -126,13 +127,19 @@ class Dispatcher:
         model: str | None = None,
         meta: Mapping[str, object] | None = None,
         retry: RetryRow | None = None,
+        *,
+        announce: bool = True,
+        cancelled: Callable[[], bool] | None = None,
     ) -> Flight | None:
         """Start ``gap``; None when another orchestrator holds its lease.
 
         ``meta`` (e.g. the routing arm and its posterior) is recorded on the dispatch.
         ``retry``: this is that scheduled attempt; its prompt says what failed before, and
         after a merge conflict the branch is first updated with the base when that merges
-        cleanly.
+        cleanly. ``announce``: tell ``chump_dispatched`` plugins here (a start on a worker
+        thread leaves that to the loop thread, see :meth:`announce`). ``cancelled``: asked
+        once the worktree is ready; True (the run is stopping) undoes it before any agent
+        starts (``DispatchFailed`` with cause ``interrupted``).
         """
         require_safe_id(gap.id)
         claimed = self.store.claim(gap.id, self.owner, self.settings.max_parallel)
@@ -151,11 +158,15 @@ class Dispatcher:
             self.store.release_lease(gap.id, self.owner)
             raise DispatchFailed(str(exc), cause="setup-failed") from None
         crash_point("dispatch.worktree-ready")
+        if cancelled is not None and cancelled():
+            self.workspaces.rollback(prepared)
+            self.store.release_lease(gap.id, self.owner)
+            raise DispatchFailed(STOPPED, None, "interrupted")
         try:
             extra = dict(meta or {})
             if retry is not None:
                 extra.update(self._retry_meta(prepared, retry))
-            return self._spawn(gap, prepared, backend, model, extra)
+            flight = self._spawn(gap, prepared, backend, model, extra)
         except (TakenOver, LeaseLost):  # not ours to undo any more
             raise DispatchFailed(TAKEN_OVER, None, "interrupted") from None
         except ChumpError as exc:
@@ -167,6 +178,14 @@ class Dispatcher:
             missing = getattr(exc, "binary_missing", False)
             dispatch_id = getattr(exc, "dispatch_id", None)
             raise DispatchFailed(str(exc), dispatch_id, cause, missing) from None
+        if announce:
+            self.announce(flight)
+        return flight
+
+    def announce(self, flight: Flight) -> None:
+        """Tell ``chump_dispatched`` plugins (on the loop thread) that ``flight`` started."""
+        call_event(self.pm, "chump_dispatched", self.warn, dispatch=flight.dispatch)
+        crash_point("dispatch.announced")
 
     def _spawn(
         self, gap: Gap, prepared: Prepared, backend: str, model: str | None, meta: dict[str, object]
@@ -188,13 +207,18 @@ class Dispatcher:
             require_lease=True,
             attempt=attempt,
             previous_id=meta.get("previous_id"),
-            meta={**meta, "base_sha": base_sha},
+            meta={
+                **meta,
+                "base_sha": base_sha,
+                "soft_deadline": self.settings.soft_deadline(gap.effort),
+            },
         )
         crash_point("dispatch.recorded")
         recorded: list[int] = []
 
         def record(pid: int | None, log_path: Path | None, record_path: Path | None) -> None:
-            identity = {**meta, "base_sha": base_sha}
+            soft = self.settings.soft_deadline(gap.effort)
+            identity = {**meta, "base_sha": base_sha, "soft_deadline": soft}
             self._record_identity(dispatch_id, identity, pid, log_path, record_path)
             recorded.append(pid or 0)
             crash_point("dispatch.pid-recorded")  # the agent is not released yet
@@ -225,8 +249,6 @@ class Dispatcher:
                 handle.kill()
                 handle.close()
                 raise
-        call_event(self.pm, "chump_dispatched", self.warn, dispatch=dispatch)
-        crash_point("dispatch.announced")
         return Flight(dispatch, base_sha)
 
     def _retry_meta(self, prepared: Prepared, retry: RetryRow) -> dict[str, object]:

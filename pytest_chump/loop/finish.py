@@ -32,6 +32,7 @@ from pytest_chump.loop.react import (
     Chain,
     react,
 )
+from pytest_chump.loop.workers import InOrder, Workers
 from pytest_chump.reflect.causes import evidence_line
 from pytest_chump.reflect.record import build as build_reflection
 from pytest_chump.reflect.usage import usage_of
@@ -56,6 +57,9 @@ class Finisher:
     circuits_said: set[str] = field(default_factory=set)
     feedback_of: Callable[[Flight, Outcome], str] | None = None
     """What the next attempt should know about a failed one (see ``Orchestrator``)."""
+    workers: Workers | None = None
+    """Where worktrees are removed (None: on the loop thread)."""
+    tearing: InOrder[Flight, str] = field(default_factory=InOrder)
     freed_at: list[float] = field(default_factory=list)
     """When (monotonic) each slot freed that no new agent has taken yet (refill latency)."""
     _started: list[int] = field(default_factory=list)  # dispatch id of each row
@@ -133,12 +137,32 @@ class Finisher:
 
     def teardown_pending(self) -> bool:
         """Tear down finished flights; the loop calls this after refilling the freed slots,
-        so the next agent does not wait for the last one's worktree to be removed. Whether
-        there were any (their gaps are free now: a retry of one may start)."""
-        any_done = bool(self.torn_down)
+        so the next agent does not wait for the last one's worktree to be removed (which a
+        worker does, when there are workers). Whether any teardown completed (their gaps
+        are free now: a retry of one may start)."""
+        done = False
         while self.torn_down:
-            self._teardown(self.torn_down.pop(0))
-        return any_done
+            flight = self.torn_down.pop(0)
+            self._stop_agent(flight)
+            if self.workers is None:
+                self._removed(flight, self.remove_workspace(flight))
+                done = True
+            else:
+                self.tearing.add(flight, self.workers.submit(self._remover(flight)))
+        for flight, future in self.tearing.done():
+            self._removed(flight, future.result())
+            done = True
+        return done
+
+    def _remover(self, flight: Flight) -> Callable[[object], str]:
+        def remove(_store: object) -> str:
+            return self.remove_workspace(flight)
+
+        return remove
+
+    def tearing_down(self) -> int:
+        """Worktrees a worker is still removing."""
+        return len(self.tearing)
 
     def spawn_failed(
         self,
@@ -327,13 +351,15 @@ class Finisher:
         for record, missing in self.store.undelivered(self.app.settings.sinks):
             self.deliver(record, missing)
 
-    def _teardown(self, flight: Flight) -> None:
+    def _stop_agent(self, flight: Flight) -> None:
         handle = flight.dispatch.handle
         if handle is not None:
             handle.kill()  # stragglers left in the agent's process group
             handle.close()
         crash_point("teardown.agent-stopped")
-        problem = self.remove_workspace(flight)
+
+    def _removed(self, flight: Flight, problem: str) -> None:
+        """Its worktree is gone (or kept, ``problem`` says why): now its lease goes."""
         if problem:
             self.progress.warn(f"kept worktree {flight.dispatch.worktree}: {problem}")
         crash_point("teardown.worktree-removed")

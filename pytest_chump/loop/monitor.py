@@ -193,7 +193,9 @@ class Monitor:
         the loop; an adopted agent cannot, so it is looked at every ``LADDER_RECHECK``).
         """
         now, settings = self.now(), self.settings
-        waits = [self.next_poll - now, settings.lease_ttl / 4]  # beat before anyone takes over
+        waits = [settings.lease_ttl / 4]  # beat before anyone takes over
+        if flights:  # (with none, a poll is never due: nothing to ask about)
+            waits.append(self.next_poll - now)
         for flight in flights:
             if flight.stop_outcome is not None:  # decided already: only the ladder's clock
                 if flight.term_sent_at is not None and not flight.kill_sent:

@@ -8,17 +8,19 @@ Starting work is here; watching it is :mod:`~pytest_chump.loop.monitor`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pytest_chump.backlog import Backlog
 from pytest_chump.core.errors import ChumpError
 from pytest_chump.core.model import Gap
 from pytest_chump.core.protocols import PrProvider, Spawner
-from pytest_chump.core.records import Outcome
+from pytest_chump.core.records import Arm, Outcome
 from pytest_chump.core.redact import bounded
 from pytest_chump.dispatch.dispatcher import CapacityFull, Dispatcher, DispatchFailed, Flight
 from pytest_chump.dispatch.prompt import load_template
@@ -35,9 +37,20 @@ from pytest_chump.loop.monitor import Monitor
 from pytest_chump.loop.progress import Progress
 from pytest_chump.loop.resume import adopt_orphans
 from pytest_chump.loop.timings import Timings
+from pytest_chump.loop.workers import InOrder, Workers
 from pytest_chump.reflect.notify import check as check_notify
 from pytest_chump.state.liveness import make_owner
+from pytest_chump.state.rows import RetryRow
 from pytest_chump.state.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Starting:
+    """A dispatch a worker is starting: what the loop needs when it is done or failed."""
+
+    gap: Gap
+    arm: Arm
+    retry: RetryRow | None
 
 
 @dataclass
@@ -88,6 +101,7 @@ class Orchestrator:
         self.blocked: dict[str, str] = {}  # gap id -> why no arm could take it (open circuits)
         self.attempts = Attempts.read(self.store, self.clock.now())
         self.offered: set[str] = set()  # due retries the last refill tried to start
+        self.failed_to_start: set[str] = set()  # not offered again in this run
         self.budget_reached = ""  # why nothing new starts any more, once a budget is spent
         self.progressed = time.monotonic()  # the loop's last step (the heartbeat watches it)
         self.monitor = Monitor(
@@ -99,6 +113,9 @@ class Orchestrator:
             self.clock.now,
             monotonic=self.clock.monotonic,
         )
+        self.workers = self._workers()
+        self.finisher.workers = self.workers
+        self.starting: InOrder[Starting, tuple[Flight | None, float]] = InOrder()
         self.monitor.on_silent = self._silent
         self.monitor.on_polled = lambda took: self.timings.observe("provider_poll_seconds", took)
         check_notify(self.app.settings.notify)  # a bad [tool.chump.notify] fails before dispatch
@@ -108,6 +125,18 @@ class Orchestrator:
         self.routes = load_table(self.app.settings)
         self._check_arms()
         load_template(self.app.settings)  # a bad prompt template fails before any dispatch
+
+    def _workers(self) -> Workers | None:
+        """The pool that starts and ends dispatches off the loop thread (None: on it — with
+        ``dispatch_workers = 0``, or a store in memory, which other threads cannot open)."""
+        size, db = self.app.settings.dispatch_workers, self.store.path
+        if size <= 0 or db == Path(":memory:"):
+            return None
+
+        def configure(store: Store) -> None:
+            store.lease_ttl, store.clock = self.store.lease_ttl, self.store.clock
+
+        return Workers(size, self.wake.set, db, configure)
 
     def _check_arms(self) -> None:
         """Every spawner the routing table names must exist, before anything is dispatched."""
@@ -146,13 +175,18 @@ class Orchestrator:
     def run(self) -> None:
         """Dispatch and (with ``watch``) watch until nothing is in flight and nothing is ready."""
         root, ttl = self.app.settings.repo_root, self.app.settings.lease_ttl
-        if self.heartbeat and (root / ".chump").is_dir():
-            setup_timeout = self.dispatcher.setup.timeout if self.dispatcher.setup else 0.0
-            quiet = max(3 * setup_timeout, 10 * ttl)  # the longest a healthy step keeps it busy
-            with Heartbeat(root, self.owner, ttl / 4, lambda: self.progressed, quiet):
+        try:
+            if self.heartbeat and (root / ".chump").is_dir():
+                setup_timeout = self.dispatcher.setup.timeout if self.dispatcher.setup else 0.0
+                quiet = max(3 * setup_timeout, 10 * ttl)  # the longest healthy step
+                with Heartbeat(root, self.owner, ttl / 4, lambda: self.progressed, quiet):
+                    self._run()
+            else:
                 self._run()
-        else:
-            self._run()
+        finally:
+            if self.workers is not None:
+                self.workers.close()  # what a worker still does finishes first
+                self.workers = self.finisher.workers = None
         self._flush_timings(force=True)
 
     def _flush_timings(self, force: bool = False) -> None:
@@ -171,11 +205,16 @@ class Orchestrator:
             self.progressed = time.monotonic()
             self._reload_if_nudged()
             self._keep_ownership()
+            self._collect_starts()
             if not self.stopping:
                 self.refill()
             freed = self.finisher.teardown_pending()
-            if (not self.flights and not self.nudged.is_set()) or not self.watch:
-                if not (freed and self.watch and not self.stopping) and not self._wait_for_retry():
+            if not self.watch:
+                self._drain_starts()
+                return
+            working = len(self.starting) or self.finisher.tearing_down()
+            if not self.flights and not working and not self.nudged.is_set():
+                if not (freed and not self.stopping) and not self._wait_for_retry():
                     return
                 continue  # a gap just torn down may have its retry due: refill again
             self.monitor.poll(self.flights)
@@ -272,7 +311,7 @@ class Orchestrator:
         if not self.watch or self.stopping:
             return False
         attempts = Attempts.read(self.store, self.clock.now())
-        if set(attempts.due) - self.offered:  # scheduled since the last refill: take it now
+        if set(attempts.due) - self.offered - self.failed_to_start:  # scheduled meanwhile
             return True
         due = attempts.next_due()  # (a due one already offered could not be dispatched)
         if due is None:
@@ -317,10 +356,11 @@ class Orchestrator:
                 self.attempted.add(gap.id)
 
     def _running(self) -> int:
-        """Agents in flight in this repository: ours, and those of other orchestrators (or
-        orphaned with their agent still running) — ``max_parallel`` counts them all."""
+        """Agents in flight in this repository: ours (and those being started), and those
+        of other orchestrators (or orphaned with their agent still running) —
+        ``max_parallel`` counts them all."""
         others = len(self.store.in_flight(others_than=self.owner))
-        return len(self.flights) + others
+        return len(self.flights) + len(self.starting) + others
 
     def _busy(self) -> frozenset[str]:
         """Gaps not to start now: tried by this run, leased, unfinished anywhere (an agent of
@@ -335,6 +375,7 @@ class Orchestrator:
             | self.attempts.held
             | set(self.attempts.later)
             | set(self.blocked)
+            | self.failed_to_start
         )
 
     def _shipped(self) -> frozenset[str]:
@@ -350,30 +391,78 @@ class Orchestrator:
             self.blocked[gap.id] = ", ".join(sorted(circuits))
             return
         arm, posterior = chosen
-        backend = arm.spawner
         retry = self.attempts.due.pop(gap.id, None)  # offered once per refill, started or not
-        try:
-            with self.timings.timed("dispatch_start_seconds"):
-                flight = self.dispatcher.start(
-                    gap, backend, arm.model, {"arm": arm.label, "posterior": posterior}, retry
-                )
-        except DispatchFailed as exc:
-            self.progress.dispatch_failed(
-                gap.id, bounded(str(exc), secrets=self.finisher.secrets())
-            )
-            broken = arm.label if exc.binary_missing else ""  # only that opens the circuit
-            owed = retry if exc.dispatch_id is not None else None  # it consumed the retry
-            self.finisher.spawn_failed(
-                gap, backend, str(exc), exc.dispatch_id, exc.cause, broken, owed
-            )
+        meta: dict[str, object] = {"arm": arm.label, "posterior": posterior}
+        if self.workers is None:
+            began = time.monotonic()
+            try:
+                flight = self.dispatcher.start(gap, arm.spawner, arm.model, meta, retry)
+            except DispatchFailed as exc:
+                self._start_failed(Starting(gap, arm, retry), exc)
+                return
+            finally:
+                self.timings.observe("dispatch_start_seconds", time.monotonic() - began)
+            if flight is not None:
+                self._started(flight)
             return
-        if flight is not None:
-            if self.finisher.freed_at:
-                freed = self.finisher.freed_at.pop(0)
-                self.timings.observe("refill_latency_seconds", time.monotonic() - freed)
-            self.flights.append(flight)
-            self.monitor.soon()  # look for its PR promptly
-            self.progress.dispatched(flight)
+
+        def task(store: Store | None) -> tuple[Flight | None, float]:
+            began = time.monotonic()
+            dispatcher = dataclasses.replace(self.dispatcher, store=store or self.store)
+            flight = dispatcher.start(
+                gap,
+                arm.spawner,
+                arm.model,
+                meta,
+                retry,
+                announce=False,  # plugins hear of it on the loop thread
+                cancelled=lambda: bool(self.stopping),
+            )
+            return flight, time.monotonic() - began
+
+        self.starting.add(Starting(gap, arm, retry), self.workers.submit(task))
+
+    def _collect_starts(self) -> None:
+        """Take in the dispatches the workers finished starting, in the order they began."""
+        for starting, future in self.starting.done():
+            try:
+                flight, took = future.result()
+            except CapacityFull:  # another orchestrator took the last slot meanwhile
+                self.attempted.discard(starting.gap.id)
+                continue
+            except DispatchFailed as exc:
+                if not (self.stopping and exc.cause == "interrupted" and exc.dispatch_id is None):
+                    self._start_failed(starting, exc)
+                continue
+            self.timings.observe("dispatch_start_seconds", took)
+            if flight is not None:
+                self.dispatcher.announce(flight)
+                self._started(flight)
+
+    def _drain_starts(self) -> None:
+        """Wait for the dispatches being started and take them in (a run without --watch)."""
+        self.starting.wait()
+        self._collect_starts()
+
+    def _started(self, flight: Flight) -> None:
+        if self.finisher.freed_at:
+            freed = self.finisher.freed_at.pop(0)
+            self.timings.observe("refill_latency_seconds", time.monotonic() - freed)
+        if self.stopping and flight.stop_outcome is None:  # started as a signal came
+            flight.stop_outcome = Outcome("killed", reason=self.stopping, cause="interrupted")
+        self.flights.append(flight)
+        self.monitor.soon()  # look for its PR promptly
+        self.progress.dispatched(flight)
+
+    def _start_failed(self, starting: Starting, exc: DispatchFailed) -> None:
+        gap, arm, retry = starting.gap, starting.arm, starting.retry
+        self.failed_to_start.add(gap.id)  # its retry, if owed, waits for the next run
+        self.progress.dispatch_failed(gap.id, bounded(str(exc), secrets=self.finisher.secrets()))
+        broken = arm.label if exc.binary_missing else ""  # only that opens the circuit
+        owed = retry if exc.dispatch_id is not None else None  # it consumed the retry
+        self.finisher.spawn_failed(
+            gap, arm.spawner, str(exc), exc.dispatch_id, exc.cause, broken, owed
+        )
 
     def in_flight_ids(self) -> Sequence[str]:
         return [f.dispatch.gap.id for f in self.flights]

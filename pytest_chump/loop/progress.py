@@ -7,6 +7,7 @@ dispatch in flight (gap, backend, elapsed, state) is redrawn in place under them
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -33,12 +34,15 @@ class Progress:
     """The machine-readable side of the same story (``--events``, the store)."""
     _errors: set[str] = field(default_factory=set)
     _shown: int = 0  # lines of the live block on the terminal now
+    _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def line(self, text: str, stream: TextIO | None = None) -> None:
         """Print one line; control characters in it (from agents, providers, backlogs) are
-        escaped, so no text can move the cursor, retitle the terminal or forge a line."""
-        self._clear()
-        self._write(printable(text) + "\n", stream or self.out)
+        escaped, so no text can move the cursor, retitle the terminal or forge a line. (A
+        worker thread may warn too: lines never interleave.)"""
+        with self._lock:
+            self._clear()
+            self._write(printable(text) + "\n", stream or self.out)
 
     def _write(self, text: str, stream: TextIO) -> None:
         try:
@@ -116,15 +120,16 @@ class Progress:
         """Redraw the live block, one line per dispatch in flight (terminals only)."""
         if not self.live:
             return
-        self._clear()
         now = time.time()
         rows = [
             f"  {f.dispatch.gap.id:<16} {f.dispatch.backend:<10} "
             f"{elapsed(now - f.dispatch.started_at):>8}  {f.state}"
             for f in flights
         ]
-        self._write("".join(printable(row) + "\n" for row in rows), self.out)
-        self._shown = len(rows) if self.live else 0
+        with self._lock:
+            self._clear()
+            self._write("".join(printable(row) + "\n" for row in rows), self.out)
+            self._shown = len(rows) if self.live else 0
 
     def _clear(self) -> None:
         """Erase the live block (cursor up over its lines, clear to the end of the screen)."""

@@ -35,19 +35,26 @@ def _number(value: float) -> str:
 
 
 class _Text:
+    """Families in the order declared, each with its HELP, TYPE and samples together (the
+    exposition format wants a family's lines in one group)."""
+
     def __init__(self) -> None:
-        self.lines: list[str] = []
+        self.families: dict[str, list[str]] = {}
 
     def family(self, name: str, kind: str, help_text: str) -> None:
-        self.lines += [f"# HELP chump_{name} {help_text}", f"# TYPE chump_{name} {kind}"]
+        self.families[name] = [f"# HELP chump_{name} {help_text}", f"# TYPE chump_{name} {kind}"]
 
-    def sample(self, name: str, value: float, **labels: object) -> None:
+    def sample(self, name: str, value: float, family: str = "", **labels: object) -> None:
         inner = ",".join(f"{k}={_label(v)}" for k, v in labels.items())
-        self.lines.append(f"chump_{name}{{{inner}}} {_number(value)}" if inner else
-                          f"chump_{name} {_number(value)}")  # fmt: skip
+        line = (
+            f"chump_{name}{{{inner}}} {_number(value)}"
+            if inner
+            else f"chump_{name} {_number(value)}"
+        )
+        self.families[family or name].append(line)
 
     def text(self) -> str:
-        return "\n".join(self.lines) + "\n"
+        return "\n".join(line for lines in self.families.values() for line in lines) + "\n"
 
 
 def _grouped(store: Store, sql: str) -> Iterable[tuple[object, ...]]:
@@ -133,6 +140,6 @@ def _histograms(out: _Text, store: Store | None) -> None:
         running = 0
         for bound, count in zip([*bounds, math.inf], counts or [0], strict=False):
             running += count
-            out.sample(f"{name}_bucket", running, le=_number(bound))
-        out.sample(f"{name}_sum", round(total, 6))
-        out.sample(f"{name}_count", sum(counts))
+            out.sample(f"{name}_bucket", running, name, le=_number(bound))
+        out.sample(f"{name}_sum", round(total, 6), name)
+        out.sample(f"{name}_count", sum(counts), name)

@@ -22,6 +22,7 @@ import ipaddress
 import json
 import re
 import socket
+import sqlite3
 import sys
 import threading
 import time
@@ -33,22 +34,26 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from pytest_chump.agents.render import log_lines, shown
+from pytest_chump.agents.render import log_tail
 from pytest_chump.core.config import Settings
 from pytest_chump.core.errors import ChumpError
 from pytest_chump.core.redact import printable
 from pytest_chump.observe import metrics, page, snapshot
-from pytest_chump.state.database import DB_NAME, read_only
+from pytest_chump.state.database import BUSY_TIMEOUT_MS, DB_NAME
 from pytest_chump.state.liveness import owner_alive
-from pytest_chump.state.orchestrator_lock import nudge, running_pid
-from pytest_chump.state.telemetry import events_after, last_seq
+from pytest_chump.state.orchestrator_lock import nudge
+from pytest_chump.state.telemetry import events_after, first_seq, last_seq
 
 API = "/api/v1"
 MAX_STREAMS = 32  # SSE watchers at once; more get 503
 STREAM_POLL_S = 0.2  # how often a stream looks for new events
+STREAM_BATCH = 500  # events read at once; a full batch is followed at once by the next
 KEEPALIVE_S = 15.0
 LOG_TAIL_MAX = 5000
 MAX_BODY = 64 * 1024
+MAX_CONNECTIONS = 64  # requests served at once; more are closed at once
+REQUEST_TIMEOUT_S = 30.0  # an idle or half-sent request is dropped after this
+_NUMBER = re.compile(r"[0-9]{1,18}")
 
 
 class HttpError(Exception):
@@ -77,6 +82,9 @@ class Site:
         default_factory=lambda: threading.BoundedSemaphore(MAX_STREAMS)
     )
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)
+    cache: dict[str, Any] = field(default_factory=dict)
+    """The state's slow parts (totals, routing), reused while the history is unchanged (one
+    ``dict.update`` replaces them together)."""
     secrets: list[str] = field(default_factory=list)
     """What to mask in agents' lines: fixed at start (the environment does not change)."""
 
@@ -92,9 +100,27 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     site: Site
+    _slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):  # too many at once: drop the newcomer
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def __init__(self, address: tuple[str, int], site: Site) -> None:
         self.site = site
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.address_family = family
         super().__init__(address, Handler)
@@ -123,6 +149,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "chump"
     sys_version = ""
+    timeout = REQUEST_TIMEOUT_S
 
     # --- plumbing -----------------------------------------------------------------------
 
@@ -148,8 +175,34 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's own errors (a malformed request line, headers too large,
+        an unknown method) in the same JSON shape as every other error."""
+        text = message or HTTPStatus(code).phrase
+        body = json.dumps({"error": text, "status": int(code)}).encode()
+        self.close_connection = True
+        try:
+            self.send_response(code, text)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+                self.wfile.write(body)
+        except OSError:
+            return
+
+    def _number(self, raw: str, what: str, low: int = 0, high: int = 10**18) -> int:
+        """A whole number from a request, or 400 naming it."""
+        if not _NUMBER.fullmatch(raw) or not low <= int(raw) <= high:
+            shown = raw[:40]
+            raise HttpError(
+                HTTPStatus.BAD_REQUEST, f"{what} must be a number {low}..{high}: {shown!r}"
+            )
+        return int(raw)
+
     def _json(self, data: object, status: int = 200) -> None:
-        body = json.dumps(data, sort_keys=True, allow_nan=False).encode()
+        body = json.dumps(data, allow_nan=False, separators=(",", ":")).encode()
         self._send(status, body, "application/json")
 
     def _error(self, exc: HttpError) -> None:
@@ -167,8 +220,9 @@ class Handler(BaseHTTPRequestHandler):
     def _check(self) -> None:
         """The token (when one is set) and the Host header (when none is)."""
         if self.site.token:
-            given = self.headers.get("Authorization", "")
-            bearer = given[7:] if given.startswith("Bearer ") else self._query().get("token", "")
+            scheme, _, given = self.headers.get("Authorization", "").partition(" ")
+            bearer = given.strip() if scheme.lower() == "bearer" else ""
+            bearer = bearer or self._query().get("token", "")
             if not hmac.compare_digest(bearer.encode(), self.site.token.encode()):
                 raise HttpError(
                     HTTPStatus.UNAUTHORIZED,
@@ -177,7 +231,10 @@ class Handler(BaseHTTPRequestHandler):
                 )
             return
         host = self.headers.get("Host", "")
-        name = host.rsplit(":", 1)[0].strip("[]") if host else ""
+        try:
+            name = urlsplit(f"//{host}").hostname or ""
+        except ValueError:
+            name = ""
         if not is_loopback(name):  # a page elsewhere resolving its name to 127.0.0.1
             raise HttpError(HTTPStatus.FORBIDDEN, f"Host {host!r} is not this server")
 
@@ -201,6 +258,9 @@ class Handler(BaseHTTPRequestHandler):
             self._error(exc)
         except ChumpError as exc:  # the store cannot be read now (older schema, corrupt)
             self._error(HttpError(HTTPStatus.SERVICE_UNAVAILABLE, exc.lines()[0]))
+        except sqlite3.Error as exc:  # locked past the timeout, or damaged under our feet
+            message = f"the state database cannot be read now: {exc}"
+            self._error(HttpError(HTTPStatus.SERVICE_UNAVAILABLE, message))
         except (BrokenPipeError, ConnectionResetError):
             return  # the client went away
         except Exception as exc:  # a bug: said, answered, never a dead connection
@@ -230,6 +290,12 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._dispatch("POST")
 
+    def do_HEAD(self) -> None:
+        self._dispatch("HEAD")
+
+    def do_OPTIONS(self) -> None:
+        self._dispatch("OPTIONS")
+
     def do_PUT(self) -> None:
         self._dispatch("PUT")
 
@@ -253,12 +319,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def state(self) -> None:
         with snapshot.reading(self.site.settings.repo_root) as store:
-            self._json(snapshot.state(store, self.site.settings, secrets=self.site.secrets))
+            site = self.site
+            state = snapshot.state(store, site.settings, secrets=site.secrets, cache=site.cache)
+            self._json(state)
 
     def _id(self, raw: str) -> int:
-        if not raw.isdigit() or len(raw) > 18:
-            raise HttpError(HTTPStatus.BAD_REQUEST, f"dispatch id must be a number: {raw[:40]!r}")
-        return int(raw)
+        return self._number(raw, "a dispatch id", 1)
 
     def dispatch(self, raw: str) -> None:
         dispatch_id = self._id(raw)
@@ -271,21 +337,23 @@ class Handler(BaseHTTPRequestHandler):
     def log(self, raw: str) -> None:
         dispatch_id = self._id(raw)
         query = self._query()
-        tail = query.get("tail", "100")
-        if not tail.isdigit() or not 0 < int(tail) <= LOG_TAIL_MAX:
-            raise HttpError(HTTPStatus.BAD_REQUEST, f"tail must be 1..{LOG_TAIL_MAX}")
+        tail = self._number(query.get("tail", "100"), "tail", 1, LOG_TAIL_MAX)
         with snapshot.reading(self.site.settings.repo_root) as store:
             row = store.dispatch(dispatch_id) if store else None
+            newest = (
+                store.conn.execute(
+                    "SELECT MAX(id) FROM dispatches WHERE log_path = ?", (row.log_path,)
+                ).fetchone()[0]
+                if store and row
+                else None
+            )
         if row is None:
             raise HttpError(HTTPStatus.NOT_FOUND, f"no dispatch {dispatch_id}")
-        secrets = self.site.secrets
+        latest = newest == row.id  # no later attempt shares its log
         lines: list[str] = []
         if row.log_path:
-            for line in log_lines(Path(row.log_path), row.pid):
-                text = shown(line, False, secrets)
-                if text is not None:
-                    lines.append(text)
-        self._json({"dispatch_id": dispatch_id, "lines": lines[-int(tail) :]})
+            lines = log_tail(Path(row.log_path), row.pid, tail, self.site.secrets, latest)
+        self._json({"dispatch_id": dispatch_id, "lines": lines})
 
     def metrics(self) -> None:
         with snapshot.reading(self.site.settings.repo_root) as store:
@@ -300,7 +368,7 @@ class Handler(BaseHTTPRequestHandler):
         if cross or (origin is not None and f"{origin}/" != self._own_origin()):
             raise HttpError(HTTPStatus.FORBIDDEN, "cross-site requests are refused")
         length = self.headers.get("Content-Length", "0")
-        if not length.isdigit() or int(length) > MAX_BODY:
+        if not _NUMBER.fullmatch(length) or int(length) > MAX_BODY:
             raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "the body is too large")
         self.rfile.read(int(length))
         nudged = sorted(pid for pid in self._orchestrators() if nudge(pid))
@@ -312,30 +380,32 @@ class Handler(BaseHTTPRequestHandler):
         return f"http://{self.headers.get('Host', '')}/"
 
     def _orchestrators(self) -> set[int]:
-        """Pids of this repository's live orchestrators on this host."""
-        state_dir = self.site.settings.repo_root / ".chump"
-        pids = set()
-        exclusive = running_pid(state_dir)
-        if exclusive is not None:
-            pids.add(exclusive)
+        """Pids of this repository's live ``chump dispatch`` orchestrators on this host (those
+        that handle the nudge; each checked by its start time, so a reused pid is never
+        signalled)."""
         with snapshot.reading(self.site.settings.repo_root) as store:
-            owners = store.conn.execute("SELECT owner, pid FROM owners").fetchall() if store else []
+            rows = (
+                store.conn.execute("SELECT owner, pid FROM owners WHERE nudge=1").fetchall()
+                if store
+                else []
+            )
         host = socket.gethostname()
-        pids |= {int(pid) for owner, pid in owners if owner.startswith(f"{host}:") and
-                 owner_alive(owner)}  # fmt: skip
-        return pids
+        return {
+            int(pid) for owner, pid in rows if owner.startswith(f"{host}:") and owner_alive(owner)
+        }
 
     def events(self) -> None:
         """Server-Sent Events: each stored event once, in order, from ``Last-Event-ID`` (or
         ``?since=SEQ``; default: from now on)."""
         query = self._query()
-        start = self.headers.get("Last-Event-ID") or query.get("since")
-        if start is not None and not start.isdigit():
-            raise HttpError(HTTPStatus.BAD_REQUEST, "since / Last-Event-ID must be a number")
+        raw = self.headers.get("Last-Event-ID") or query.get("since")
+        start = None if raw is None else self._number(raw, "since / Last-Event-ID")
+        with snapshot.reading(self.site.settings.repo_root):
+            pass  # a store that cannot be read is a 503 now, not a broken stream later
         if not self.site.streams.acquire(blocking=False):
             raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, "too many event streams")
         try:
-            self._stream(int(start) if start is not None else None)
+            self._stream(start)
         finally:
             self.site.streams.release()
 
@@ -347,28 +417,57 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.end_headers()
         self.close_connection = True
+        try:
+            self._follow(after)
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            return  # the client went away
+        except Exception as exc:  # the headers are sent: say it in the log and end the stream
+            self._log_failure(200, f"event stream ended: {type(exc).__name__}: {exc}")
+
+    def _follow(self, after: int | None) -> None:
+        """Send each stored event once, in order; a ``reset`` message when events were missed
+        (pruned before the client read them, or the store replaced): refetch the state."""
+        conn: sqlite3.Connection | None = None
         self._write(b"retry: 2000\n\n")
         said = time.monotonic()
-        while not self.site.stopping.is_set():
-            batch: list[tuple[int, dict[str, object]]] = []
-            if self.site.db.is_file():
-                with read_only(self.site.db) as conn:
+        try:
+            while not self.site.stopping.is_set():
+                if conn is None and self.site.db.is_file():
+                    conn = sqlite3.connect(f"{self.site.db.resolve().as_uri()}?mode=ro", uri=True)
+                    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+                batch: list[tuple[int, dict[str, object]]] = []
+                if conn is not None:
+                    newest, oldest = last_seq(conn), first_seq(conn)
                     if after is None:
-                        after = last_seq(conn)
-                    batch = [(e.seq, e.body) for e in events_after(conn, after)]
-            elif after is None:
-                after = 0
-            for seq, body in batch:
-                name = str(body.get("event", "message"))
-                data = json.dumps({**body, "seq": seq}, sort_keys=True)
-                self._write(f"id: {seq}\nevent: {name}\ndata: {data}\n\n".encode())
-                after = seq
-            if batch:
-                said = time.monotonic()
-            elif time.monotonic() - said >= KEEPALIVE_S:
-                self._write(b": keep-alive\n\n")
-                said = time.monotonic()
-            self.site.stopping.wait(STREAM_POLL_S)
+                        after = newest
+                    elif after > newest:
+                        after = self._reset("the event store was replaced", 0)
+                    elif oldest and after < oldest - 1:
+                        after = self._reset(f"events before {oldest} were pruned", oldest - 1)
+                    batch = [(e.seq, e.body) for e in events_after(conn, after, STREAM_BATCH)]
+                elif after is None:
+                    after = 0
+                for seq, body in batch:
+                    name = str(body.get("event", "message"))
+                    data = json.dumps({**body, "seq": seq}, sort_keys=True)
+                    self._write(f"id: {seq}\nevent: {name}\ndata: {data}\n\n".encode())
+                    after = seq
+                if len(batch) == STREAM_BATCH:
+                    continue  # catching up: no pause
+                if batch:
+                    said = time.monotonic()
+                elif time.monotonic() - said >= KEEPALIVE_S:
+                    self._write(b": keep-alive\n\n")
+                    said = time.monotonic()
+                self.site.stopping.wait(STREAM_POLL_S)
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def _reset(self, reason: str, after: int) -> int:
+        data = json.dumps({"reason": reason, "after": after})
+        self._write(f"event: reset\ndata: {data}\n\n".encode())
+        return after
 
     def _write(self, data: bytes) -> None:
         self.wfile.write(data)

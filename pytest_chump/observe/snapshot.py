@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import json
 import math
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -35,7 +36,7 @@ from pytest_chump.state.telemetry import last_seq
 VERSION = 1
 RECENT = 50  # ended dispatches in the state
 TIMELINE_S = 24 * 3600.0  # how far back the dashboard's timeline reaches
-TIMELINE_BARS = 500  # at most, newest first
+TIMELINE_BARS = 250  # at most, newest first (the report draws the whole history)
 DAY_S = 86400.0
 
 
@@ -47,10 +48,18 @@ def reading(repo_root: Path) -> Iterator[Store | None]:
         yield None
         return
     with read_only(path) as conn:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:  # not a database, or locked past the timeout
+            raise StorageError(f"{path}: cannot read the state database: {exc}") from None
         if version == 0:  # being created right now: nothing in it yet
             yield None
             return
+        if version > len(MIGRATIONS):
+            raise StorageError(
+                f"{path}: schema version {version} is newer than this chump knows "
+                f"({len(MIGRATIONS)}); upgrade pytest-chump"
+            )
         if version < len(MIGRATIONS):
             raise StorageError(
                 f"{path}: the state database has schema version {version}, older than this "
@@ -99,6 +108,26 @@ def bars(store: Store, where: str, params: tuple[object, ...], limit: int = -1) 
     return lanes(rows[::-1])
 
 
+def _window(store: Store, since: float, limit: int) -> list[Bar]:
+    """The timeline of the state: dispatches started since ``since`` and every one still
+    unfinished (two indexed reads; an ``OR`` of the two would scan the table)."""
+    recent = store.conn.execute(_BAR_SQL.format(where="started_at >= ?"), (since, limit))
+    running = store.conn.execute(_BAR_SQL.format(where="outcome IS NULL"), (limit,))
+    rows = {row[0]: row for row in [*recent.fetchall(), *running.fetchall()]}
+    newest = sorted(rows.values(), key=lambda r: (r[3], r[0]), reverse=True)[:limit]
+    return lanes(newest[::-1])
+
+
+def _history_key(conn: sqlite3.Connection) -> tuple[object, ...]:
+    """What changes whenever the totals or the routing statistics can: a dispatch added or
+    ended, a routing outcome stored (each an indexed lookup)."""
+    return (
+        conn.execute("SELECT MAX(id) FROM dispatches").fetchone()[0],
+        conn.execute("SELECT MAX(ended_at) FROM dispatches").fetchone()[0],
+        conn.execute("SELECT MAX(id) FROM routing_outcomes").fetchone()[0],
+    )
+
+
 def lanes(rows: Sequence[Sequence[Any]]) -> list[Bar]:
     """Each dispatch (a row of ``_BAR_SQL``, in start order) in the lowest lane free when it
     started: lanes are the slots as they were used, at most as many as ran at once."""
@@ -117,10 +146,44 @@ def lanes(rows: Sequence[Sequence[Any]]) -> list[Bar]:
     return out
 
 
+def _soft_deadline(row: DispatchRow, s: Settings) -> float:
+    """The soft deadline its orchestrator gave it (recorded at the start), else this one's."""
+    given = row.meta_dict.get("soft_deadline")
+    if isinstance(given, int | float) and not isinstance(given, bool) and given > 0:
+        return float(given)
+    return s.soft_deadline(row.effort or "default")
+
+
+def _activity(log_path: str | None, secrets: list[str], cache: dict[str, Any] | None) -> str:
+    """An agent's last line, read again only when its log changed since the last look."""
+    if not log_path or cache is None:
+        return last_activity(log_path, secrets)
+    seen: dict[str, tuple[int, int, str]] = cache.setdefault("activity", {})
+    try:
+        info = os.stat(log_path)
+    except OSError:
+        return ""
+    stamp = (info.st_size, info.st_mtime_ns)
+    known = seen.get(log_path)
+    if known is not None and known[:2] == stamp:
+        return known[2]
+    text = last_activity(log_path, secrets)
+    if len(seen) > 4096:  # agents long gone: start over
+        seen.clear()
+    seen[log_path] = (*stamp, text)
+    return text
+
+
 def _running(
-    row: DispatchRow, s: Settings, now: float, watched: bool, secrets: list[str]
+    row: DispatchRow,
+    s: Settings,
+    now: float,
+    watched: bool,
+    secrets: list[str],
+    cache: dict[str, Any] | None = None,
 ) -> dict[str, object]:
-    soft = s.soft_deadline(row.effort or "default")
+    soft = _soft_deadline(row, s)
+    waiting_for_pr = row.state == "awaiting-pr"  # the agent is done: its PR decides, no clock
     return {
         "dispatch_id": row.id,
         "gap_id": row.gap_id,
@@ -135,9 +198,9 @@ def _running(
         "priority": row.priority,
         "started_at": row.started_at,
         "elapsed_s": max(0.0, now - row.started_at),
-        "stalled_at": row.started_at + soft,
-        "deadline_at": row.started_at + 2 * soft,
-        "last_activity": last_activity(row.log_path, secrets),
+        "stalled_at": None if waiting_for_pr else row.started_at + soft,
+        "deadline_at": None if waiting_for_pr else row.started_at + 2 * soft,
+        "last_activity": _activity(row.log_path, secrets, cache),
         "cost_usd": row.cost_usd,
         "tokens_in": row.tokens_in,
         "tokens_out": row.tokens_out,
@@ -259,10 +322,12 @@ def state(
     settings: Settings,
     now: float | None = None,
     secrets: list[str] | None = None,
+    cache: dict[str, Any] | None = None,
 ) -> dict[str, object]:
     """``GET /api/v1/state``: running dispatches, recent outcomes, totals, circuits, holds,
     retries, budgets, routing posteriors and the timeline of the last day (``secrets``: what
-    to mask in agents' lines, default :func:`secrets_of`)."""
+    to mask in agents' lines, default :func:`secrets_of`; ``cache``: a dict kept between calls
+    where the totals and routing statistics are reused while the history is unchanged)."""
     now = time.time() if now is None else now
     secrets = secrets_of(settings) if secrets is None else secrets
     snap = empty_state(settings, now)
@@ -274,16 +339,23 @@ def state(
         if row.owner not in live:
             live[row.owner] = store.live(row.owner)
     recent = store.dispatches("outcome IS NOT NULL", order="ended_at DESC", limit=RECENT)
-    window = bars(store, "started_at >= ? OR outcome IS NULL", (now - TIMELINE_S,), TIMELINE_BARS)
+    window = _window(store, now - TIMELINE_S, TIMELINE_BARS)
+    key = (str(store.path), _history_key(store.conn))
+    if cache is not None and cache.get("key") == key:
+        totals, routing = cache["totals"], cache["routing"]
+    else:
+        totals, routing = _totals(store.conn), _routing(store.conn)
+        if cache is not None:
+            cache.update(key=key, totals=totals, routing=routing)
     by_id = {bar.dispatch_id: bar.lane for bar in window}
     snap.update(
         orchestrators=_orchestrators(store),
         running=[
-            {**_running(r, settings, now, live[r.owner], secrets), "lane": by_id.get(r.id)}
+            {**_running(r, settings, now, live[r.owner], secrets, cache), "lane": by_id.get(r.id)}
             for r in running
         ],
         recent=[_ended(r) for r in recent],
-        totals=_totals(store.conn),
+        totals=totals,
         circuits=[
             {"arm": arm, "message": c.message, "opened_at": c.opened_at}
             for arm, c in store.circuits().items()
@@ -309,7 +381,7 @@ def state(
             for r in store.retries().values()
         ],
         budgets=_budgets(settings, store.spent(_utc_day_start(now))),
-        routing=_routing(store.conn),
+        routing=routing,
         timeline={
             "since": now - TIMELINE_S,
             "lanes": max((b.lane + 1 for b in window), default=0),

@@ -44,8 +44,12 @@ class Database:
     clock: Callable[[], float] = time.time
     """Where the time written into rows comes from (a simulation gives its virtual clock)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, shared: bool = False) -> None:
+        """``shared``: the connection may be closed by another thread than the one that
+        opened it (a worker's, closed when its pool shuts down); it is still used by one
+        thread at a time."""
         self.path = path
+        self.shared = shared
         path.parent.mkdir(parents=True, exist_ok=True)
         if path == Path(":memory:"):
             self._open_retrying()
@@ -101,7 +105,9 @@ class Database:
             )
 
     def _open(self) -> None:
-        self.conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        self.conn = sqlite3.connect(
+            self.path, timeout=30.0, isolation_level=None, check_same_thread=not self.shared
+        )
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self._migrate()

@@ -138,6 +138,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX dispatches_started ON dispatches(started_at);
     CREATE INDEX dispatches_totals ON dispatches(
         outcome, backend, cost_usd, tokens_in, tokens_out, tokens_cache);
-    CREATE INDEX routing_classes ON routing_outcomes(backend, model, task_class, outcome)
+    CREATE INDEX routing_classes ON routing_outcomes(backend, model, task_class, outcome);
+    CREATE INDEX dispatches_log ON dispatches(log_path);
+    ALTER TABLE owners ADD COLUMN nudge INTEGER NOT NULL DEFAULT 0
     """,
 )

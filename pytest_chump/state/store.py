@@ -62,6 +62,13 @@ class Store(Reactions, Telemetry):
             conn.executemany("DELETE FROM owners WHERE owner=?", gone)
         return min(started for name, started in rows if (name,) not in gone)
 
+    def mark_nudgeable(self, owner: str) -> None:
+        """``owner`` re-reads its backlog on SIGUSR1 (a ``chump dispatch`` process): ``chump
+        serve``'s refresh may signal it. An orchestrator without that handler is never
+        signalled (SIGUSR1 would end it)."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE owners SET nudge=1 WHERE owner=?", (owner,))
+
     def heartbeat(self, owner: str) -> None:
         """``owner`` is alive and watching (see the class docstring)."""
         with self.transaction() as conn:

@@ -79,6 +79,17 @@ def last_seq(conn: sqlite3.Connection) -> int:
     return int(row[0])
 
 
+def first_seq(conn: sqlite3.Connection) -> int:
+    """The oldest kept event's sequence number (0: none)."""
+    try:
+        row = conn.execute("SELECT COALESCE(MIN(seq), 0) FROM events").fetchone()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return 0
+        raise
+    return int(row[0])
+
+
 def timings(conn: sqlite3.Connection) -> list[dict[str, object]]:
     """Every orchestrator's saved timings."""
     try:

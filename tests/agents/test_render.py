@@ -77,3 +77,57 @@ def test_plain_lines_stay_and_hostile_text_is_made_safe() -> None:
     )
     assert huge is not None
     assert len(huge) < 400
+
+
+# --- one dispatch's part of a shared log ----------------------------------------------------
+
+
+def _attempts_log(path: Path, lines_each: int = 3, pad: int = 0) -> None:
+    """Three attempts of one gap in one log, each between its supervisor's marks."""
+    from pytest_chump.core.supervisor import mark_line
+
+    out = b""
+    for group in (101, 202, 303):
+        out += mark_line(f"start: /usr/bin/agent pid {group + 1} group {group}")
+        for i in range(lines_each):
+            out += f"attempt {group} line {i}{'x' * pad}\n".encode()
+        out += mark_line("exit: status 0")
+    path.write_bytes(out)
+
+
+def test_each_dispatch_sees_its_own_part_of_a_shared_log(tmp_path: Path) -> None:
+    from pytest_chump.agents.render import log_lines, log_tail
+
+    log = tmp_path / "gap.log"
+    _attempts_log(log)
+    first = log_lines(log, 101)
+    assert first[0].startswith("=== chump ")
+    assert [ln for ln in first if not ln.startswith("===")] == [
+        "attempt 101 line 0",
+        "attempt 101 line 1",
+        "attempt 101 line 2",
+    ]
+    assert not [ln for ln in first if "attempt 202" in ln or "group 303" in ln]
+    assert log_tail(log, 101, 2, [], latest=False) == ["attempt 101 line 2", first[-1]]
+    assert log_tail(log, 202, 1, [], latest=False)[-1].endswith("exit: status 0 ===")
+    assert log_tail(log, 202, 3, [], latest=False)[0] == "attempt 202 line 1"
+    assert log_tail(log, 303, 2, [], latest=True)[0] == "attempt 303 line 2"
+    whole = log_tail(log, None, 100, [])
+    assert len(whole) == 3 * 5
+
+
+def test_a_tail_reads_across_chunks_and_the_rotated_part(tmp_path: Path) -> None:
+    from pytest_chump.agents.render import log_tail
+
+    log = tmp_path / "gap.log"
+    _attempts_log(log, lines_each=4000, pad=40)  # ~200 KB per attempt: many chunks
+    rotated = log.with_name("gap.log.1")
+    rotated.write_bytes(log.read_bytes()[: log.stat().st_size // 2])
+    log.write_bytes(log.read_bytes()[log.stat().st_size // 2 :])
+    tail = log_tail(log, 101, 3, [], latest=False)  # its part is in the rotated file
+    assert tail[0].startswith("attempt 101 line 3998x")
+    assert tail[1].startswith("attempt 101 line 3999x")
+    assert tail[2].endswith("exit: status 0 ===")
+    newest = log_tail(log, 303, 2, [], latest=True)
+    assert newest[0].startswith("attempt 303 line 3999x")
+    assert log_tail(log, 202, 5000, [], latest=False)[1].startswith("attempt 202 line 0x")

@@ -62,9 +62,14 @@ def test_usage_from_claude_and_codex_reports() -> None:
 
 def test_a_run_budget_stops_new_dispatches_and_costs_are_shown(repo: Path, tmp_path: Path) -> None:
     _claude(repo, tmp_path, budget_usd="0.5")
-    chump = ChumpProcess(repo, *EXECUTE, "--max-parallel", "1")
+    events = tmp_path / "events.jsonl"
+    chump = ChumpProcess(repo, *EXECUTE, "--max-parallel", "1", "--events", str(events))
     assert chump.finish() == 0, chump.text
     assert "BUDGET: run budget $0.5 reached ($0.60 spent): nothing new is dispatched" in chump.text
+    told = [json.loads(line) for line in events.read_text().splitlines()]
+    (budget,) = [e for e in told if e["event"] == "budget"]
+    assert budget["reason"] == "run budget $0.5 reached ($0.60 spent)"
+    assert budget["on_budget"] == "finish"
     with Store.for_repo(repo) as store:
         rows = store.dispatches()
         reflections = store.reflections()

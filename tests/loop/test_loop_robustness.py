@@ -39,13 +39,18 @@ def build(repo: Path, **flags: object) -> tuple[App, Store, io.StringIO]:
     return app, Store.for_repo(repo), io.StringIO()
 
 
+@pytest.mark.parametrize("workers", [0, 2])
 def test_a_signal_during_a_refill_starts_nothing_more(
     repo: Path,
     monkeypatch: pytest.MonkeyPatch,
+    workers: int,
 ) -> None:
+    """On the loop thread, the start under way is the last; with workers, the starts already
+    spawning their agent at that instant (at most one per worker) finish and are stopped at
+    once; none of the others creates an agent."""
     (repo / "docs/gaps.yaml").write_text(gaps(*(f"SIG-{n}" for n in range(6))))
     monkeypatch.setenv("AGENT_MODE", "sleep")
-    app, store, out = build(repo, max_parallel=6, kill_grace="5s")
+    app, store, out = build(repo, max_parallel=6, kill_grace="5s", dispatch_workers=workers)
     factory = app.spawner_factory()
     holder: list[Orchestrator] = []
 
@@ -67,8 +72,16 @@ def test_a_signal_during_a_refill_starts_nothing_more(
         holder.append(orch)
         orch.run()
         rows = store.dispatches()
-    assert [r.gap_id for r in rows] == ["SIG-0"], out.getvalue()
-    assert (rows[0].outcome, rows[0].cause) == ("killed", "interrupted")
+    started = [r.gap_id for r in rows]
+    if workers == 0:
+        assert started == ["SIG-0"], out.getvalue()
+    else:
+        assert 1 <= len(started) <= workers, out.getvalue()
+        assert set(started) <= {"SIG-0", "SIG-1"}, out.getvalue()  # the two being started
+    assert {(r.outcome, r.cause) for r in rows} == {("killed", "interrupted")}
+    for n in range(6):  # a start cancelled before its agent undid its worktree
+        if f"SIG-{n}" not in started:
+            assert not (repo / ".chump" / "worktrees" / f"sig-{n}").exists(), n
 
 
 def test_a_gap_of_a_crashed_orchestrator_is_not_dispatched_again(
@@ -251,7 +264,7 @@ def test_a_dispatch_taken_over_while_it_starts_is_left_to_its_new_owner(
     dispatch (its worktree, its lease) is undone under the new owner."""
     (repo / "docs/gaps.yaml").write_text(gaps("TAKEN-1"))
     monkeypatch.setenv("AGENT_MODE", "sleep")
-    app, store, out = build(repo)
+    app, store, out = build(repo, dispatch_workers=0)  # its spawner uses this store
     factory = app.spawner_factory()
     started: list[int] = []
 
@@ -322,7 +335,7 @@ def test_a_gap_taken_over_before_its_dispatch_is_recorded_gets_no_second_agent(
     """Stopped after creating the worktree, this orchestrator lost the lease: on waking it
     records nothing, starts nothing, and leaves the worktree to the new owner."""
     (repo / "docs/gaps.yaml").write_text(gaps("LATE-1"))
-    app, store, out = build(repo)
+    app, store, out = build(repo, dispatch_workers=0)  # its spawner uses this store
     real = GitWorktrees(repo, app.settings.bot_identity)
 
     class StolenMeanwhile:

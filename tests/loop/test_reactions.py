@@ -13,12 +13,15 @@ import signal
 import stat
 import sys
 from pathlib import Path
+from typing import Any
 
+import jsonschema
 import pytest
 
 from pytest_chump import hookimpl
 from pytest_chump.core.crashpoints import CRASH_ENV
 from pytest_chump.core.model import NEUTRAL_CAUSES
+from pytest_chump.core.schemas import schema
 from pytest_chump.loop.app import App
 from pytest_chump.loop.orchestrator import Orchestrator
 from pytest_chump.loop.progress import Progress
@@ -70,11 +73,24 @@ def _run(repo: Path, heard: Heard | None = None) -> tuple[Orchestrator, str]:
     if heard is not None:
         app.pm.register(heard)
     provider = app.provider()
+    progress = Progress(out, out)
+    progress.events.writers.append(io.StringIO())  # the event stream, as --events writes it
     with Store.for_repo(repo) as store:
-        orch = Orchestrator(app, store, app.spawner_factory(), provider, Progress(out, out))
+        orch = Orchestrator(app, store, app.spawner_factory(), provider, progress)
         provider.notify = orch.wake.set  # type: ignore[attr-defined]
         orch.run()
     return orch, out.getvalue()
+
+
+def _events(orch: Orchestrator) -> list[dict[str, Any]]:
+    """The run's events, each checked against the shipped schema."""
+    (writer,) = orch.progress.events.writers
+    assert isinstance(writer, io.StringIO)
+    events = [json.loads(line) for line in writer.getvalue().splitlines()]
+    validator = jsonschema.Draft202012Validator(schema("event"))
+    for event in events:
+        validator.validate(event)
+    return events
 
 
 @pytest.fixture
@@ -172,8 +188,21 @@ def test_after_the_last_retry_the_gap_waits_for_a_human_until_chump_retry(
     monkeypatch.setenv("AGENT_MODE", "never")
     repo = _project(tmp_path, ONE_GAP, retries="1")
     heard = Heard()
-    _, out = _run(repo, heard)
+    orch, out = _run(repo, heard)
     assert "NEEDS-HUMAN: FIX-1: tests-failed after 2 attempt(s)" in out, out
+    told = _events(orch)
+    assert [e["event"] for e in told if e["event"] in ("outcome", "retry", "needs-human")] == [
+        "outcome",
+        "retry",
+        "outcome",
+        "needs-human",
+    ]
+    (retry,) = [e for e in told if e["event"] == "retry"]
+    assert (retry["gap_id"], retry["attempt"], retry["kind"]) == ("FIX-1", 2, "feedback")
+    assert {"state": "awaiting-pr"}.items() <= next(
+        e for e in told if e["event"] == "state"
+    ).items()
+    assert [e["notification"] for e in told if e["event"] == "notify"] == ["needs-human"]
     (event,) = [e for e in heard.events if e["event"] == "needs-human"]
     assert event["gap_id"] == "FIX-1"
     assert event["message"] == "FIX-1 needs a human: tests-failed after 2 attempt(s)"
@@ -241,9 +270,15 @@ def test_a_backend_that_is_not_logged_in_opens_its_circuit_and_the_run_exits_3(
     (repo / "pyproject.toml").write_text(
         text + f'\n[tool.chump.spawners.claude]\nbinary = "{binary}"\n'
     )
+    events = tmp_path / "events.jsonl"
     execute = ("dispatch", "--no-dry-run", "--watch", "--max-parallel", str(parallel))
-    chump = ChumpProcess(repo, *execute)
+    chump = ChumpProcess(repo, *execute, "--events", str(events))
     assert chump.finish() == 3, chump.text
+    told = [json.loads(line) for line in events.read_text().splitlines()]
+    circuits = [e for e in told if e["event"] == "circuit"]
+    assert [(e["arm"], e["message"]) for e in circuits] == [
+        ("claude", "Not logged in · Please run /login")
+    ]
     assert chump.text.count("CIRCUIT: claude open: Not logged in · Please run /login") == 1
     assert chump.text.splitlines()[-1] == "claude: Not logged in · Please run /login"
     with Store.for_repo(repo) as store:

@@ -16,11 +16,14 @@ from typing import Any
 
 import jsonschema
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from pytest_chump.core.config import Settings
 from pytest_chump.core.schemas import schema
 from pytest_chump.loop.app import App
 from pytest_chump.observe.server import Server, serve
+from pytest_chump.state.liveness import make_owner
+from pytest_chump.state.store import Store
 from tests.chumpproc import ChumpProcess
 from tests.gitrepos import repo  # noqa: F401  (fixture)
 from tests.waiting import until
@@ -179,10 +182,11 @@ def test_a_live_run_seen_through_the_api(repo: Path, tmp_path: Path, served: Ser
     }
     assert after["totals"]["by_outcome"] == {"shipped": 2}
     assert after["totals"]["ship_rate"] == 1.0
-    assert [(b["gap_id"], b["outcome"]) for b in after["timeline"]["bars"]] == [
-        ("S-1", "shipped"),
-        ("S-2", "shipped"),
-    ]
+    bars = after["timeline"]["bars"]  # (started together, in either order)
+    assert sorted((b["gap_id"], b["outcome"], b["lane"]) for b in bars) in (
+        [("S-1", "shipped", 0), ("S-2", "shipped", 1)],
+        [("S-1", "shipped", 1), ("S-2", "shipped", 0)],
+    )
     assert [r["arm"] for r in after["routing"]] == ["script"]
     done = client.json(f"/api/v1/dispatches/{s1['dispatch_id']}")
     assert done["state"] == "shipped"
@@ -193,14 +197,14 @@ def test_a_live_run_seen_through_the_api(repo: Path, tmp_path: Path, served: Ser
     text = body.decode()
     assert 'chump_dispatches_total{outcome="shipped",backend="script"} 2' in text
     assert "chump_agents_running 0" in text
-    polls = next(
-        ln for ln in text.splitlines() if ln.startswith("chump_provider_poll_seconds_count")
-    )
-    assert int(polls.split()[-1]) > 0
-    starts = next(
-        ln for ln in text.splitlines() if ln.startswith("chump_dispatch_start_seconds_count")
-    )
-    assert starts.split()[-1] == "2"
+    families = {f.name: f for f in text_string_to_metric_families(text)}  # the format holds
+    assert families["chump_dispatches"].type == "counter"
+    assert families["chump_agents_running"].type == "gauge"
+    assert families["chump_provider_poll_seconds"].type == "histogram"
+    assert {f.type for f in families.values()} <= {"counter", "gauge", "histogram"}
+    samples = dict(ln.rsplit(" ", 1) for ln in text.splitlines() if not ln.startswith("#"))
+    assert int(samples["chump_provider_poll_seconds_count"]) > 0
+    assert samples["chump_dispatch_start_seconds_count"] == "2"
     # nothing runs any more: a refresh has nobody to nudge
     assert client.json("/api/v1/refresh", 409, "POST")["status"] == 409
     # a client that comes back resumes after the last event it saw
@@ -297,3 +301,65 @@ def test_the_command_prints_its_url_and_stops_on_sigterm(repo: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_hostile_requests_get_json_errors_never_500(repo: Path, served: Server) -> None:
+    client = Client(served)
+    for path in (
+        "/api/v1/dispatches/%C2%B2",
+        "/api/v1/dispatches/1/log?tail=%C2%B2",
+        "/api/v1/dispatches/1/log?tail=" + "9" * 5000,
+        "/api/v1/events?since=%C2%B2",
+        "/api/v1/events?since=99999999999999999999999",
+    ):
+        assert client.json(path, 400)["status"] == 400, path
+    status, _, body = client.request(
+        "POST", "/api/v1/refresh", headers={"Content-Length": "\u00b2".encode().decode("latin-1")}
+    )
+    assert status == 413
+    assert json.loads(body)["status"] == 413
+    for method in ("HEAD", "OPTIONS"):
+        status, headers, _ = client.request(method, "/api/v1/state")
+        assert status == 405, method
+        assert headers["Allow"] == "GET"
+    assert client.json("/api/v1/state", headers={"Host": "[::1]:8765"})["running"] == []
+    status, headers, body = client.request("GET", "/" + "x" * 70000)  # past the request line limit
+    assert status == 414
+    assert headers["Content-Type"] == "application/json"
+
+
+def test_a_store_that_cannot_be_read_is_503(repo: Path, served: Server) -> None:
+    (repo / ".chump").mkdir()
+    (repo / ".chump" / "chump.db").write_bytes(b"this is not a database at all" * 100)
+    client = Client(served)
+    for path in ("/api/v1/state", "/api/v1/events", "/metrics", "/api/v1/dispatches/1"):
+        error = client.json(path, 503)
+        assert "cannot read the state database" in error["error"], path
+
+
+def test_a_stream_ahead_of_the_store_is_reset(repo: Path, served: Server) -> None:
+    with Store.for_repo(repo) as store:
+        for n in range(3):
+            store.add_event("h:1:1", {"event": "reloaded", "gaps": n})
+    stream = Events(served, since=40)  # the client saw more than this store holds: replaced
+    assert until(lambda: len(stream.messages) == 4)
+    reset, *events = stream.messages
+    assert reset["event"] == "reset"
+    assert json.loads(reset["data"])["after"] == 0
+    assert [json.loads(m["data"])["gaps"] for m in events] == [0, 1, 2]
+    stream.close()
+
+
+def test_refresh_signals_only_orchestrators_that_handle_it(repo: Path, served: Server) -> None:
+    me = make_owner()  # this very process: SIGUSR1 would end it
+    with Store.for_repo(repo) as store:
+        store.register_owner(me)
+    client = Client(served)
+    assert client.json("/api/v1/refresh", 409, "POST")["status"] == 409  # not nudgeable
+    with Store.for_repo(repo) as store:
+        store.mark_nudgeable(me)
+    previous = signal.signal(signal.SIGUSR1, lambda *_: None)
+    try:
+        assert client.json("/api/v1/refresh", 202, "POST") == {"nudged": [os.getpid()]}
+    finally:
+        signal.signal(signal.SIGUSR1, previous)

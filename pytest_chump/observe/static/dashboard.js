@@ -12,6 +12,7 @@
   const EVENT_NAMES = [
     "run-started", "dispatched", "dispatch-failed", "resumed", "state", "outcome", "reflection",
     "retry", "needs-human", "circuit", "budget", "notify", "lost", "reloaded", "run-finished",
+    "reset", // the server says events were missed (pruned, or the store replaced): refetch
   ];
   const BOARD_STATES = ["silent", "stalled", "awaiting-pr"]; // anything else in flight: running
   const PALETTE = ["#2f6fde", "#e0752d", "#2e9e5b", "#c2418f", "#7a5bc7", "#3aa3b5", "#b59a2a", "#6b7385"];
@@ -252,9 +253,12 @@
     await loadLog();
   }
 
+  let logLoading = false; // one log request at a time, however often the state refreshes
+
   async function loadLog() {
     const id = logFor;
-    if (id === null) return;
+    if (id === null || logLoading) return;
+    logLoading = true;
     try {
       const res = obj(await api(`/api/v1/dispatches/${encodeURIComponent(id)}/log?tail=${LOG_TAIL}`));
       if (logFor !== id) return;
@@ -263,6 +267,8 @@
     } catch (err) {
       if (logFor !== id) return;
       $("log-lines").textContent = `could not read the log: ${err.message}`;
+    } finally {
+      logLoading = false;
     }
     $("log").dataset.loaded = "1";
   }

@@ -1,0 +1,67 @@
+"""Dispatch never blocks the loop: while a worker creates one gap's worktree (slow in a large
+repository), the loop records another agent's outcome."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+from pathlib import Path
+
+from pytest_chump.dispatch.workspaces import GitWorktrees
+from pytest_chump.dispatch.worktrees import Prepared
+from pytest_chump.loop.app import App
+from pytest_chump.loop.orchestrator import Orchestrator
+from pytest_chump.loop.progress import Progress
+from pytest_chump.state.store import Store
+from tests.gitrepos import repo  # noqa: F401  (fixture)
+from tests.waiting import until
+
+TWO = (
+    "gaps:\n  - {id: FAST-1, priority: P0, effort: s}\n  - {id: SLOW-1, priority: P1, effort: s}\n"
+)
+
+
+def shipped(db: Path, gap_id: str) -> bool:
+    with sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True) as conn:
+        row = conn.execute(
+            "SELECT 1 FROM dispatches WHERE gap_id=? AND outcome='shipped'", (gap_id,)
+        ).fetchone()
+    return row is not None
+
+
+class SlowWorktree(GitWorktrees):
+    """``slow-1``'s worktree is ready only once FAST-1's outcome is recorded (or never)."""
+
+    seen: list[bool]
+
+    def prepare(self, worktree: Path, branch: str, base_ref: str) -> Prepared:
+        if worktree.name == "slow-1":
+            db = self.repo_root / ".chump" / "chump.db"
+            self.seen.append(until(lambda: shipped(db, "FAST-1"), timeout=30))
+        return super().prepare(worktree, branch, base_ref)
+
+
+def test_an_outcome_is_recorded_while_another_worktree_is_made(repo: Path) -> None:
+    """(On the loop thread, ``dispatch_workers = 0``, SLOW-1's worktree would hold the loop
+    and FAST-1's outcome would wait for it: ``seen`` would be [False].)"""
+    (repo / "docs/gaps.yaml").write_text(TWO)
+    app = App.create({"repo_root": str(repo)})
+    out = io.StringIO()
+    slow = SlowWorktree(repo, app.settings.bot_identity)
+    slow.seen = []
+    with Store.for_repo(repo) as store:
+        orch = Orchestrator(
+            app, store, app.spawner_factory(), app.provider(), Progress(out, out), workspaces=slow
+        )
+        orch.run()
+        rows = {r.gap_id: r.outcome for r in store.dispatches()}
+    assert slow.seen == [True], out.getvalue()  # FAST-1 ended while SLOW-1's worktree was made
+    assert rows == {"FAST-1": "shipped", "SLOW-1": "shipped"}, out.getvalue()
+    lines = [ln.split(":")[0] + " " + ln.split()[1] for ln in out.getvalue().splitlines()
+             if ln.startswith(("DISPATCHED", "OUTCOME"))]  # fmt: skip
+    assert lines == [
+        "DISPATCHED FAST-1",
+        "OUTCOME FAST-1",
+        "DISPATCHED SLOW-1",
+        "OUTCOME SLOW-1",
+    ]
