@@ -349,6 +349,10 @@ def test_git_workspaces_follow_the_settings(clone: Path) -> None:
 
 # through the real loop ---------------------------------------------------------------------
 
+CREATED = (  # after_create: say it ran (a worktree new to its dispatch, pooled or not)
+    "import os; gap = os.environ['CHUMP_GAP_ID']; "
+    "open(os.environ['POOL_TRACE'], 'a').write(f'{gap} after_create\\n')"
+)
 PROBE = (  # before each agent: say what node_modules/cache.txt holds, then "build" it
     "import os, pathlib; gap = os.environ['CHUMP_GAP_ID']; "
     "cache = pathlib.Path('node_modules/cache.txt'); "
@@ -379,6 +383,7 @@ worktree_pool = 1
 command = {json.dumps([sys.executable, str(AGENT)])}
 
 [tool.chump.worktree]
+after_create = {json.dumps([sys.executable, "-c", CREATED])}
 before_run = {json.dumps([sys.executable, "-c", PROBE])}
 """
     )
@@ -392,7 +397,9 @@ before_run = {json.dumps([sys.executable, "-c", PROBE])}
     (clone / "docs/gaps.yaml").write_text("gaps:\n  - {id: POOL-2, priority: P1, effort: s}\n")
     assert main(run) == 0
     assert trace.read_text().splitlines() == [
+        "POOL-1 after_create",
         "POOL-1 found nothing",
+        "POOL-2 after_create",  # new to its dispatch: at a new branch
         "POOL-2 found the cache POOL-1 built",
     ]
     with Store.for_repo(clone) as store:
