@@ -4,7 +4,9 @@ Worktrees of ended dispatches are removed after their uncommitted changes are co
 their branch; branches are deleted only when shipped and merged into the base; leases of
 orchestrators that are gone are dropped, and so are the identity records of agents whose
 dispatch ended and whose supervisor is gone. Dispatches of a crashed orchestrator are left for
-``chump dispatch --no-dry-run --watch`` to resume.
+``chump dispatch --no-dry-run --watch`` to resume. The warm worktree pool (``.chump/pool``) is
+left alone, its size said; ``--pool`` empties it (changes found in a parked worktree are
+committed on a ``refs/chump/rescued/`` ref first).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 
 from pytest_chump.cli.setting_flags import add_setting_flags, setting_flags
 from pytest_chump.core.errors import ChumpError
-from pytest_chump.dispatch import worktrees
+from pytest_chump.core.run import display_path
+from pytest_chump.dispatch import pool, worktrees
 from pytest_chump.loop.app import App
 from pytest_chump.state.database import DB_NAME
 from pytest_chump.state.liveness import group_alive, stop_group
@@ -32,12 +35,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "cleanup", help="remove worktrees and merged branches of finished dispatches"
     )
     add_setting_flags(parser, names=("base_ref",))
+    parser.add_argument(
+        "--pool",
+        action="store_true",
+        help="also remove the worktrees parked in the warm pool (.chump/pool), their caches too",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     app = App.create(setting_flags(args))
     root = app.settings.repo_root
+    _tend_pool(root, app.settings.bot_identity, empty=args.pool)
     if not (root / STATE_DIR / DB_NAME).exists():
         print("nothing to clean (no .chump/chump.db)")
         return 0
@@ -81,6 +90,22 @@ def _remove_worktrees(root: Path, gaps_of: dict[Path, set[str]], identity: dict[
                 else worktrees.remove(root, path, message=SAVE_MESSAGE, env=env)
             )
         print(f"kept {path}: {problem}" if problem else f"removed worktree {path}")
+
+
+def _tend_pool(root: Path, identity: dict[str, str], empty: bool) -> None:
+    """Say how many worktrees the pool holds, or (``empty``) remove them."""
+    if not pool.pool_dir(root).is_dir():
+        return
+    if empty:
+        with repo_lock(root):  # taking a parked worktree holds it too
+            removed = pool.empty(root, {**os.environ, **identity}, warn=print)
+        if removed:
+            print(f"removed {removed} worktree(s) parked in the pool")
+        return
+    parked = pool.parked(root)
+    if parked:
+        where = display_path(pool.pool_dir(root))
+        print(f"{len(parked)} worktree(s) parked in the pool ({where}); --pool removes them")
 
 
 def _in_use(store: Store, path: Path, gaps: set[str]) -> str:

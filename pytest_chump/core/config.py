@@ -114,6 +114,18 @@ class Settings:
         v.names,
         shown="none",
     )
+    worktree_pool: int = setting(
+        0,
+        "finished worktrees kept warm (parked, at most this many) and reused by later "
+        "dispatches at their new branch, ignored build caches kept (0: off)",
+        v.integer(0),
+    )
+    pool_clean: str = setting(
+        "tracked",
+        "how clean a reused pooled worktree is: tracked (exactly its commit; git-ignored build "
+        "caches stay) or all (ignored files removed too)",
+        v.choice("tracked", "all"),
+    )
     picker_order: str = setting(
         "critical-path",
         "order among gaps of equal priority: critical-path, declared or effort",

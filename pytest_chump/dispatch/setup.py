@@ -1,7 +1,8 @@
 """Worktree set-up the repository asks for: commands around an agent's run, and git-ignored
 files (``.env``) copied into each new worktree.
 
-``[tool.chump.worktree]``: ``after_create`` (once, when a worktree is new), ``before_run``
+``[tool.chump.worktree]``: ``after_create`` (once per worktree new to a dispatch: created, or
+taken from the warm pool at a new branch), ``before_run``
 (before every agent), ``after_run`` and ``before_remove`` (at teardown) — each an argv list
 run in the worktree with the agent's environment, within ``timeout`` (default 10m; the whole
 process group is stopped when it runs over). A failing ``after_create`` or ``before_run`` fails
@@ -9,8 +10,9 @@ the dispatch (cause ``setup-failed``) and undoes it; the other two only warn. Ou
 ``.chump/logs/<slug>.setup.log``, line by line with secrets masked (the agent's environment
 holds them) and within ``log_max_bytes``; the last lines say why in the failure.
 ``worktree_include``: globs, relative to the repository, of git-ignored files copied into each
-new worktree (symbolic links and paths leaving the repository are never followed; a file git
-does not ignore is not copied, or a saved worktree would commit it).
+new worktree, replacing a pooled worktree's older copies (symbolic links and paths leaving the
+repository are never followed, in the repository or in the worktree; a file git does not ignore
+is not copied, or a saved worktree would commit it).
 """
 
 from __future__ import annotations
@@ -77,8 +79,9 @@ class WorktreeSetup:
         return cls(repo_root, steps, timeout, tuple(include), tuple(secrets), max_bytes)
 
     def prepare(self, worktree: Path, created: bool, env: Mapping[str, str], log: Path) -> None:
-        """Before the agent: copy includes and run ``after_create`` into a new worktree, then
-        ``before_run``; ``SetupFailed`` when a command fails."""
+        """Before the agent: copy includes and run ``after_create`` into a worktree new to this
+        dispatch (``created``: made, or taken from the pool), then ``before_run``;
+        ``SetupFailed`` when a command fails."""
         if created:
             self.copy_includes(worktree)
             self.run("after_create", worktree, env, log, required=True)
@@ -114,7 +117,9 @@ class WorktreeSetup:
         """Copy the git-ignored files ``include`` matches into ``worktree``; what was copied.
 
         Only ignored files: anything else would end up committed on the branch (a merge gate
-        saves what an agent left behind) — and tracked files are in the worktree already.
+        saves what an agent left behind) — and tracked files are in the worktree already. An
+        older copy (a pooled worktree's) is replaced; nothing is written through a symbolic
+        link an earlier agent may have left in the worktree.
         """
         root = self.repo_root.resolve()
         candidates = []
@@ -128,10 +133,13 @@ class WorktreeSetup:
         copied = []
         for relative in _ignored(root, candidates):
             target = worktree / relative
-            if not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(root / relative, target)
-                copied.append(relative)
+            inside = [p for p in target.parents if p != worktree and p.is_relative_to(worktree)]
+            if any(p.is_symlink() for p in inside) or (target.is_dir() and not target.is_symlink()):
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.unlink(missing_ok=True)  # an older copy, or a link: never written through
+            shutil.copy2(root / relative, target)
+            copied.append(relative)
         return copied
 
 

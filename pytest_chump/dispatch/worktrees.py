@@ -6,7 +6,7 @@ turns git failures into one-line ChumpErrors, and never throws away work committ
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +34,7 @@ class Prepared:
     created_worktree: bool
     reused: str  # "" | "worktree" | "branch"
     start: str = ""  # commit a created branch started at; rollback deletes it only if still there
+    pooled: bool = False  # taken from the warm pool (``dispatch/pool.py``): rollback parks it back
 
 
 def _reason(exc: CommandError) -> str:
@@ -203,9 +204,18 @@ def save_work(worktree: Path, message: str, env: Mapping[str, str] | None = None
 
 
 def remove(
-    repo_root: Path, worktree: Path, *, message: str, env: Mapping[str, str] | None = None
+    repo_root: Path,
+    worktree: Path,
+    *,
+    message: str,
+    env: Mapping[str, str] | None = None,
+    park: Callable[[Repo, Path], bool] | None = None,
 ) -> str:
-    """Commit leftover changes, then remove the worktree (branch kept); "" or why it was kept."""
+    """Commit leftover changes, then remove the worktree (branch kept); "" or why it was kept.
+
+    ``park``, given the repository and the saved worktree, may keep the worktree instead
+    (the warm pool): True when it did, False to have it removed.
+    """
     target = worktree.resolve()
     with _open(repo_root) as repo:
         repo.git.worktree("prune")
@@ -219,7 +229,8 @@ def remove(
     crash_point("teardown.work-saved")
     try:
         with _open(repo_root) as repo:
-            repo.git.worktree("remove", str(target))
+            if park is None or not park(repo, target):
+                repo.git.worktree("remove", str(target))
     except ChumpError as exc:
         return f"kept {worktree}: {exc}"
     return ""

@@ -10,6 +10,7 @@ import pytest
 
 from pytest_chump.cli import main
 from pytest_chump.dispatch import worktrees
+from pytest_chump.dispatch.workspaces import PooledWorktrees
 from pytest_chump.state.liveness import make_owner, owner_alive
 from pytest_chump.state.store import Store
 from tests.gitrepos import git, make_origin
@@ -159,3 +160,35 @@ def test_a_symlink_cannot_send_worktrees_out_of_the_repository(
         f"(to {outside.resolve()}); a symbolic link on the way?"
     ]
     assert list(outside.iterdir()) == []
+
+
+def test_cleanup_leaves_the_worktree_pool_alone_and_empties_it_with_pool(
+    capsys: pytest.CaptureFixture[str], clone: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shipped dispatch's worktree parked in the pool: cleanup keeps the parked worktree
+    (no dispatch owns it) yet deletes the merged branch (a parked worktree does not hold it);
+    ``--pool`` removes the parked worktrees."""
+    ws = PooledWorktrees(clone, size=1)
+    prepared = ws.prepare(clone / ".chump/worktrees/p-1", "chump/p-1", "origin/main")
+    git(prepared.worktree, "commit", "-q", "--allow-empty", "-m", "the shipped work")
+    git(clone, "push", "-q", "origin", "chump/p-1:main")
+    git(clone, "fetch", "-q", "origin")
+    owner = make_owner()
+    with Store.for_repo(clone) as store:
+        store.acquire_lease("P-1", owner)
+        did = store.add_dispatch("P-1", prepared.branch, str(prepared.worktree), "fake", owner)
+        store.finish_dispatch(did, "shipped")
+        store.release_lease("P-1", owner)
+    assert ws.remove(prepared.worktree, "save") == ""
+    parked = clone / ".chump/pool/0"
+    monkeypatch.chdir(clone)
+    code, out = chump(capsys, "cleanup", "--repo-root", str(clone))
+    assert code == 0, out
+    assert "1 worktree(s) parked in the pool (.chump/pool); --pool removes them" in out
+    assert "deleted merged branch chump/p-1" in out
+    assert (parked / "README").exists()
+    code, out = chump(capsys, "cleanup", "--repo-root", str(clone), "--pool")
+    assert code == 0, out
+    assert "removed 1 worktree(s) parked in the pool" in out
+    assert not parked.exists()
+    assert worktrees.list_worktrees(clone) == []

@@ -178,6 +178,31 @@ def test_only_git_ignored_files_are_copied(tmp_path: Path) -> None:
     assert not (worktree / "local.json").exists()
 
 
+def test_includes_replace_a_pooled_worktree_s_old_copies_never_through_a_link(
+    tmp_path: Path,
+) -> None:
+    """A worktree taken from the pool still has the copies of an earlier dispatch, and maybe
+    links an earlier agent left: the copies are replaced, nothing is written through a link."""
+    _, clone = make_origin(tmp_path)
+    (clone / ".gitignore").write_text(".env\nconf/\n")
+    (clone / ".env").write_text("API=new\n")
+    (clone / "conf").mkdir()
+    (clone / "conf/app.json").write_text("{}\n")
+    worktree, elsewhere = tmp_path / "wt", tmp_path / "elsewhere"
+    worktree.mkdir()
+    elsewhere.mkdir()
+    (worktree / ".env").symlink_to(elsewhere / "victim")
+    (worktree / "conf").symlink_to(elsewhere)
+    setup = WorktreeSetup.from_settings(clone, {}, [".env", "conf/*.json"])
+    assert [str(p) for p in setup.copy_includes(worktree)] == [".env"]
+    assert (worktree / ".env").read_text() == "API=new\n"
+    assert not (worktree / ".env").is_symlink()
+    assert list(elsewhere.iterdir()) == []  # nothing written through either link
+    (worktree / ".env").write_text("API=old\n")  # an earlier dispatch's copy
+    setup.copy_includes(worktree)
+    assert (worktree / ".env").read_text() == "API=new\n"
+
+
 def test_set_up_output_is_masked_and_capped_in_its_log(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
