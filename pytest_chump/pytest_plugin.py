@@ -38,6 +38,10 @@ FLAGS: tuple[tuple[str, str], ...] = (
         "(default False)",
     ),
     ("max_parallel", "agents running at once (default 2)"),
+    (
+        "dispatch_workers",
+        "threads that create and remove worktrees off the loop (0: on the loop thread) (default 2)",
+    ),
     ("spawner", "spawner (agent backend) to run gaps with (default claude)"),
     ("pr_provider", "pull-request provider to watch branches with (default github)"),
     ("base_ref", "git ref new branches start from (default origin/main)"),
@@ -49,6 +53,16 @@ FLAGS: tuple[tuple[str, str], ...] = (
     (
         "worktree_include",
         "globs of untracked files (e.g. .env) copied into each new worktree (default none)",
+    ),
+    (
+        "worktree_pool",
+        "finished worktrees kept warm (parked, at most this many) and reused by later dispatches "
+        "at their new branch, ignored build caches kept (0: off) (default 0)",
+    ),
+    (
+        "pool_clean",
+        "how clean a reused pooled worktree is: tracked (exactly its commit; git-ignored build "
+        "caches stay) or all (ignored files removed too) (default tracked)",
     ),
     (
         "picker_order",
