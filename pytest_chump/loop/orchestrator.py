@@ -337,6 +337,8 @@ class Orchestrator:
     def refill(self) -> None:
         """Start ready gaps while slots are free; a dispatch that fails to start is reported."""
         assert self.backlog is not None
+        if self.app.settings.max_parallel - self._running() <= 0:
+            return  # every slot busy: nothing to read (spending grows only as a slot frees)
         self.attempts = Attempts.read(self.store, self.clock.now())
         self.offered = set(self.attempts.due)
         if self._over_budget():

@@ -286,7 +286,8 @@ def test_a_backend_that_is_not_logged_in_opens_its_circuit_and_the_run_exits_3(
         routed = store.conn.execute("SELECT COUNT(*) FROM routing_outcomes").fetchone()[0]
         assert store.circuits() == {}  # closed when the run ended: the next run tries again
     # the ones already started when the circuit opened end as it did; no other is started
-    assert [(r.gap_id, r.cause) for r in rows] == [(f"AUTH-{n}", "auth") for n in range(parallel)]
+    started = sorted((r.gap_id, r.cause) for r in rows)  # (started together: any order)
+    assert started == [(f"AUTH-{n}", "auth") for n in range(parallel)]
     assert routed == 0
     assert os.path.exists(repo / ".chump")
 
