@@ -26,7 +26,7 @@ from pytest_chump.core.records import Outcome
 from pytest_chump.core.run import run
 from pytest_chump.dispatch.agent_env import agent_env
 from pytest_chump.dispatch.setup import SetupFailed, WorktreeSetup
-from pytest_chump.dispatch.workspaces import GitWorktrees, Workspaces, git_workspaces
+from pytest_chump.dispatch.workspaces import Workspaces
 from pytest_chump.dispatch.worktrees import Prepared
 from pytest_chump.state.liveness import proc_start_ticks
 from pytest_chump.state.rows import RetryRow
@@ -95,8 +95,6 @@ class Dispatcher:
 
     def __post_init__(self) -> None:
         s = self.settings
-        if type(self.workspaces) is GitWorktrees and s.worktree_pool > 0:
-            self.workspaces = git_workspaces(s, self.warn)  # the warm pool (``worktree_pool``)
         if self.setup is None:
             self.setup = WorktreeSetup.from_settings(
                 s.repo_root,

@@ -24,7 +24,7 @@ from pytest_chump.core.records import Arm, Outcome
 from pytest_chump.core.redact import bounded
 from pytest_chump.dispatch.dispatcher import CapacityFull, Dispatcher, DispatchFailed, Flight
 from pytest_chump.dispatch.prompt import load_template
-from pytest_chump.dispatch.workspaces import GitWorktrees, Workspaces
+from pytest_chump.dispatch.workspaces import Workspaces, git_workspaces
 from pytest_chump.learn.routing import candidates, choose_arm, load_table
 from pytest_chump.loop.app import App
 from pytest_chump.loop.attempts import Attempts
@@ -89,8 +89,7 @@ class Orchestrator:
             self.owner,
             self.spawner,
             self.clock.now,
-            self.workspaces
-            or GitWorktrees(self.app.settings.repo_root, self.app.settings.bot_identity),
+            self.workspaces or git_workspaces(self.app.settings, self.progress.warn),
             self.wake.set,
             self.progress.warn,
         )
