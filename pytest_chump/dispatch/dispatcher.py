@@ -140,6 +140,8 @@ class Dispatcher:
         starts (``DispatchFailed`` with cause ``interrupted``).
         """
         require_safe_id(gap.id)
+        if cancelled is not None and cancelled():  # stopped before this start began
+            raise DispatchFailed(STOPPED, None, "interrupted")
         claimed = self.store.claim(gap.id, self.owner, self.settings.max_parallel)
         if claimed == "full":
             raise CapacityFull(gap.id)

@@ -407,6 +407,11 @@ class Orchestrator:
                 self._started(flight)
             return
 
+        workers = self.workers
+
+        def stopped() -> bool:
+            return bool(self.stopping) or workers.closing
+
         def task(store: Store | None) -> tuple[Flight | None, float]:
             began = time.monotonic()
             dispatcher = dataclasses.replace(self.dispatcher, store=store or self.store)
@@ -417,7 +422,7 @@ class Orchestrator:
                 meta,
                 retry,
                 announce=False,  # plugins hear of it on the loop thread
-                cancelled=lambda: bool(self.stopping),
+                cancelled=stopped,
             )
             return flight, time.monotonic() - began
 

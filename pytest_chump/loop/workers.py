@@ -38,6 +38,7 @@ class Workers:
         configure: Callable[[Store], None] | None = None,
     ) -> None:
         self.wake, self.db, self.configure = wake, db, configure
+        self.closing = False  # the run is over: a start not yet under way must not begin
         self._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="chump-worker")
         self._local = threading.local()
         self._stores: list[Store] = []
@@ -63,8 +64,9 @@ class Workers:
         return future
 
     def close(self) -> None:
-        """Wait for what runs, then close the workers' connections."""
-        self._pool.shutdown(wait=True)
+        """Drop what has not begun, wait for what runs, then close the workers' connections."""
+        self.closing = True
+        self._pool.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             for store in self._stores:
                 store.close()

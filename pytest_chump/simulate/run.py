@@ -104,6 +104,7 @@ def settings_for(
         "picker_order": order,
         "lessons": False,
         "lease_ttl": 10**9,  # one process, virtual time: nobody takes anything over
+        "routing_seed": 0,
         **overrides,
     }
     table: dict[str, object] = {}
@@ -112,7 +113,7 @@ def settings_for(
     return config_sources.resolve(root, flags, env={}, table=table)
 
 
-def simulated(base: Settings, root: Path, slots: int, order: str) -> Settings:
+def simulated(base: Settings, root: Path, slots: int, order: str, seed: int = 0) -> Settings:
     """A repository's own settings (deadlines, retries, routing, picker, poll interval ...)
     made to run simulated: in ``root``, on ``slots``, with the memory sink. A poll interval
     under ``MIN_POLL_S`` is raised to it: agents take minutes, and hours of virtual time
@@ -127,6 +128,8 @@ def simulated(base: Settings, root: Path, slots: int, order: str) -> Settings:
         lessons=False,
         lease_ttl=float(10**9),
         base_ref="HEAD",
+        notify={},  # nobody is told of simulated events
+        routing_seed=base.routing_seed if base.routing_seed is not None else seed,
     )
 
 
@@ -152,10 +155,12 @@ def simulate(
     root = Path(tempfile.mkdtemp(prefix="chump-simulate-"))
     try:
         if base is not None:
-            settings = simulated(base, root, slots, order)
+            settings = simulated(base, root, slots, order, model.seed)
         else:
             settings = settings_for(root, slots, order, backends, **(overrides or {}))
-        app = App(settings, get_plugin_manager(env={}))
+        # built-in plugins only: no third party hears of simulated dispatches and outcomes
+        app = App(settings, get_plugin_manager(env={"CHUMP_LOAD_PLUGINS": ""}))
+        app.pm.hook.chump_configure(settings=settings)  # the router, seeded
         progress = Progress(io.StringIO(), io.StringIO())
         progress.events.clock = clock.now
         if events is not None:

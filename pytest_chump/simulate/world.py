@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pytest_chump.core.errors import ChumpError
 from pytest_chump.core.protocols import PrStatus, SpawnRequest, Watch
 from pytest_chump.loop.clock import Clock
 from pytest_chump.simulate.model import CI_FAIL, CRASH, HANG, NO_PR, SHIP, Draw, Model
@@ -26,8 +27,9 @@ EPOCH = 1_767_225_600.0  # 2026-01-01T00:00:00Z: virtual time starts here
 HORIZON_S = 400 * 86400.0  # a run longer than this is a bug (a loop that never ends)
 
 
-class SimulationStuck(RuntimeError):
-    """The loop asked to sleep past the horizon: something never ends."""
+class SimulationStuck(ChumpError):
+    """The simulated run passed the horizon: a backlog too long for it, or a loop that never
+    ends (one line, exit 2, as any ChumpError)."""
 
 
 class VirtualClock(Clock):
@@ -65,7 +67,10 @@ class VirtualClock(Clock):
         else:
             self.t = target
         if self.t > HORIZON_S:
-            raise SimulationStuck(f"virtual time passed {HORIZON_S / 86400:g} days")
+            raise SimulationStuck(
+                f"the simulation passed {HORIZON_S / 86400:g} days of virtual time; "
+                "simulate fewer gaps or more slots"
+            )
         event.clear()
 
 

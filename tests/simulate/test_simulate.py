@@ -5,6 +5,8 @@ the real loop would make them."""
 from __future__ import annotations
 
 import itertools
+import json
+import sys
 import tempfile
 from pathlib import Path
 
@@ -121,3 +123,33 @@ def test_critical_path_weighs_the_heaviest_chain() -> None:
     weights = {"A": 1.0, "B": 5.0, "C": 2.0, "D": 1.0}
     assert critical_path(gaps, weights) == 7.0
     assert critical_path((), {}) == 0.0
+
+
+def test_two_backends_are_routed_the_same_way_every_time() -> None:
+    backlog = generate(40, 0.5, seed=8)
+    runs = [
+        simulate(backlog, slots=3, model=Model(seed=8), backends=("claude", "codex")).as_dict()
+        for _ in range(2)
+    ]
+    for run in runs:
+        run.pop("wall_s")
+    assert runs[0] == runs[1]
+
+
+def test_a_simulation_tells_nobody(tmp_path: Path) -> None:
+    """The repository's notifiers (and third-party plugins) never hear of simulated events."""
+    told = tmp_path / "told.jsonl"
+    script = f"import sys; open({str(told)!r}, 'a').write(sys.stdin.read())"
+    (tmp_path / "pyproject.toml").write_text(
+        f'[tool.chump.notify]\ncommand = ["{sys.executable}", "-c", {json.dumps(script)}]\n'
+    )
+    from pytest_chump.loop.app import App
+
+    base = App.create({"repo_root": str(tmp_path)}).settings
+    assert base.notify  # configured
+    run = simulate(generate(3, 0.0, seed=1), slots=2, model=Model(failures=False), base=base)
+    assert run.shipped == 3
+    from pytest_chump.reflect.notify import wait
+
+    wait()  # deliveries run on threads of their own: any would be done now
+    assert not told.exists()
