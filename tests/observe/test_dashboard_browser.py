@@ -159,7 +159,9 @@ def test_a_live_run_on_the_dashboard(browser: WebDriver, repo: Path) -> None:
         assert int(script(browser, "return document.body.dataset.events || '0'")) > 0
         bars = attrs(browser, "#timeline rect.bar", "dispatchId", "outcome")
         assert sorted(bars) == sorted([i, "running"] for i in ids)
-        browser.find_element("css selector", "#col-running .card").click()
+        # clicked in the page in one step: a refresh may redraw the card between a lookup and
+        # a WebDriver click (a stale element)
+        browser.execute_script("document.querySelector('#col-running .card').click()")
         wait(browser, lambda d: attrs(d, "#log", "loaded") == [["1"]])
         assert "could not read" not in browser.find_element("id", "log-lines").text
 
@@ -201,7 +203,7 @@ def test_with_a_token_the_page_works_and_the_api_refuses_requests_without_it(
         wait(browser, lambda d: script(d, "return document.getElementById('conn').dataset.state")
              == "live")  # fmt: skip
         assert attrs(browser, ".card", "gapId", "state") == [["TOK-1", "running"]]
-        browser.find_element("css selector", ".card").click()
+        browser.execute_script("document.querySelector('.card').click()")  # (see above)
         wait(browser, lambda d: attrs(d, "#log", "loaded") == [["1"]])
         assert browser.find_element("id", "log-lines").text == "first line\nworking on TOK-1"
         browser.get(server.url)  # without it: the server's 401, no dashboard
