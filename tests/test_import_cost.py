@@ -6,23 +6,26 @@ is measured by ``benchmarks/bench_selftest.py``.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from pytest_chump import pytest_plugin
-from pytest_chump.core import pytest_options
+from pytest_chump.core import config, pytest_options
 
 HEAVY = ("yaml", "git", "sqlite3", "_sqlite3", "tomllib", "pytest_chump.backlog")
 ENTRY_POINT_IMPORTS = {"pytest_chump", "pytest_chump._deprecated", "pytest_chump.pytest_plugin"}
 """Every module ``import pytest_chump.pytest_plugin`` may add to what pytest imports itself."""
 RUN_IMPORTS = {*ENTRY_POINT_IMPORTS, "pytest_chump.selftest", "pytest_chump.selftest.fixtures"}
 """Every module a pytest run that does not use chump may import beyond one with ``-p no:chump``."""
+PYTEST_ENV = ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD")
 
 
 def _run(code: str, cwd: Path | None = None) -> list[str]:
+    env = {k: v for k, v in os.environ.items() if k not in PYTEST_ENV}
     proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=cwd
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=cwd, env=env
     )
     return proc.stdout.strip().splitlines()
 
@@ -83,6 +86,15 @@ def test_the_option_table_matches_the_settings() -> None:
 def test_the_option_table_is_the_generated_text() -> None:
     text = pytest_options.plugin_path().read_text(encoding="utf-8")
     assert pytest_options.regenerated(text) == text
+
+
+def test_help_lists_every_setting_as_option_and_ini_key(tmp_path: Path) -> None:
+    code = "import pytest; pytest.main(['--help', '-p', 'no:cacheprovider'])"
+    text = "\n".join(_run(code, tmp_path))
+    for f in config.declared():
+        if f.metadata["flag"]:
+            assert f"--chump-{f.name.replace('_', '-')}=" in text, f.name
+            assert f"chump_{f.name} (" in text, f.name
 
 
 def test_the_generated_table_keeps_to_the_line_length() -> None:
