@@ -68,6 +68,7 @@ def run(
                 Progress(io.StringIO()),
                 workspaces=NoWorkspaces(),
             )
+            orch.monitor.base_done = frozenset  # no repository: no base branch to read
             orch.run()
         sink = app.sinks()["memory"]
         assert isinstance(sink, MemorySink)
