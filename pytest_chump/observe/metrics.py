@@ -8,7 +8,6 @@ orchestrator of the repository); latency histograms from each orchestrator's sav
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 
 from pytest_chump.core.config import Settings
 from pytest_chump.state.store import Store
@@ -57,10 +56,6 @@ class _Text:
         return "\n".join(line for lines in self.families.values() for line in lines) + "\n"
 
 
-def _grouped(store: Store, sql: str) -> Iterable[tuple[object, ...]]:
-    return store.conn.execute(sql).fetchall()
-
-
 def render(store: Store | None, settings: Settings) -> str:
     """The metrics page (every family present, zero while there is no store)."""
     out = _Text()
@@ -85,13 +80,12 @@ def render(store: Store | None, settings: Settings) -> str:
 
 
 def _from_store(out: _Text, store: Store) -> None:
-    rows = _grouped(
-        store,
+    rows = store.conn.execute(
         "SELECT outcome, backend, COUNT(*), COALESCE(SUM(cost_usd), 0), "
         "COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0), "
         "COALESCE(SUM(tokens_cache), 0) FROM dispatches GROUP BY outcome, backend "
         "ORDER BY outcome, backend",
-    )
+    ).fetchall()
     running = 0
     cost: dict[str, float] = {}
     tokens: dict[tuple[str, str], int] = {}

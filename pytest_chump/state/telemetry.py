@@ -12,6 +12,7 @@ import json
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pytest_chump.state.database import Database
 
@@ -55,50 +56,35 @@ class Telemetry(Database):
             conn.execute("DELETE FROM timings WHERE updated_at < ?", (now - TIMINGS_KEPT_S,))
 
 
-def events_after(conn: sqlite3.Connection, seq: int, limit: int = 500) -> list[StoredEvent]:
-    """Events newer than ``seq``, oldest first (none when the table does not exist yet)."""
+def _rows(conn: sqlite3.Connection, sql: str, params: tuple[object, ...] = ()) -> list[Any]:
+    """``sql``'s rows; none from a store made before these tables existed."""
     try:
-        rows = conn.execute(
-            "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
-        ).fetchall()
-    except sqlite3.OperationalError as exc:  # a store from before the events table
+        return conn.execute(sql, params).fetchall()
+    except sqlite3.OperationalError as exc:
         if "no such table" in str(exc):
             return []
         raise
-    return [StoredEvent(s, _object(body)) for s, body in rows]
+
+
+def events_after(conn: sqlite3.Connection, seq: int, limit: int = 500) -> list[StoredEvent]:
+    """Events newer than ``seq``, oldest first (none when the table does not exist yet)."""
+    sql = "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+    return [StoredEvent(s, _object(body)) for s, body in _rows(conn, sql, (seq, limit))]
 
 
 def last_seq(conn: sqlite3.Connection) -> int:
     """The newest event's sequence number (0: none)."""
-    try:
-        row = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return 0
-        raise
-    return int(row[0])
+    return int(next(iter(_rows(conn, "SELECT MAX(seq) FROM events")), (0,))[0] or 0)
 
 
 def first_seq(conn: sqlite3.Connection) -> int:
     """The oldest kept event's sequence number (0: none)."""
-    try:
-        row = conn.execute("SELECT COALESCE(MIN(seq), 0) FROM events").fetchone()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return 0
-        raise
-    return int(row[0])
+    return int(next(iter(_rows(conn, "SELECT MIN(seq) FROM events")), (0,))[0] or 0)
 
 
 def timings(conn: sqlite3.Connection) -> list[dict[str, object]]:
     """Every orchestrator's saved timings."""
-    try:
-        rows = conn.execute("SELECT body FROM timings ORDER BY owner").fetchall()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return []
-        raise
-    return [_object(body) for (body,) in rows]
+    return [_object(body) for (body,) in _rows(conn, "SELECT body FROM timings ORDER BY owner")]
 
 
 def _object(text: str) -> dict[str, object]:
