@@ -104,3 +104,15 @@ def test_the_generated_table_keeps_to_the_line_length() -> None:
     namespace: dict[str, object] = {}
     exec(f"FLAGS = (\n{text})", namespace)
     assert namespace["FLAGS"] == flags
+
+
+def test_the_finder_of_old_module_paths_leaves_before_shutdown() -> None:
+    code = (
+        "import atexit, sys, pytest_chump\n"
+        "from pytest_chump._deprecated import _Finder\n"
+        "ours = lambda: any(isinstance(f, _Finder) for f in sys.meta_path)\n"
+        "print(ours())\n"
+        "atexit._run_exitfuncs()\n"
+        "print(ours())\n"
+    )
+    assert _run(code) == ["True", "False"]
