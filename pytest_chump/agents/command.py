@@ -53,8 +53,10 @@ class CommandSpawner(LocalSpawner):
             "prompt_file": str(prompt_file(request)) if "prompt_file" in self.placeholders else "",
         }
         argv = [element.format_map(values) for element in self.command]
-        hint = f"fix the command list of [tool.chump.spawners.{self.name}]"
-        return [resolve_binary(argv[0], request.env, hint), *argv[1:], *self.extra_args]
+        if self.resolve_binaries:
+            hint = f"fix the command list of [tool.chump.spawners.{self.name}]"
+            argv[0] = resolve_binary(argv[0], request.env, hint)
+        return [*argv, *self.extra_args]
 
     def preflight(self, env: Mapping[str, str]) -> None:
         """Before any dispatch: the command's program is there (placeholders aside)."""

@@ -155,6 +155,7 @@ class LocalSpawner:
     binary_env: str | None = None
     option_keys: tuple[str, ...] = COMMON_OPTIONS
     plain_output = False  # errors arrive as text on stdout: keep notable lines in the ring
+    resolve_binaries = True  # False when the agent runs elsewhere (a Ray node): found there
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -207,6 +208,8 @@ class LocalSpawner:
         """Env override (``binary_env``) > option ``binary`` > ``default_binary``, on PATH."""
         from_env = env.get(self.binary_env, "") if self.binary_env else ""
         chosen = from_env or self.binary_option or self.default_binary
+        if not self.resolve_binaries:
+            return chosen
         hint = f'set [tool.chump.spawners.{self.name}] binary = "/path/to/{self.default_binary}"'
         if self.binary_env:
             hint += f" or env {self.binary_env}"

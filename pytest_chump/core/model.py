@@ -35,7 +35,7 @@ SUCCESS_OUTCOMES = frozenset({"shipped", "race_abandoned"})
 FEEDBACK_CAUSES = frozenset(
     {"checks-failed", "tests-failed", "merge-conflict", "changes-requested"}
 )
-TRANSIENT_CAUSES = frozenset({"rate-limited", "network", "server-error"})
+TRANSIENT_CAUSES = frozenset({"rate-limited", "network", "server-error", "worker-lost"})
 CIRCUIT_CAUSES = frozenset({"auth", "quota-exhausted", "spawn-failed"})
 NEUTRAL_CAUSES = TRANSIENT_CAUSES | CIRCUIT_CAUSES
 

@@ -38,6 +38,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "pytest_chump.agents.codex",
     "pytest_chump.agents.aider",
     "pytest_chump.agents.fake",
+    "pytest_chump.agents.ray_spawner",
 )
 HOOK_NAMES = frozenset(n for n in dir(hookspecs) if n.startswith("chump_"))
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]*")

@@ -43,6 +43,13 @@ class SpawnRequest:
     """Secret values (beyond those the environment names) to mask in the agent's output."""
     log_max_bytes: int = 0
     """Disk each of the agent's log files may take (0: unlimited); the newest output is kept."""
+    base: str = ""
+    """The commit the branch starts from (a SHA), for a spawner that makes its own checkout
+    elsewhere (a Ray node); "" when unknown."""
+    on_remote: Callable[[Mapping[str, object]], None] | None = None
+    """For an agent that runs elsewhere: call with what identifies it there (e.g. a Ray job
+    id) *before* starting it. The dispatcher records it durably, so a restarted orchestrator
+    re-attaches to the agent through the spawner's ``adopt`` instead of losing it."""
 
 
 @runtime_checkable
@@ -69,7 +76,11 @@ class SpawnHandle(Protocol):
 
     def report(self) -> Mapping[str, object]:
         """Structured facts the agent reported (e.g. claude's result event: ``is_error``,
-        ``num_turns``, ``total_cost_usd``, ``session_id``, ``subtype``, ``model``); {} if none."""
+        ``num_turns``, ``total_cost_usd``, ``session_id``, ``subtype``, ``model``); {} if none.
+
+        A handle of an agent run elsewhere adds ``ended_by`` (a cause such as ``worker-lost``)
+        and ``ended_why`` once the agent ended for a reason outside it: the loop then ends the
+        dispatch ``killed`` with that cause."""
 
     def close(self) -> None:
         """Release threads, pipes and files once the agent has finished or was killed."""

@@ -50,6 +50,12 @@ _ASSIGNMENTS = (
 )
 
 
+def secret_name_pattern() -> str:
+    """The regular expression (case-insensitive) of variable names whose values are secret:
+    for a process elsewhere (a Ray node) that masks its own environment's secrets."""
+    return _SECRET_NAME.pattern
+
+
 def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
     """Values of secret-named variables in ``env`` (default: os.environ), longest first."""
     env = os.environ if env is None else env

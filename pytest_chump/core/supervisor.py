@@ -42,7 +42,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 MARK = "=== chump "  # the runner's own lines in the log start with this
 APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
@@ -158,10 +158,18 @@ class CappedLog:
             os.close(self.fd)
 
 
+class Lines(Protocol):
+    """Where a :class:`Stream` writes: a capped log file here, a Ray job's log elsewhere."""
+
+    limit: int  # bytes a single write may take
+
+    def write(self, data: bytes) -> None: ...
+
+
 class Stream:
     """One of the agent's output pipes, copied line by line into a capped log."""
 
-    def __init__(self, fd: int, log: CappedLog, mask: Masker) -> None:
+    def __init__(self, fd: int, log: Lines, mask: Masker) -> None:
         self.fd, self.log, self.mask = fd, log, mask
         self.pending = b""
         self.in_key = False  # inside a private-key block: every line is masked
@@ -258,7 +266,7 @@ def _start_agent(header: dict[str, Any], feed: bool) -> subprocess.Popen[bytes] 
         return {"error": kind, "filename": str(exc.filename or ""), "strerror": exc.strerror}
 
 
-def _feed(agent: subprocess.Popen[bytes], prompt: bytes) -> None:
+def feed_prompt(agent: subprocess.Popen[bytes], prompt: bytes) -> None:
     """Write the whole prompt and close the agent's stdin; one that exits first is fine."""
     stream = agent.stdin
     if stream is None:
@@ -269,7 +277,7 @@ def _feed(agent: subprocess.Popen[bytes], prompt: bytes) -> None:
         stream.close()
 
 
-def _pump(agent: subprocess.Popen[bytes], streams: list[Stream]) -> int:
+def pump(agent: subprocess.Popen[bytes], streams: list[Stream]) -> int:
     """Copy output until the agent exited and its pipes drained (or ``EXIT_GRACE`` passed:
     a grandchild may hold them open); the agent's status."""
     selector = selectors.DefaultSelector()
@@ -362,7 +370,7 @@ def _serve(header: dict[str, Any], prompt: bytes) -> None:
         _acknowledge(agent)
         sys.exit(127)
     os.close(0)
-    threading.Thread(target=_feed, args=(agent, prompt), daemon=True).start()
+    threading.Thread(target=feed_prompt, args=(agent, prompt), daemon=True).start()
     record.update(started=True, pid=agent.pid, started_at=time.time())
     write_record(record_path, record)
     logs[0].write(mark_line(f"start: {header['argv'][0]} pid {agent.pid} group {record['pgid']}"))
@@ -373,7 +381,7 @@ def _serve(header: dict[str, Any], prompt: bytes) -> None:
         _pass_on(early)
     pipes = (agent.stdout, agent.stderr)
     streams = [Stream(p.fileno(), log, mask) for p, log in zip(pipes, logs, strict=True) if p]
-    status = _pump(agent, streams)
+    status = pump(agent, streams)
     write_record(record_path, {**record, "exit": status, "ended_at": time.time()})
     logs[0].write(mark_line(f"exit: status {status}"))
     for log in logs:

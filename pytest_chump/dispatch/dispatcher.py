@@ -26,7 +26,7 @@ from pytest_chump.core.records import Outcome
 from pytest_chump.core.run import run
 from pytest_chump.dispatch.agent_env import agent_env
 from pytest_chump.dispatch.setup import SetupFailed, WorktreeSetup
-from pytest_chump.dispatch.workspaces import Workspaces
+from pytest_chump.dispatch.workspaces import RemoteWorkspaces, Workspaces
 from pytest_chump.dispatch.worktrees import Prepared
 from pytest_chump.state.liveness import proc_start_ticks
 from pytest_chump.state.rows import RetryRow
@@ -50,6 +50,7 @@ class DispatchFailed(ChumpError):
         self.binary_missing = binary_missing  # the agent's program is not there: a broken arm
 
 
+REMOTE = "remote"  # ``meta["workspace"]`` of a dispatch whose agent works elsewhere
 TAKEN_OVER = "another orchestrator took the dispatch over while it started"
 STOPPED = "the run stopped before its agent started"
 
@@ -108,6 +109,8 @@ class Dispatcher:
         """Tear down a finished flight's workspace (``after_run`` and ``before_remove`` first),
         committing leftover work before it goes."""
         d = flight.dispatch
+        if d.meta.get("workspace") == REMOTE:  # the node ran the steps and removed its own
+            return ""
         if self.setup is not None and self.setup.steps:
             env = agent_env(os.environ, self.settings, d.gap.id, d.branch, d.worktree)
             for warning in self.setup.finish(d.worktree, env, self._setup_log(d.gap)):
@@ -149,7 +152,13 @@ class Dispatcher:
             return None
         crash_point("dispatch.claimed")
         try:
-            prepared = self.workspaces.prepare(
+            workspaces = self._workspaces_for(backend)
+        except ChumpError as exc:  # the spawner cannot be made (its configuration)
+            self.store.release_lease(gap.id, self.owner)
+            missing = isinstance(exc, BinaryMissing)
+            raise DispatchFailed(str(exc), binary_missing=missing) from None
+        try:
+            prepared = workspaces.prepare(
                 self.settings.worktree_dir / gap.slug,
                 f"{self.settings.branch_prefix}{gap.slug}",
                 self.settings.base_ref,
@@ -159,11 +168,13 @@ class Dispatcher:
             raise DispatchFailed(str(exc), cause="setup-failed") from None
         crash_point("dispatch.worktree-ready")
         if cancelled is not None and cancelled():
-            self.workspaces.rollback(prepared)
+            workspaces.rollback(prepared)
             self.store.release_lease(gap.id, self.owner)
             raise DispatchFailed(STOPPED, None, "interrupted")
         try:
             extra = dict(meta or {})
+            if workspaces is not self.workspaces:
+                extra["workspace"] = REMOTE
             if retry is not None:
                 extra.update(self._retry_meta(prepared, retry))
             flight = self._spawn(gap, prepared, backend, model, extra)
@@ -172,7 +183,7 @@ class Dispatcher:
         except ChumpError as exc:
             if not self.store.holds_lease(gap.id, self.owner):  # e.g. its supervisor killed by
                 raise DispatchFailed(TAKEN_OVER, None, "interrupted") from None  # the new owner
-            self.workspaces.rollback(prepared)
+            workspaces.rollback(prepared)
             self.store.release_lease(gap.id, self.owner)
             cause = getattr(exc, "cause", "spawn-failed")
             missing = getattr(exc, "binary_missing", False)
@@ -181,6 +192,13 @@ class Dispatcher:
         if announce:
             self.announce(flight)
         return flight
+
+    def _workspaces_for(self, backend: str) -> Workspaces:
+        """The orchestrator's workspaces, or none here for a spawner whose agents make their
+        own checkout elsewhere (``remote_workspace``, e.g. ``ray``)."""
+        if getattr(self.spawner(backend), "remote_workspace", False):
+            return RemoteWorkspaces(self.settings.repo_root)
+        return self.workspaces
 
     def announce(self, flight: Flight) -> None:
         """Tell ``chump_dispatched`` plugins (on the loop thread) that ``flight`` started."""
@@ -216,9 +234,16 @@ class Dispatcher:
         crash_point("dispatch.recorded")
         recorded: list[int] = []
 
-        def record(pid: int | None, log_path: Path | None, record_path: Path | None) -> None:
+        def record(
+            pid: int | None,
+            log_path: Path | None,
+            record_path: Path | None,
+            remote: Mapping[str, object] | None = None,
+        ) -> None:
             soft = self.settings.soft_deadline(gap.effort)
             identity = {**meta, "base_sha": base_sha, "soft_deadline": soft}
+            if remote is not None:  # where the agent runs elsewhere, to re-attach after a crash
+                identity["remote"] = dict(remote)
             self._record_identity(dispatch_id, identity, pid, log_path, record_path)
             recorded.append(pid or 0)
             crash_point("dispatch.pid-recorded")  # the agent is not released yet
@@ -226,9 +251,12 @@ class Dispatcher:
         try:
             request = self._request(gap, dispatch)
             request = dataclasses.replace(
-                request, on_started=lambda pid: record(pid, request.log_path, request.record_path)
+                request,
+                base=base_sha,
+                on_started=lambda pid: record(pid, request.log_path, request.record_path),
+                on_remote=lambda ident: record(None, request.log_path, request.record_path, ident),
             )
-            if self.setup is not None:
+            if self.setup is not None and meta.get("workspace") != REMOTE:
                 created = prepared.created_worktree
                 self.setup.prepare(prepared.worktree, created, request.env, self._setup_log(gap))
             dispatch.handle = self.spawner(backend).spawn(request)

@@ -12,8 +12,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
+from pytest_chump.core import remote_refs
 from pytest_chump.core.config import Settings
-from pytest_chump.core.errors import UsageError
+from pytest_chump.core.errors import ChumpError, UsageError
 from pytest_chump.core.run import run
 from pytest_chump.dispatch import pool, worktrees
 from pytest_chump.dispatch.worktrees import Prepared
@@ -132,6 +133,30 @@ def git_workspaces(settings: Settings, warn: Callable[[str], None] = print) -> G
         clean=settings.pool_clean,
         warn=warn,
     )
+
+
+class RemoteWorkspaces:
+    """No local checkout for an agent that makes its own elsewhere (a Ray node): only the
+    branch's name and the base commit it starts from, resolved here (a SHA, never a path)."""
+
+    def __init__(self, repo_root: Path) -> None:
+        self.repo_root = repo_root
+
+    def prepare(self, worktree: Path, branch: str, base_ref: str) -> Prepared:
+        start = remote_refs.resolve(self.repo_root, base_ref)
+        if not start:
+            raise ChumpError(f"base ref {base_ref!r} names no commit (fetch it, or set base_ref)")
+        return Prepared(worktree, branch, False, False, "", start=start)
+
+    def rollback(self, prepared: Prepared) -> None:
+        """Nothing was created here."""
+
+    def remove(self, worktree: Path, message: str) -> str:
+        """The node removed its worktree (after saving and pushing the work)."""
+        return ""
+
+    def head(self, worktree: Path) -> str:
+        return ""
 
 
 class NoWorkspaces:

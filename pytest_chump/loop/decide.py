@@ -28,6 +28,8 @@ class Observation:
     pr: PrStatus | None = None
     done_elsewhere: bool = False  # the gap became done on the base branch by another change
     asked_since_exit: bool = True  # the PR provider answered after the agent exited
+    ended_by: str = ""  # a cause outside the agent its handle reported (``worker-lost``)
+    ended_why: str = ""  # the handle's reason for it
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +43,9 @@ def decide(o: Observation) -> Decision:
     """The next step for one dispatch.
 
     A merged PR ships. A race lost (another PR for the gap merged, or the gap became done
-    on the base by another change) stops the agent as ``race_abandoned``. Then the PR
+    on the base by another change) stops the agent as ``race_abandoned``. An agent whose
+    engine ended it for a reason outside it (its Ray node died: ``ended_by``) is ``killed``
+    with that cause, whatever its PR says (the gap is retried). Then the PR
     decides: CLOSED fails, OPEN with failed checks (or a review requesting changes) fails
     once the agent has finished, any other OPEN PR stops the deadline clock. Without a PR: a
     non-zero exit or an agent-reported error is ``killed``; an agent that exited 0 is ``stalled``
@@ -56,6 +60,8 @@ def decide(o: Observation) -> Decision:
         return Decision(STOP, Outcome("race_abandoned", o.pr.superseded_by, reason))
     if o.done_elsewhere:
         return Decision(STOP, Outcome("race_abandoned", reason="gap marked done on the base"))
+    if o.exit_code is not None and o.ended_by:
+        return _finish("killed", reason=o.ended_why or o.ended_by, cause=o.ended_by)
     if o.pr is not None:
         return _with_pr(o, o.pr)
     if o.exit_code is not None and o.exit_code != 0:

@@ -118,6 +118,8 @@ class Monitor:
             pr=self._prs.get(d.branch),
             done_elsewhere=d.gap.id in self._done_on_base and d.gap.status != "done",
             asked_since_exit=flight.exited_at is not None and self._answered_at >= flight.exited_at,
+            ended_by=str(report.get("ended_by") or "") if exit_code is not None else "",
+            ended_why=str(report.get("ended_why") or ""),
         )
 
     def step(self, flight: Flight, stopping: str = "") -> bool:

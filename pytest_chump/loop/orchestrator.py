@@ -12,14 +12,14 @@ import dataclasses
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_chump.backlog import Backlog
 from pytest_chump.core.errors import ChumpError
 from pytest_chump.core.model import Gap
-from pytest_chump.core.protocols import PrProvider, Spawner
+from pytest_chump.core.protocols import PrProvider, Spawner, SpawnHandle
 from pytest_chump.core.records import Arm, Outcome
 from pytest_chump.core.redact import bounded
 from pytest_chump.dispatch.dispatcher import CapacityFull, Dispatcher, DispatchFailed, Flight
@@ -247,7 +247,7 @@ class Orchestrator:
     def adopt(self) -> None:
         """Resume after a crash: take over the dispatches of orchestrators that are gone."""
         assert self.backlog is not None
-        for flight in adopt_orphans(self.store, self.backlog, self.owner):
+        for flight in adopt_orphans(self.store, self.backlog, self.owner, self._reattach):
             self.attempted.add(flight.dispatch.gap.id)
             self.flights.append(flight)
             handle = flight.dispatch.handle
@@ -257,6 +257,16 @@ class Orchestrator:
             self.progress.events.emit(
                 "resumed", dispatch_id=d.dispatch_id, gap_id=d.gap.id, backend=d.backend, pid=pid
             )
+
+    def _reattach(
+        self, backend: str, identity: Mapping[str, object], log: Path, record: Path | None
+    ) -> SpawnHandle:
+        """The handle of an agent running elsewhere, through its spawner's ``adopt``."""
+        adopt = getattr(self.spawner(backend), "adopt", None)
+        if adopt is None:
+            raise ChumpError(f"spawner {backend!r} cannot re-attach to its agents")
+        handle: SpawnHandle = adopt(identity, log, record)
+        return handle
 
     def nudge(self) -> None:
         """Re-read the backlog at the next turn of the loop (safe from a signal handler).

@@ -62,7 +62,8 @@ class Progress:
     def dispatched(self, flight: Flight) -> None:
         d = flight.dispatch
         pid = d.handle.pid if d.handle and d.handle.pid is not None else None
-        self.line(f"DISPATCHED: {d.gap.id} in {d.worktree} as PID {pid or '<no-pid>'}")
+        where = getattr(d.handle, "where", "") or d.worktree  # an agent run elsewhere: its place
+        self.line(f"DISPATCHED: {d.gap.id} in {where} as PID {pid or '<no-pid>'}")
         self.events.emit(
             "dispatched",
             dispatch_id=d.dispatch_id,

@@ -4,8 +4,9 @@ open the circuit of a broken backend. Pure and table-tested; the finisher carrie
 - ``ci_failed`` for checks, tests, a merge conflict or requested changes: a new attempt of the
   same gap on the same branch, its prompt saying what failed, up to ``retries`` times; after
   the last the gap is held (``needs-human``) until ``chump retry``.
-- A rate limit, an overloaded API or no network: a new attempt after ``retry_backoff`` *
-  2^(n-1) (at most ``retry_backoff_max``), up to ``retry_transient`` times in the chain.
+- A rate limit, an overloaded API, no network or a lost worker (a Ray node died): a new
+  attempt after ``retry_backoff`` * 2^(n-1) (at most ``retry_backoff_max``), up to
+  ``retry_transient`` times in the chain.
 - A retry interrupted (the operator stopped chump, or it died while starting the agent):
   the same attempt again, with the same feedback — an attempt is never lost.
 - Bad credentials, an exhausted quota or a spawner that cannot start (binary missing): the
@@ -19,14 +20,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pytest_chump.core.model import SUCCESS_OUTCOMES
-
-FEEDBACK_CAUSES = frozenset(
-    {"checks-failed", "tests-failed", "merge-conflict", "changes-requested"}
+from pytest_chump.core.model import (
+    CIRCUIT_CAUSES,
+    FEEDBACK_CAUSES,
+    SUCCESS_OUTCOMES,
+    TRANSIENT_CAUSES,
 )
-TRANSIENT_CAUSES = frozenset({"rate-limited", "network", "server-error"})
-CIRCUIT_CAUSES = frozenset({"auth", "quota-exhausted", "spawn-failed"})
-NEUTRAL_CAUSES = TRANSIENT_CAUSES | CIRCUIT_CAUSES
 
 NONE, RETRY, NEEDS_HUMAN, CIRCUIT = "none", "retry", "needs-human", "circuit"
 FEEDBACK, TRANSIENT, RESUME = "feedback", "transient", "resume"

@@ -7,7 +7,8 @@ apart from "a human must top up credit or log in again" apart from "the code was
 Precedence, highest first:
 
 1. Success outcomes have no cause ("").
-2. Causes decided outside the agent are kept: ``interrupted`` (the operator stopped chump)
+2. Causes decided outside the agent are kept: ``interrupted`` (the operator stopped chump),
+   ``worker-lost`` (the engine running the agent elsewhere lost it)
    and the PR provider's verdicts (``merge-conflict``, ``tests-failed``, ``checks-failed``).
    The PR or the operator ended the dispatch, whatever the agent's stderr says about earlier
    retries. The list is closed (``CAUSES``): other provider verdicts map onto it
@@ -39,6 +40,7 @@ NETWORK, SERVER_ERROR = "network", "server-error"
 MERGE_CONFLICT, TESTS_FAILED, CHECKS_FAILED = "merge-conflict", "tests-failed", "checks-failed"
 CHANGES_REQUESTED = "changes-requested"
 SPAWN_FAILED, SETUP_FAILED, UNKNOWN = "spawn-failed", "setup-failed", "unknown"
+WORKER_LOST = "worker-lost"  # the engine running the agent elsewhere lost it (a Ray node died)
 
 CAUSES: tuple[str, ...] = (
     TIMEOUT,
@@ -55,6 +57,7 @@ CAUSES: tuple[str, ...] = (
     CHANGES_REQUESTED,
     SPAWN_FAILED,
     SETUP_FAILED,
+    WORKER_LOST,
     UNKNOWN,
 )
 
