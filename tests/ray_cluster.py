@@ -61,6 +61,15 @@ class Node:
     def text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
+    def lose(self) -> None:
+        """The machine dies: every process the node started, whatever its session (a job's
+        entrypoint and its agent run in sessions of their own), killed in one sweep."""
+        victims = descendants(self.proc.pid)
+        for pid in victims:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.stop(signal.SIGKILL)
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> None:
         """Signal the node's session; SIGKILL after ``timeout``."""
         with contextlib.suppress(ProcessLookupError):
@@ -91,8 +100,14 @@ class Cluster:
             "RAY_health_check_period_ms": "1000",
             "RAY_health_check_timeout_ms": "2000",
             "RAY_health_check_failure_threshold": "3",
+            # a loaded machine starts a node's Python agents slowly (default: 15 s, then the
+            # raylet aborts)
+            "RAY_agent_register_timeout_ms": "120000",
+            "RAY_raylet_start_wait_time_s": "120",
         }
         self.env.pop("RAY_ADDRESS", None)
+        for name in [n for n in self.env if n.startswith("PYTEST_")]:
+            del self.env[name]  # Ray takes a test process's nodes for its own unit tests
         self.nodes: list[Node] = []
         self.head = self._start(
             [
@@ -108,8 +123,10 @@ class Cluster:
             "head",
         )
         started = until(
-            lambda: bool(_GCS.search(self.head.text()) and _API.search(self.head.text()))
-            or self.head.proc.poll() is not None,
+            lambda: (
+                bool(_GCS.search(self.head.text()) and _API.search(self.head.text()))
+                or self.head.proc.poll() is not None
+            ),
             timeout=START_TIMEOUT,
         )
         if not started or self.head.proc.poll() is not None:
@@ -120,14 +137,21 @@ class Cluster:
         self.gcs = "127.0.0.1:" + _match(_GCS, text).rpartition(":")[2]
         self.address = _match(_API, text)
 
-    def _start(self, extra: list[str], agents: int, cpus: int, name: str) -> Node:
+    def _start(
+        self,
+        extra: list[str],
+        agents: int,
+        cpus: int,
+        name: str,
+        resources: dict[str, float] | None = None,
+    ) -> Node:
         argv = [
             str(RAY),
             "start",
             "--block",
             "--node-ip-address=127.0.0.1",
             f"--num-cpus={cpus}",
-            f"--resources={json.dumps({'agent': agents})}",
+            f"--resources={json.dumps({'agent': agents, **(resources or {})})}",
             "--disable-usage-stats",
             # nodes share this host: each agent of each node needs ports of its own
             *(f"--{name}={free_port()}" for name in AGENT_PORTS),
@@ -137,15 +161,20 @@ class Cluster:
         self.nodes.append(node)
         return node
 
-    def add_node(self, agents: int = 2, cpus: int = 2) -> Node:
-        """A worker node joined to the head; returns once the cluster counts it."""
+    def add_node(
+        self, agents: int = 2, cpus: int = 2, extra: dict[str, float] | None = None
+    ) -> Node:
+        """A worker node joined to the head (``extra``: more custom resources); returns once
+        the cluster counts it."""
         before = self.alive_nodes()
-        node = self._start([f"--address={self.gcs}"], agents, cpus, f"node{len(self.nodes)}")
+        name = f"node{len(self.nodes)}"
+        node = self._start([f"--address={self.gcs}"], agents, cpus, name, extra)
         joined = until(
             lambda: self.alive_nodes() > before or node.proc.poll() is not None,
             timeout=START_TIMEOUT,
         )
-        assert joined and node.proc.poll() is None, node.text()[-2000:]
+        assert joined, node.text()[-2000:]
+        assert node.proc.poll() is None, node.text()[-2000:]
         return node
 
     def alive_nodes(self) -> int:
@@ -161,7 +190,28 @@ class Cluster:
         """Kill every node's session at once (a graceful ``ray stop`` takes a minute)."""
         for node in reversed(self.nodes):
             node.stop(signal.SIGKILL)
-        shutil.rmtree(self.root, ignore_errors=True)
+        if not os.environ.get("CHUMP_KEEP_RAY_LOGS"):
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def descendants(root: int) -> list[int]:
+    """``root`` and every process below it, children first."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path("/proc", entry, "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rpartition(")")[2].split()[1])
+        children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found[::-1]
 
 
 def free_port() -> int:
@@ -176,4 +226,3 @@ def _match(pattern: re.Pattern[str], text: str) -> str:
     found = pattern.search(text)
     assert found is not None
     return found.group(1)
-

@@ -6,7 +6,6 @@ Skipped (not failed) when the ``ray`` extra is not installed; CI installs it.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -17,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from pytest_chump.state.database import DB_NAME
+from tests.chumpproc import ChumpProcess
 from tests.gitrepos import AGENT, SIX_GAPS, git, make_origin
 from tests.ray_cluster import Cluster, available
-from tests.waiting import until
+from tests.waiting import alive, until
 
 pytestmark = [
     pytest.mark.slow,
@@ -41,7 +42,7 @@ address = "{address}"
 agent = ["{python}", "{agent}"]
 cache_dir = "{cache}"
 python = "{python}"
-forward_env = ["AGENT_MODE", "AGENT_JOURNAL"]
+forward_env = ["AGENT_MODE", "AGENT_JOURNAL", "AGENT_GATE"]
 {ray_extra}
 """
 
@@ -85,7 +86,12 @@ def make_repo(
     return clone
 
 
-def chump(repo: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+ONE_GAP = "gaps:\n  - {id: R-1, title: one, priority: P1, effort: s}\n"
+
+
+def chump(
+    repo: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pytest_chump.cli", *args],
         cwd=repo,
@@ -99,7 +105,7 @@ def chump(repo: Path, *args: str, env: dict[str, str] | None = None, timeout: fl
 
 def outcomes(repo: Path) -> dict[str, list[tuple[str, str]]]:
     """gap -> [(outcome, cause)] of its dispatches, oldest first."""
-    with sqlite3.connect(repo / ".chump" / "state.db") as db:
+    with sqlite3.connect(repo / ".chump" / DB_NAME) as db:
         rows = db.execute("SELECT gap_id, outcome, cause FROM dispatches ORDER BY id").fetchall()
     found: dict[str, list[tuple[str, str]]] = {}
     for gap, outcome, cause in rows:
@@ -108,13 +114,11 @@ def outcomes(repo: Path) -> dict[str, list[tuple[str, str]]]:
 
 
 def reflections(repo: Path) -> list[tuple[str, str]]:
-    with sqlite3.connect(repo / ".chump" / "state.db") as db:
+    with sqlite3.connect(repo / ".chump" / DB_NAME) as db:
         return db.execute("SELECT gap_id, outcome FROM reflections ORDER BY id").fetchall()
 
 
-def test_six_gaps_with_dependencies_all_ship_through_ray(
-    tmp_path: Path, cluster: Cluster
-) -> None:
+def test_six_gaps_with_dependencies_all_ship_through_ray(tmp_path: Path, cluster: Cluster) -> None:
     repo = make_repo(tmp_path, cluster)
     proc = chump(repo, "dispatch", "--no-dry-run", "--watch")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -122,12 +126,94 @@ def test_six_gaps_with_dependencies_all_ship_through_ray(
     assert sorted(got) == ["E2E-A", "E2E-B", "E2E-C", "E2E-D", "E2E-E", "E2E-F"], proc.stdout
     assert all(runs == [("shipped", "")] for runs in got.values()), got
     assert sorted(g for g, _ in reflections(repo)) == sorted(got)
-    shipped = git(repo, "ls-tree", "--name-only", "origin/main").split()
+    shipped = git(tmp_path / "origin.git", "ls-tree", "--name-only", "main").split()
     assert {f"E2E-{x}.txt" for x in "ABCDEF"} <= set(shipped)
     # the agent's output reached the local log, the job's runner lines with it
     log = (repo / ".chump" / "logs" / "e2e-a.log").read_text()
     assert "shipped E2E-A" in log
-    assert "=== chump " in log and "ray-job: " in log
+    assert "ray-job: " in log
     assert not (repo / ".chump" / "worktrees").exists() or not any(
         (repo / ".chump" / "worktrees").iterdir()
     )
+
+
+def ended(run: ChumpProcess) -> None:
+    """A chump process a failed assertion left running is killed."""
+    if run.proc.poll() is None:
+        run.proc.kill()
+        run.proc.wait(timeout=30)
+
+
+def agent_pids(journal: Path) -> list[int]:
+    """The agents started so far (each journals its pid when it starts)."""
+    try:
+        lines = (journal / "pids").read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    return [int(line.split()[0]) for line in lines if line.strip()]
+
+
+def test_the_deadline_stops_the_job(tmp_path: Path, cluster: Cluster) -> None:
+    journal = tmp_path / "journal"
+    journal.mkdir()
+    # effort s: soft deadline 1200 s x 0.0025 = 3 s; the job is stopped at twice that
+    repo = make_repo(tmp_path, cluster, ONE_GAP, slots=1, extra="deadline_scale = 0.0025")
+    env = {"AGENT_MODE": "sleep", "AGENT_JOURNAL": str(journal)}
+    proc = chump(repo, "dispatch", "--no-dry-run", "--watch", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert outcomes(repo) == {"R-1": [("killed", "timeout")]}, proc.stdout
+    assert reflections(repo) == [("R-1", "killed")]
+    (agent,) = agent_pids(journal)
+    assert until(lambda: not alive(agent), timeout=60), "the stopped job's agent still runs"
+
+
+def test_a_worker_lost_mid_job_ends_the_dispatch_killed_worker_lost(
+    tmp_path: Path, cluster: Cluster
+) -> None:
+    node = cluster.add_node(agents=1, cpus=1, extra={"doomed": 1})
+    journal = tmp_path / "journal"
+    journal.mkdir()
+    repo = make_repo(
+        tmp_path, cluster, ONE_GAP, slots=1, ray_extra="resources = {agent = 1, doomed = 1}"
+    )
+    env = {"AGENT_MODE": "sleep", "AGENT_JOURNAL": str(journal)}
+    run = ChumpProcess(repo, "dispatch", "--no-dry-run", "--watch", env=env)
+    try:
+        assert until(lambda: bool(agent_pids(journal)), timeout=120), "the agent never started"
+        (agent,) = agent_pids(journal)
+        node.lose()  # the machine dies: every process on it, the job's and the agent's too
+        assert not alive(agent)
+        assert run.finish(timeout=180) == 0, run.text
+    finally:
+        ended(run)
+    assert outcomes(repo) == {"R-1": [("killed", "worker-lost")]}, run.text
+    assert reflections(repo) == [("R-1", "killed")]
+
+
+def test_a_restarted_orchestrator_reattaches_to_its_ray_job(
+    tmp_path: Path, cluster: Cluster
+) -> None:
+    journal, gate = tmp_path / "journal", tmp_path / "gate"
+    journal.mkdir()
+    repo = make_repo(tmp_path, cluster, ONE_GAP, slots=1)
+    env = {"AGENT_MODE": "gate", "AGENT_GATE": str(gate), "AGENT_JOURNAL": str(journal)}
+    first = ChumpProcess(repo, "dispatch", "--no-dry-run", "--watch", env=env)
+    try:
+        assert until(lambda: bool(agent_pids(journal)), timeout=120), "the agent never started"
+        first.proc.send_signal(signal.SIGKILL)  # the orchestrator crashes; the job runs on
+        first.proc.wait(timeout=30)
+    finally:
+        ended(first)
+    second = ChumpProcess(repo, "dispatch", "--no-dry-run", "--watch", env=env)
+    try:
+        second.wait_for("RESUMED: R-1", timeout=60)
+        gate.write_text("go")
+        assert second.finish(timeout=180) == 0, second.text
+    finally:
+        ended(second)
+    assert outcomes(repo) == {"R-1": [("shipped", "")]}, second.text
+    assert reflections(repo) == [("R-1", "shipped")]
+    assert len(agent_pids(journal)) == 1  # the same agent: nothing was started twice
+    log = (repo / ".chump" / "logs" / "r-1.log").read_text()
+    assert log.count("waiting at the gate for R-1") == 1  # no line copied twice
+    assert "shipped R-1" in log
