@@ -137,6 +137,9 @@ class PrProvider(Protocol):
         """State per branch that has a PR, in one batched call; branches without one are absent.
 
         Raise ``ChumpError`` for a transient failure: the loop logs it and polls again later.
+        A provider that answered from what it saw at an earlier poll (it could not ask the
+        forge now without waiting) sets an attribute ``stale = True``: the loop then uses the
+        answer but does not count the forge as asked since an agent exited.
         """
 
 

@@ -58,7 +58,9 @@ def fetch(
 ) -> None:
     """Fetch ``branches`` of ``remote`` (None: every branch) into chump's namespace only;
     ``prune`` drops chump's copies of branches the remote no longer has. Callers hold the
-    repository lock (``state.locks.repo_lock``). ChumpError when git fails."""
+    fetch lock (``state.locks.fetch_lock``: two writers of one ref fail) and, where they may
+    wait for it, the repository lock first (a fetch fails in the first moments of a ``git
+    worktree add``). ChumpError when git fails."""
     check_name("remote", remote)
     for branch in branches or ():
         check_name("branch", branch)

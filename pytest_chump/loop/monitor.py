@@ -76,7 +76,8 @@ class Monitor:
         start = time.monotonic()
         try:
             self._prs = dict(self.provider.poll(watches))
-            self._answered_at = now
+            if not getattr(self.provider, "stale", False):  # answered from an earlier look
+                self._answered_at = now
         except ChumpError as exc:
             self.progress.provider_error(str(exc))
         except Exception as exc:  # a provider plugin's bug must not stop every agent's watch

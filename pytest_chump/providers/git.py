@@ -27,12 +27,13 @@ from pytest_chump.core.run import clean_env, run
 from pytest_chump.providers.gate_config import KEYS as KEYS  # re-exported for 0.1 imports
 from pytest_chump.providers.gate_config import SECTION, GateConfig, parse_gate
 from pytest_chump.providers.gate_record import BacklogRecorder
-from pytest_chump.providers.merge_gate import MergeGate, Merger, gate_feedback
-from pytest_chump.state.locks import repo_lock
+from pytest_chump.providers.merge_gate import PENDING, MergeGate, Merger, gate_feedback
+from pytest_chump.state.locks import fetch_lock, repo_lock
 
 DIFF_FLAGS = ("--no-color", "--no-ext-diff", "--no-renames")
 CACHE_LIMIT = 4096
 PREFLIGHT_TIMEOUT = 30.0  # seconds the remote may take to answer before the first dispatch
+BESIDE_TRIES = 3  # fetches in a row that may fail beside a worktree being added, unreported
 
 
 def split_base(base_ref: str, remotes: Sequence[str]) -> tuple[str, str]:
@@ -71,6 +72,10 @@ class GitProvider:
         self._shipped_cache: dict[tuple[str, str, str], bool] = {}
         self._saved: set[str] = set()
         self._refs: dict[str, str] = {}  # refname -> commit, listed once per poll
+        self.stale = False
+        """The last poll answered from the refs of an earlier fetch (its own failed beside a
+        worktree being made): the loop does not count it as the forge asked."""
+        self._failed_beside = 0  # fetches in a row failed beside another holder of the lock
         self.gate: MergeGate | None = None
         if gate is not None:
             record = (
@@ -127,12 +132,10 @@ class GitProvider:
 
     def poll(self, watches: Sequence[Watch]) -> Mapping[str, PrStatus]:
         """One fetch and one listing of every branch tip for all watches; ancestry and
-        patch-id checks only for tips not seen before (cached)."""
+        patch-id checks only for tips not seen before (cached). Sets ``stale``."""
         self.calls += 1
-        if self.remote:
-            with repo_lock(self.repo_root):
-                fetch(self.repo_root, self.remote, prune=True)
-        self._refs = self._list_refs()
+        self.stale = False
+        self._refs = self._fetch_and_list() if self.remote else self._list_refs()
         base_tip = (
             newer(
                 self.repo_root,
@@ -151,6 +154,33 @@ class GitProvider:
             if status is not None:
                 result[watch.branch] = status
         return result
+
+    def _fetch_and_list(self) -> dict[str, str]:
+        """Fetch the remote into chump's namespace, then list the refs, never waiting for a
+        worktree being created or removed (the loop thread polls; workers hold the repository
+        lock for seconds in a large repository).
+
+        With the repository lock free, it is held for the fetch, as every fetch of chump's
+        that may wait does. Held by someone else, the fetch runs beside it: the one thing it
+        conflicts with there is the first milliseconds of a ``git worktree add`` (see
+        ``state.locks.repo_lock``), where it fails and changes nothing. Such a failure is not
+        reported: the poll answers from the refs of the last fetch and says so (``stale``),
+        and the next poll fetches again; ``BESIDE_TRIES`` failures in a row are reported (the
+        remote is gone, not a worktree in the way). Fetches and the listing hold the fetch
+        lock, so they never overlap another writer of chump's refs.
+        """
+        with repo_lock(self.repo_root, wait=False) as alone, fetch_lock(self.repo_root):
+            try:
+                fetch(self.repo_root, self.remote, prune=True)
+                self._failed_beside = 0
+            except ChumpError:
+                if alone:
+                    raise
+                self._failed_beside += 1
+                if self._failed_beside >= BESIDE_TRIES:
+                    raise
+                self.stale = True
+            return self._list_refs()
 
     def _list_refs(self) -> dict[str, str]:
         """refname -> commit for every local branch, chump's copy of every branch of the
@@ -181,6 +211,8 @@ class GitProvider:
         gated = self.gate.result(watch.branch, local) if self.gate is not None else None
         if gated is not None and gated.state == "MERGED":
             return gated  # the gate's own merge: it carries the synthetic number
+        if self.gate is not None and self.gate.running(watch.branch):
+            return PENDING  # its merge may have landed already: the gate's verdict comes next
         if any(self._shipped(watch.base_sha, tip, base_tip) for tip in tips):
             return PrStatus(None, "MERGED")
         if seen and not pushed:

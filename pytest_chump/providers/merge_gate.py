@@ -2,6 +2,8 @@
 
 Checks run in worker threads so a poll never waits on them; merges are serialized by a thread
 lock plus an flock on ``.chump/merge-gate.lock``, so two orchestrators never move the base at once.
+Everything here that takes the repository lock (fetch, temporary worktree, push) runs on those
+threads, never on the loop's: a large worktree being made delays the gate's merge, not the loop.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pytest_chump.core.protocols import PrStatus
 from pytest_chump.core.redact import redact
 from pytest_chump.core.remote_refs import fetch, own_ref, resolve, users_ref
 from pytest_chump.core.run import clean_env, run
-from pytest_chump.state.locks import file_lock, repo_lock, state_dir
+from pytest_chump.state.locks import fetch_lock, file_lock, repo_lock, state_dir
 
 PENDING = PrStatus(None, "OPEN", checks="pending")
 TAIL_LINES, DETAIL_CHARS, TRIES = 10, 500, 3
@@ -166,7 +168,7 @@ class Merger:
         the user's remote-tracking ref), or the local branch."""
         if not self.remote:
             return self._git("rev-parse", "--verify", f"refs/heads/{self.branch}").stdout.strip()
-        with repo_lock(self.repo_root), suppress(ChumpError):
+        with repo_lock(self.repo_root), fetch_lock(self.repo_root), suppress(ChumpError):
             fetch(self.repo_root, self.remote, [self.branch])  # failed: a stale push is refused
         return resolve(self.repo_root, users_ref(self.remote, self.branch))
 
@@ -200,7 +202,8 @@ class Merger:
         with repo_lock(self.repo_root):
             pushed = self._git("push", "--quiet", self.remote or ".", target)
             if pushed.returncode == 0 and self.remote:
-                self._git("update-ref", own_ref(self.remote, self.branch), new)
+                with fetch_lock(self.repo_root):  # chump's refs: one writer at a time
+                    self._git("update-ref", own_ref(self.remote, self.branch), new)
         return "" if pushed.returncode == 0 else tail(pushed.stderr) or "push refused"
 
 
@@ -252,6 +255,12 @@ class MergeGate:
         with self._lock:
             job = self._jobs.get(branch)
         return job.result if job is not None and job.tip == tip else None
+
+    def running(self, branch: str) -> bool:
+        """Whether a check or merge of ``branch`` is under way (its verdict not yet known)."""
+        with self._lock:
+            job = self._jobs.get(branch)
+        return job is not None and job.result is None
 
     def status(
         self, branch: str, tip: str, worktree: Path, label: str, gap_id: str = ""

@@ -7,11 +7,13 @@ import io
 import sqlite3
 from pathlib import Path
 
+from pytest_chump.dispatch import worktrees
 from pytest_chump.dispatch.workspaces import GitWorktrees
 from pytest_chump.dispatch.worktrees import Prepared
 from pytest_chump.loop.app import App
 from pytest_chump.loop.orchestrator import Orchestrator
 from pytest_chump.loop.progress import Progress
+from pytest_chump.state.locks import repo_lock
 from pytest_chump.state.store import Store
 from tests.gitrepos import repo  # noqa: F401  (fixture)
 from tests.waiting import until
@@ -65,3 +67,40 @@ def test_an_outcome_is_recorded_while_another_worktree_is_made(repo: Path) -> No
         "DISPATCHED SLOW-1",
         "OUTCOME SLOW-1",
     ]
+
+
+class LockedSlowWorktree(GitWorktrees):
+    """``slow-1``'s worktree holds the repository lock, as a long ``git worktree add`` does,
+    until FAST-1's outcome is recorded (or a bound passes)."""
+
+    seen: list[bool]
+
+    def prepare(self, worktree: Path, branch: str, base_ref: str) -> Prepared:
+        if worktree.name != "slow-1":
+            return super().prepare(worktree, branch, base_ref)
+        db = self.repo_root / ".chump" / "chump.db"
+        with repo_lock(self.repo_root):
+            self.seen.append(until(lambda: shipped(db, "FAST-1"), timeout=30))
+            return worktrees.prepare(self.repo_root, worktree, branch, base_ref)
+
+
+def test_the_git_provider_records_an_outcome_while_a_worker_holds_the_repository_lock(
+    repo: Path,
+) -> None:
+    """The git provider with a remote fetches on the loop thread: it must not wait for the
+    repository lock a worker holds for a whole worktree add (before: its poll waited for it,
+    so FAST-1's pushed work was seen only once SLOW-1's worktree was made: ``seen`` [False])."""
+    (repo / "docs/gaps.yaml").write_text(TWO)
+    app = App.create({"repo_root": str(repo)})
+    assert (app.settings.pr_provider, app.settings.base_ref) == ("git", "origin/main")
+    out = io.StringIO()
+    slow = LockedSlowWorktree(repo, app.settings.bot_identity)
+    slow.seen = []
+    with Store.for_repo(repo) as store:
+        orch = Orchestrator(
+            app, store, app.spawner_factory(), app.provider(), Progress(out, out), workspaces=slow
+        )
+        orch.run()
+        rows = {r.gap_id: r.outcome for r in store.dispatches()}
+    assert slow.seen == [True], out.getvalue()
+    assert rows == {"FAST-1": "shipped", "SLOW-1": "shipped"}, out.getvalue()

@@ -7,9 +7,11 @@ gate results are awaited through the provider's ``notify`` hook, never by sleepi
 from __future__ import annotations
 
 import io
+import shutil
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +20,14 @@ import pytest
 from pytest_chump.backlog import check_bytes
 from pytest_chump.core import remote_refs
 from pytest_chump.core.config import Settings
-from pytest_chump.core.errors import UsageError
+from pytest_chump.core.errors import ChumpError, UsageError
 from pytest_chump.core.protocols import PrStatus, Watch
 from pytest_chump.loop.app import App
 from pytest_chump.loop.orchestrator import Orchestrator
 from pytest_chump.loop.progress import Progress
 from pytest_chump.providers import git as git_module
 from pytest_chump.providers.git import GateConfig, GitProvider, _factory, split_base
+from pytest_chump.state.locks import repo_lock
 from pytest_chump.state.store import Store
 from tests.gitrepos import git, make_origin
 
@@ -263,6 +266,91 @@ def test_poll_succeeds_and_sees_the_remote_while_the_users_fetch_holds_a_ref(
     assert lock.exists()
 
 
+@contextmanager
+def lock_held_by_a_worker(clone: Path) -> Iterator[None]:
+    """The repository lock held by another thread, as a worker holds it for a whole
+    ``git worktree add`` in a large repository, until the block ends."""
+    held, release = threading.Event(), threading.Event()
+
+    def worker() -> None:
+        with repo_lock(clone):
+            held.set()
+            release.wait()
+
+    thread = threading.Thread(target=worker, daemon=True)
+    thread.start()
+    try:
+        assert held.wait(WAIT)
+        yield
+    finally:
+        release.set()
+        thread.join(WAIT)
+
+
+def test_poll_fetches_and_sees_a_merge_while_a_worker_holds_the_repository_lock(
+    repos: Repos,
+) -> None:
+    """The poll runs on the loop thread: it fetches beside a worktree being made instead of
+    waiting for the lock (before: it waited until the worktree was made)."""
+    _, clone, forge = repos
+    tree, base = start(clone, "feat")
+    commit(tree, "f.txt", "f\n")
+    git(tree, "push", "--quiet", "origin", "feat")
+    provider, watch = GitProvider(clone, "origin/main"), Watch("feat", "F-1", base, tree)
+    assert provider.poll([watch]) == {"feat": PrStatus(None, "OPEN")}
+    merged_on_forge(forge, "feat", "squash")
+    answers: list[Mapping[str, PrStatus]] = []
+    with lock_held_by_a_worker(clone):
+        poller = threading.Thread(target=lambda: answers.append(provider.poll([watch])))
+        poller.start()
+        poller.join(WAIT)
+        assert answers == [{"feat": PrStatus(None, "MERGED")}]  # while the lock is held
+    poller.join()
+    assert provider.stale is False
+
+
+def placeholder_worktree(clone: Path) -> Path:
+    """What ``git worktree add`` leaves for its first milliseconds (git 2.39): a worktree
+    whose HEAD is the null object id, which fails a fetch's connectivity check."""
+    admin = clone / ".git" / "worktrees" / "being-added"
+    admin.mkdir(parents=True)
+    (admin / "HEAD").write_text("0" * 40 + "\n", encoding="utf-8")
+    (admin / "commondir").write_text("../..\n", encoding="utf-8")
+    tree = clone.parent / "being-added"
+    tree.mkdir()
+    (tree / ".git").write_text(f"gitdir: {admin}\n", encoding="utf-8")
+    (admin / "gitdir").write_text(f"{tree / '.git'}\n", encoding="utf-8")
+    return admin
+
+
+def test_a_fetch_failing_beside_a_worktree_being_added_is_stale_then_reported(
+    repos: Repos,
+) -> None:
+    """Beside a busy repository lock the fetch may fail in a ``git worktree add``'s first
+    moments: the poll answers from the last fetch's refs (``stale``) and fetches again next
+    time; only ``BESIDE_TRIES`` failures in a row are reported. With the lock free the
+    same failure is reported at once, and a fetch that succeeds again is fresh."""
+    _, clone, forge = repos
+    tree, base = start(clone, "feat")
+    commit(tree, "f.txt", "f\n")
+    git(tree, "push", "--quiet", "origin", "feat")
+    provider, watch = GitProvider(clone, "origin/main"), Watch("feat", "F-1", base, tree)
+    assert provider.poll([watch]) == {"feat": PrStatus(None, "OPEN")}
+    merged_on_forge(forge, "feat", "squash")
+    admin = placeholder_worktree(clone)
+    with pytest.raises(ChumpError, match="did not send all necessary objects"):
+        provider.poll([watch])  # the lock was free: nothing else to blame
+    with lock_held_by_a_worker(clone):
+        for _ in range(git_module.BESIDE_TRIES - 1):
+            assert provider.poll([watch]) == {"feat": PrStatus(None, "OPEN")}  # the old refs
+            assert provider.stale is True
+        with pytest.raises(ChumpError, match="did not send all necessary objects"):
+            provider.poll([watch])
+        shutil.rmtree(admin)  # the worktree add went on
+        assert provider.poll([watch]) == {"feat": PrStatus(None, "MERGED")}
+        assert provider.stale is False
+
+
 # --- the merge gate -------------------------------------------------------------------------
 
 
@@ -360,6 +448,26 @@ def test_poll_never_waits_for_a_check_and_a_forgotten_branch_is_not_merged(repos
     assert finished.wait(WAIT)
     assert git(origin, "rev-parse", "main") == before
     assert settle((provider, [watch])) == {"feat": PrStatus(1, "MERGED", checks="passing")}
+
+
+def test_a_branch_on_the_base_while_its_gate_runs_waits_for_the_gates_verdict(
+    repos: Repos,
+) -> None:
+    """The gate's own push lands on the remote before its verdict (with the synthetic number)
+    is set: a poll fetching meanwhile (beside the repository lock the gate holds) must say
+    pending, not a numberless MERGED of its own."""
+    _, clone, _ = repos
+    tree, base = start(clone, "feat")
+    commit(tree, "f.txt", "f\n")
+    go = clone.parent / "go"
+    hold = f"import os, time\nwhile not os.path.exists({str(go)!r}): time.sleep(0.01)"
+    provider, watch = gated(clone, (PY, "-c", hold)), Watch("feat", "F", base, tree, True)
+    pending = PrStatus(None, "OPEN", checks="pending")
+    assert provider.poll([watch]) == {"feat": pending}
+    git(tree, "push", "--quiet", "origin", "feat:main")  # on the base while the gate runs
+    assert provider.poll([watch]) == {"feat": pending}
+    go.write_text("go")
+    assert settle((provider, [watch])) == {"feat": PrStatus(None, "MERGED", checks="passing")}
 
 
 def test_check_that_cannot_start_is_a_gate_error(repos: Repos) -> None:
