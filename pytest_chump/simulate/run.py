@@ -113,21 +113,29 @@ def settings_for(
     return config_sources.resolve(root, flags, env={}, table=table)
 
 
-def simulated(base: Settings, root: Path, slots: int, order: str, seed: int = 0) -> Settings:
+def simulated(base: Settings, slots: int, order: str, seed: int = 0) -> Settings:
     """A repository's own settings (deadlines, retries, routing, picker, poll interval ...)
-    made to run simulated: in ``root``, on ``slots``, with the memory sink. A poll interval
-    under ``MIN_POLL_S`` is raised to it: agents take minutes, and hours of virtual time
-    polled every few milliseconds would only cost time."""
+    made to run simulated: on ``slots``, with the memory sink.
+
+    The root stays the repository's, so what a real dispatch reads there is read the same
+    way — the prompt template, the rules file, ``.chump/routing.yaml``, the backlog's path
+    in the prompt — and worktree paths and branches are named as a real dispatch names
+    them. Nothing is written there: the store is in memory, there are no workspaces and no
+    worktree set-up (commands, includes, pool), no lessons (they would be read from the
+    real history) and no notifications. A poll interval under ``MIN_POLL_S`` is raised to
+    it: agents take minutes, and hours of virtual time polled every few milliseconds would
+    only cost time."""
     return dataclasses.replace(
         base,
         poll_interval=max(base.poll_interval, MIN_POLL_S),
-        repo_root=root,
         max_parallel=slots,
         picker_order=order,
         sinks=("memory",),
         lessons=False,
         lease_ttl=float(10**9),
-        base_ref="HEAD",
+        worktree={},  # simulated agents have no worktree to set up
+        worktree_include=(),
+        worktree_pool=0,
         notify={},  # nobody is told of simulated events
         routing_seed=base.routing_seed if base.routing_seed is not None else seed,
     )
@@ -145,19 +153,21 @@ def simulate(
     events: TextIO | None = None,
 ) -> Result:
     """Drive ``backlog`` through the real loop on virtual time; see the module docstring.
-    ``base``: a repository's settings to simulate with (default: chump's defaults with
-    ``backends`` as the arms and ``overrides``); ``events``: where the run's events go, one
+    ``base``: a repository's settings to simulate with, in the repository (see
+    :func:`simulated`; default: chump's defaults with ``backends`` as the arms and
+    ``overrides``, in a scratch folder); ``events``: where the run's events go, one
     JSON line each (as ``chump dispatch --events``; their times are the virtual ones)."""
     started = time.perf_counter()
     model = model or Model()
     clock = VirtualClock()
     world = World(clock, model)
-    root = Path(tempfile.mkdtemp(prefix="chump-simulate-"))
+    scratch = None if base is not None else Path(tempfile.mkdtemp(prefix="chump-simulate-"))
     try:
         if base is not None:
-            settings = simulated(base, root, slots, order, model.seed)
+            settings = simulated(base, slots, order, model.seed)
         else:
-            settings = settings_for(root, slots, order, backends, **(overrides or {}))
+            assert scratch is not None
+            settings = settings_for(scratch, slots, order, backends, **(overrides or {}))
         # built-in plugins only: no third party hears of simulated dispatches and outcomes
         app = App(settings, get_plugin_manager(env={"CHUMP_LOAD_PLUGINS": ""}))
         app.pm.hook.chump_configure(settings=settings)  # the router, seeded
@@ -201,7 +211,8 @@ def simulate(
             history,
         )
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _slot_time(rows: Iterable[object]) -> dict[str, float]:
