@@ -5,9 +5,13 @@ finisher are the real ones, over a real (in-memory) store and the real reflectio
 sinks; only the agents, the PR provider, the workspaces and the clock are simulated.
 
 Figures: the makespan (first dispatch to the last outcome), a lower bound no schedule of the
-same attempts can beat — the longer of the critical path (each gap weighing the slot time of
-all its attempts) and the total slot time divided by the slots — their ratio, and the slot
-utilisation (slot time used / (slots * makespan)).
+same attempts can beat — the longer of the critical path (each gap weighing the work of all
+its attempts) and the total work divided by the slots — their ratio, and the slot
+utilisation (work / (slots * makespan)). The work of an attempt is what the model drew for
+it, held as an ideal loop would hold its slot (:func:`attempt_slot_time`: no poll delay, no
+overhead), never the slot time measured in the run: that includes the loop's own delays
+(a merge seen at the next poll), which a bound must not credit to the work. The measured
+slot time is reported beside it (``slot_s``).
 """
 
 from __future__ import annotations
@@ -51,12 +55,13 @@ class Result:
     slots: int
     makespan_s: float
     critical_path_s: float
-    work_s: float
+    work_s: float  # what the attempts take (the model's draws, held as an ideal loop would)
     dispatches: int
     shipped: int
     outcomes: dict[str, int]
     wall_s: float
     history: dict[str, object] = field(default_factory=dict, repr=False)
+    slot_s: float | None = None  # slot time measured (start to outcome); None: ``work_s``
 
     @property
     def lower_bound_s(self) -> float:
@@ -68,8 +73,14 @@ class Result:
 
     @property
     def utilisation(self) -> float:
+        """The share of the slots' time that the work filled (the rest: idle slots and the
+        loop's own delays)."""
         span = self.makespan_s * self.slots
         return self.work_s / span if span else 0.0
+
+    @property
+    def measured_slot_s(self) -> float:
+        return self.work_s if self.slot_s is None else self.slot_s
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -81,6 +92,7 @@ class Result:
             "lower_bound_s": round(self.lower_bound_s, 3),
             "critical_path_s": round(self.critical_path_s, 3),
             "work_s": round(self.work_s, 3),
+            "slot_s": round(self.measured_slot_s, 3),
             "ratio": round(self.ratio, 4),
             "utilisation": round(self.utilisation, 4),
             "dispatches": self.dispatches,
@@ -195,24 +207,38 @@ def simulate(
         outcomes = Counter(row.outcome or "unfinished" for row in rows)
         end = max((row.ended_at or clock.now() for row in rows), default=clock.start)
         begin = min((row.started_at for row in rows), default=clock.start)
-        slot_time = _slot_time(rows)
+        work = _work(world, backlog.gaps, settings)
         return Result(
             CONTINUOUS,
             order,
             len(backlog.gaps),
             slots,
             end - begin,
-            critical_path(backlog.gaps, slot_time),
-            sum(slot_time.values()),
+            critical_path(backlog.gaps, work),
+            sum(work.values()),
             len(rows),
             len({row.gap_id for row in rows if row.outcome == "shipped"}),
             dict(outcomes),
             time.perf_counter() - started,
             history,
+            sum(_slot_time(rows).values()),
         )
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _work(world: World, gaps: Sequence[Gap], settings: Settings) -> dict[str, float]:
+    """Per gap, the work of every attempt the run made: what the model drew for it, held
+    as an ideal loop would hold its slot."""
+    by_id = {g.id: g for g in gaps}
+    work: dict[str, float] = {}
+    for a in world.attempts:
+        gap = by_id.get(a.gap_id)
+        if gap is not None:
+            held = attempt_slot_time(world.model, settings, gap, a.backend, a.attempt)
+            work[a.gap_id] = work.get(a.gap_id, 0.0) + held
+    return work
 
 
 def _slot_time(rows: Iterable[object]) -> dict[str, float]:
@@ -255,14 +281,29 @@ def _topological(gaps: Sequence[Gap]) -> list[Gap]:
     return order
 
 
-def attempt_slot_time(model: Model, settings: Settings, gap: Gap, backend: str, n: int) -> float:
-    """How long attempt ``n`` of ``gap`` holds a slot under an ideal loop (no poll delay):
-    the reference-round simulation and tests use it."""
+STOP_EXIT_S = 1.0  # a simulated agent exits this long after SIGTERM (``SimHandle``)
+
+
+def attempt_result(model: Model, settings: Settings, gap: Gap, backend: str, n: int) -> str:
+    """What attempt ``n`` of ``gap`` comes to: the model's draw, except that an agent still
+    running at twice its soft deadline is stopped there (``HANG``: the deadline ladder;
+    simulated agents open their pull request only as they exit)."""
     draw = model.draw(gap.id, gap.effort, backend, n)
-    if draw.result == HANG:
-        return 2 * settings.soft_deadline(gap.effort) + 1.0
-    if draw.result == NO_PR:
-        return min(draw.duration_s + settings.exit_grace, 2 * settings.soft_deadline(gap.effort))
-    if draw.result == SHIP:
-        return draw.duration_s + model.merge_delay_s
-    return draw.duration_s
+    return HANG if draw.duration_s > 2 * settings.soft_deadline(gap.effort) else draw.result
+
+
+def attempt_slot_time(model: Model, settings: Settings, gap: Gap, backend: str, n: int) -> float:
+    """How long attempt ``n`` of ``gap`` holds a slot under an ideal loop — one that sees
+    every exit, pull request and merge the moment it happens (no poll delay) and decides as
+    :func:`~pytest_chump.loop.decide.decide` does: the work the attempt takes. The
+    simulated run's lower bound and the reference rounds use it."""
+    duration = model.draw(gap.id, gap.effort, backend, n).duration_s
+    soft = settings.soft_deadline(gap.effort)
+    result = attempt_result(model, settings, gap, backend, n)
+    if result == HANG:
+        return 2 * soft + STOP_EXIT_S
+    if result == NO_PR:  # stalled after the exit grace, or at once past the soft deadline
+        return min(duration + settings.exit_grace, max(duration, soft))
+    if result == SHIP:
+        return duration + model.merge_delay_s
+    return duration  # a crash, or failed checks seen as it exits
