@@ -199,6 +199,9 @@ def simulate(
                 workspaces=NoWorkspaces(),
                 heartbeat=False,
             )
+            # a store in memory has no workers: every start runs on the loop thread, in the
+            # picker's order, so a run is the same every time (see loop/workers.py)
+            assert orch.workers is None
             orch.monitor.base_done = frozenset
             orch.backlog = backlog
             orch.run()
