@@ -158,7 +158,7 @@ def simulate(
     *,
     slots: int = 4,
     model: Model | None = None,
-    order: str = "critical-path",
+    order: str | None = None,
     backends: Sequence[str] = ("claude",),
     overrides: dict[str, object] | None = None,
     base: Settings | None = None,
@@ -167,10 +167,12 @@ def simulate(
     """Drive ``backlog`` through the real loop on virtual time; see the module docstring.
     ``base``: a repository's settings to simulate with, in the repository (see
     :func:`simulated`; default: chump's defaults with ``backends`` as the arms and
-    ``overrides``, in a scratch folder); ``events``: where the run's events go, one
+    ``overrides``, in a scratch folder); ``order``: the picker order (default: the base's,
+    else critical-path); ``events``: where the run's events go, one
     JSON line each (as ``chump dispatch --events``; their times are the virtual ones)."""
     started = time.perf_counter()
     model = model or Model()
+    order = order or (base.picker_order if base is not None else "critical-path")
     clock = VirtualClock()
     world = World(clock, model)
     scratch = None if base is not None else Path(tempfile.mkdtemp(prefix="chump-simulate-"))

@@ -152,3 +152,14 @@ def test_the_command_keeps_the_routing_rules(
     assert json.loads(out)["backends"] == ["codex", "claude"]
     assert {request.gap.id: arm for request, arm in started} == ROUTED
     assert state_of(repo) == before
+
+
+def test_the_repository_picker_order_is_simulated(repo: Path) -> None:
+    """Without an ``order``, a repository's simulation picks as the repository does."""
+    for order in ("declared", "effort"):
+        app = App.create({"repo_root": str(repo), "picker_order": order})
+        run = simulate(app.load_backlog(), model=Model(failures=False), base=app.settings)
+        assert run.order == order
+    assert simulate(app.load_backlog(), base=app.settings, order="critical-path").order == (
+        "critical-path"
+    )
