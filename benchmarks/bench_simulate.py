@@ -74,8 +74,10 @@ def main() -> None:
     five = simulate(generate(500, DENSITY, seed=0), slots=4, model=Model(seed=0))
     peak_mb, flight_s = in_flight(args.in_flight)
     body = (
-        "Makespan / lower bound (the longer of the critical path and the total slot time / "
-        f"slots, over the attempts each run made); generated DAGs, deps density {DENSITY}, "
+        "Makespan / lower bound (the longer of the critical path and the total work / slots, "
+        "over the attempts each run made, each weighing what the model drew for it as an ideal "
+        "loop would hold its slot, never the slot time measured); generated DAGs, deps "
+        f"density {DENSITY}, "
         "default agent model with failures, retries and hangs, seed 0. The reference rounds "
         "get no poll delay; the continuous loop polls its provider every 30 s.\n\n"
         "| gaps | slots | reference rounds | continuous, declared | continuous, critical path "

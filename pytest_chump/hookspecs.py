@@ -5,6 +5,18 @@ the first non-None result wins and the built-ins are ``trylast``, so any plugin 
 ``conftest.py`` overrides them. Registration hooks take a ``register`` callback so chump
 validates names, rejects duplicates and can list the valid choices. Event hooks are
 broadcast to every implementation and return nothing.
+
+Threads. A dispatch starts on a dispatch worker thread (lease, worktree, prompt, agent;
+``dispatch_workers`` of them, default 2), so ``chump_build_prompt`` — and a spawner's
+``spawn`` — run there, for different gaps at the same time; with ``dispatch_workers = 0``
+they run on the loop thread. Every other hook runs on the loop thread (the registration
+hooks and ``chump_configure`` on the thread that sets chump up, which is the loop thread in
+``chump dispatch``), one call at a time — but possibly while a worker is in
+``chump_build_prompt``. So a plugin must not assume one call at a time across those two
+groups: state shared by ``chump_build_prompt`` with itself or with other hooks needs a
+lock; and a plugin that keeps a database connection opens one per thread (an SQLite
+connection belongs to its thread; each chump worker has its own store connection, and
+plugins are never handed one).
 """
 
 from __future__ import annotations
@@ -73,7 +85,8 @@ def chump_register_backlog_sources(register: Register) -> None:
 
 @hookspec(firstresult=True)
 def chump_pick(gaps: Sequence[Gap], request: PickRequest) -> list[Gap] | None:
-    """Called whenever slots are free, to choose the gaps to start now, in start order.
+    """Called whenever slots are free, to choose the gaps to start now, in start order
+    (on the loop thread).
 
     :param gaps: the whole validated backlog, in declared order.
     :param request: free slots, ids that count as done, ids leased or in flight, filters.
@@ -86,6 +99,9 @@ def chump_pick(gaps: Sequence[Gap], request: PickRequest) -> list[Gap] | None:
 def chump_build_prompt(gap: Gap, dispatch: Dispatch, settings: Settings) -> str | None:
     """Called once per dispatch, before the agent starts, to write the prompt it gets on stdin.
 
+    Called on a dispatch worker thread, possibly at the same time for another gap (see the
+    module docstring): an implementation must be thread-safe.
+
     :param gap: the gap being dispatched.
     :param dispatch: its branch, worktree and backend.
     :param settings: the resolved configuration.
@@ -95,7 +111,8 @@ def chump_build_prompt(gap: Gap, dispatch: Dispatch, settings: Settings) -> str 
 
 @hookspec(firstresult=True)
 def chump_route(gap: Gap, candidates: Sequence[Arm], stats: Mapping[Arm, ArmStats]) -> Arm | None:
-    """Called once per dispatch to choose which spawner (and model) runs the gap.
+    """Called once per dispatch, on the loop thread before its start is handed to a
+    worker, to choose which spawner (and model) runs the gap.
 
     :param gap: the gap about to be dispatched.
     :param candidates: the arms the routing table allows for this gap, in preference order.
@@ -109,7 +126,8 @@ def chump_route(gap: Gap, candidates: Sequence[Arm], stats: Mapping[Arm, ArmStat
 
 @hookspec
 def chump_dispatched(dispatch: Dispatch) -> None:
-    """Called after an agent was started for a gap and its dispatch was recorded.
+    """Called after an agent was started for a gap and its dispatch was recorded (on the
+    loop thread, once the worker that started it is done).
 
     :param dispatch: the new dispatch (gap, branch, worktree, backend, handle).
     """

@@ -4,8 +4,10 @@ real ones.
 
 The backlog is generated (``--gaps N [--deps-density D]``) or the repository's own (its
 configured backlog, or ``--backlog PATH``), simulated with the repository's settings
-(deadlines, retries, routing, picker order). Nothing is dispatched and nothing is written
-but ``--timeline`` pages.
+(deadlines, retries, routing, picker order) and the files a real dispatch reads there (the
+prompt template, the rules file, ``.chump/routing.yaml``). ``--backends`` replaces the
+routing table with one default list of those arms. Nothing is dispatched and nothing is
+written but ``--timeline`` pages.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -98,13 +99,13 @@ def run(args: argparse.Namespace) -> int:
     slots = args.slots or base.max_parallel
     order = args.order or base.picker_order
     backends = _backends(args.backends, base)
-    if args.backends or len(backends) > 1:
+    if args.backends:  # the arms given replace the table; else the repository's table holds
         arms = [{"spawner": name} for name in backends]
         base = _with_routing(base, {"default": arms})
     model = Model(seed=args.seed, failures=not args.no_failures)
     runs: list[Result] = []
     if args.policy in ("both", "reference"):
-        settings = simulated(base, Path(tempfile.gettempdir()), slots, "declared")
+        settings = simulated(base, slots, "declared")
         runs.append(reference_rounds(backlog, settings, model, backends[0]))
     if args.policy in ("both", "continuous"):
         runs.append(simulate(backlog, slots=slots, model=model, order=order, base=base))

@@ -38,7 +38,9 @@ class SpawnRequest:
     dispatch), so a later orchestrator can adopt the agent and learn how it ended."""
     on_started: Callable[[int], None] | None = None
     """Call with the process (group) id as soon as it exists and before the agent may act:
-    the dispatcher records it durably, so a crash at any point leaves no untracked agent."""
+    the dispatcher records it durably, so a crash at any point leaves no untracked agent.
+    Call it inside ``spawn``, on the thread ``spawn`` runs on: it writes through that
+    thread's store connection."""
     secrets: tuple[str, ...] = ()
     """Secret values (beyond those the environment names) to mask in the agent's output."""
     log_max_bytes: int = 0
@@ -54,7 +56,11 @@ class SpawnRequest:
 
 @runtime_checkable
 class SpawnHandle(Protocol):
-    """A running agent. Must not assume a local process: a remote engine implements the same."""
+    """A running agent. Must not assume a local process: a remote engine implements the same.
+
+    Made on the worker thread that ran ``spawn`` (which kills and closes it if the start
+    fails after all); then used from the loop thread only — never from two threads at
+    once."""
 
     pid: int | None
     log_path: Path | None
@@ -88,12 +94,17 @@ class SpawnHandle(Protocol):
 
 @runtime_checkable
 class Spawner(Protocol):
-    """Starts agents. ``name`` is the label recorded on dispatches and reflections."""
+    """Starts agents. ``name`` is the label recorded on dispatches and reflections.
+
+    One object per spawner name, made on the loop thread when the orchestrator starts;
+    ``spawn`` runs on a dispatch worker thread, possibly for two gaps at the same time (see
+    ``pytest_chump.hookspecs``)."""
 
     name: str
 
     def spawn(self, request: SpawnRequest) -> SpawnHandle:
-        """Start the agent; raise ``ChumpError`` with a one-line reason when it cannot start."""
+        """Start the agent; raise ``ChumpError`` with a one-line reason when it cannot start.
+        Thread-safe: other starts may run at the same time."""
 
 
 @dataclass(frozen=True, slots=True)

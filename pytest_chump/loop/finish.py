@@ -32,7 +32,7 @@ from pytest_chump.loop.react import (
     Chain,
     react,
 )
-from pytest_chump.loop.workers import InOrder, Workers
+from pytest_chump.loop.workers import Pending, Workers
 from pytest_chump.reflect.causes import evidence_line
 from pytest_chump.reflect.record import build as build_reflection
 from pytest_chump.reflect.usage import usage_of
@@ -59,7 +59,7 @@ class Finisher:
     """What the next attempt should know about a failed one (see ``Orchestrator``)."""
     workers: Workers | None = None
     """Where worktrees are removed (None: on the loop thread)."""
-    tearing: InOrder[Flight, str] = field(default_factory=InOrder)
+    tearing: Pending[Flight, str] = field(default_factory=Pending)
     freed_at: list[float] = field(default_factory=list)
     """When (monotonic) each slot freed that no new agent has taken yet (refill latency)."""
     _started: list[int] = field(default_factory=list)  # dispatch id of each row

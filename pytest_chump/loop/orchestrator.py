@@ -37,7 +37,7 @@ from pytest_chump.loop.monitor import Monitor
 from pytest_chump.loop.progress import Progress
 from pytest_chump.loop.resume import adopt_orphans
 from pytest_chump.loop.timings import Timings
-from pytest_chump.loop.workers import InOrder, Workers
+from pytest_chump.loop.workers import Pending, Workers
 from pytest_chump.reflect.notify import check as check_notify
 from pytest_chump.state.liveness import make_owner
 from pytest_chump.state.rows import RetryRow
@@ -114,7 +114,7 @@ class Orchestrator:
         )
         self.workers = self._workers()
         self.finisher.workers = self.workers
-        self.starting: InOrder[Starting, tuple[Flight | None, float]] = InOrder()
+        self.starting: Pending[Starting, tuple[Flight | None, float]] = Pending()
         self.monitor.on_silent = self._silent
         self.monitor.on_polled = lambda took: self.timings.observe("provider_poll_seconds", took)
         check_notify(self.app.settings.notify)  # a bad [tool.chump.notify] fails before dispatch
@@ -439,7 +439,7 @@ class Orchestrator:
         self.starting.add(Starting(gap, arm, retry), self.workers.submit(task))
 
     def _collect_starts(self) -> None:
-        """Take in the dispatches the workers finished starting, in the order they began."""
+        """Take in the dispatches the workers finished starting, each as soon as it is done."""
         for starting, future in self.starting.done():
             try:
                 flight, took = future.result()

@@ -6,14 +6,25 @@ outcome until it finished; here it runs on ``dispatch_workers`` threads while th
 watching. Git's own writes stay serialised by the repository lock where git needs it.
 
 Each worker thread has its own connection to the store (SQLite connections belong to their
-thread); results come back to the loop thread in the order the work was submitted, so what
-the loop announces (dispatched lines and events) keeps the order the picker chose.
+thread). Results come back to the loop thread as each piece of work completes, never held
+behind an earlier piece still running: a start is taken in (its agent watched, announced,
+its outcome decided) as soon as it is done, and a worktree's lease goes as soon as it is
+removed. Taking them back in the order they began would buy nothing the loop needs:
+
+- the picker's order decides which gaps start, and a refill submits them in that order;
+  the order results come back in only orders the announcements (dispatched lines, events,
+  ``chump_dispatched``) of starts that ran at the same time — as git finishes them;
+- the store's order does not depend on it: each worker records its dispatch (and claims
+  its lease and slot) when it gets there, whichever way results come back;
+- a simulation is deterministic without it: its store is in memory, so it has no workers
+  and every start runs on the loop thread, in the picker's order, at one virtual instant.
+
+Pieces found done together come back in the order they were submitted.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_all
@@ -74,20 +85,22 @@ class Workers:
 
 
 @dataclass
-class InOrder(Generic[K, T]):
-    """Submitted work, handed back in submission order as it completes."""
+class Pending(Generic[K, T]):
+    """Submitted work, handed back as each piece completes (see the module docstring)."""
 
-    pending: deque[tuple[K, Future[T]]] = field(default_factory=deque)
+    pending: list[tuple[K, Future[T]]] = field(default_factory=list)
 
     def add(self, key: K, future: Future[T]) -> None:
         self.pending.append((key, future))
 
     def done(self) -> list[tuple[K, Future[T]]]:
-        """The completed head of the queue (a later piece of work waits for earlier ones)."""
-        out = []
-        while self.pending and self.pending[0][1].done():
-            out.append(self.pending.popleft())
-        return out
+        """The pieces completed so far, in submission order; the others stay pending."""
+        finished: list[tuple[K, Future[T]]] = []
+        running: list[tuple[K, Future[T]]] = []
+        for item in self.pending:  # one look at each: a piece completing meanwhile waits
+            (finished if item[1].done() else running).append(item)
+        self.pending = running
+        return finished
 
     def wait(self) -> None:
         """Block until everything submitted so far is done."""

@@ -17,7 +17,7 @@ from pytest_chump.core.config import Settings
 from pytest_chump.core.records import Backlog
 from pytest_chump.pick.picker import pickable_gaps
 from pytest_chump.simulate.model import CI_FAIL, CRASH, HANG, NO_PR, SHIP, Model
-from pytest_chump.simulate.run import Result, attempt_slot_time, critical_path
+from pytest_chump.simulate.run import Result, attempt_result, attempt_slot_time, critical_path
 from pytest_chump.simulate.world import EPOCH
 
 REFERENCE = "reference-rounds"
@@ -52,7 +52,7 @@ def reference_rounds(
             tries[gap.id] += 1
             n = tries[gap.id]
             held = attempt_slot_time(model, settings, gap, backend, n)
-            result = model.draw(gap.id, gap.effort, backend, n).result
+            result = attempt_result(model, settings, gap, backend, n)
             outcome = OUTCOME_OF[result]
             outcomes[outcome] += 1
             spent[gap.id] = spent.get(gap.id, 0.0) + held

@@ -8,10 +8,13 @@ when another agent pushed first. Behaviour switches come from ``AGENT_MODE``:
 ``gate`` (waits until the file named by ``AGENT_GATE`` exists, then goes on in mode
 ``AGENT_AFTER_GATE``, default ``ship``), ``stubborn``
 (ignores SIGTERM and sleeps: only SIGKILL stops it). ``AGENT_MODE_<GAP_ID>`` (dashes as
-underscores) sets one gap's mode. ``gates`` waits for its own file ``<AGENT_GATES>/<GAP-ID>``
-and goes on in the mode written in it (a test releases agents one by one, in its order).
+underscores) sets one gap's mode. ``gates`` waits for its own file ``<AGENT_GATES>/<GAP-ID>``,
+removes it (a retry of the gap waits for a file of its own) and goes on in the mode written
+in it (a test releases agents one by one, in its order).
 
-``commit`` commits without pushing (a merge gate lands the work). ``AGENT_PROMPT_END`` makes
+``commit`` commits without pushing (a merge gate lands the work); ``break`` does too, but
+its ``<GAP-ID>.txt`` says ``broken`` (a gate's check can fail on it; a later ``commit``
+overwrites it). ``AGENT_PROMPT_END`` makes
 it fail (exit 6) on a prompt that does not end with that text (cut short);
 ``AGENT_GRANDCHILD`` leaves a sleeping child behind in its process group.
 ``AGENT_SAY=<VAR>`` prints the value of ``$VAR`` on stderr first, as an agent leaking a
@@ -109,6 +112,7 @@ def main() -> None:
             time.sleep(0.02)
         with open(gate, encoding="utf-8") as fh:
             mode = fh.read().strip() or "ship"
+        os.remove(gate)
     if mode == "stubborn":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print("stubborn and ready", flush=True)
@@ -122,9 +126,9 @@ def main() -> None:
         sys.exit(3)
     elif mode == "ship":
         land(gap_id)
-    elif mode == "commit":  # the merge gate lands it
+    elif mode in ("commit", "break"):  # the merge gate lands it (or its check fails)
         with open(f"{gap_id}.txt", "w", encoding="utf-8") as fh:
-            fh.write(f"work for {gap_id}\n")
+            fh.write("broken\n" if mode == "break" else f"work for {gap_id}\n")
         git("add", f"{gap_id}.txt")
         git("commit", "--quiet", "-m", f"{gap_id}: do the work")
         journal("commits", f"{os.getpid()} {gap_id} {git('rev-parse', 'HEAD').stdout.strip()}")

@@ -1,10 +1,12 @@
 """Dispatch never blocks the loop: while a worker creates one gap's worktree (slow in a large
-repository), the loop records another agent's outcome."""
+repository), the loop records another agent's outcome — whether that agent started before
+the slow one or after it."""
 
 from __future__ import annotations
 
 import io
 import sqlite3
+from concurrent.futures import Future
 from pathlib import Path
 
 from pytest_chump.dispatch import worktrees
@@ -13,6 +15,7 @@ from pytest_chump.dispatch.worktrees import Prepared
 from pytest_chump.loop.app import App
 from pytest_chump.loop.orchestrator import Orchestrator
 from pytest_chump.loop.progress import Progress
+from pytest_chump.loop.workers import Pending
 from pytest_chump.state.locks import repo_lock
 from pytest_chump.state.store import Store
 from tests.gitrepos import repo  # noqa: F401  (fixture)
@@ -104,3 +107,60 @@ def test_the_git_provider_records_an_outcome_while_a_worker_holds_the_repository
         rows = {r.gap_id: r.outcome for r in store.dispatches()}
     assert slow.seen == [True], out.getvalue()
     assert rows == {"FAST-1": "shipped", "SLOW-1": "shipped"}, out.getvalue()
+
+
+class SlowFirst(GitWorktrees):
+    """SLOW-1 (started first) has its worktree only once FAST-1 (started second) shipped."""
+
+    seen: list[bool]
+
+    def prepare(self, worktree: Path, branch: str, base_ref: str) -> Prepared:
+        if worktree.name == "slow-1":
+            db = self.repo_root / ".chump" / "chump.db"
+            self.seen.append(until(lambda: shipped(db, "FAST-1"), timeout=30))
+        return super().prepare(worktree, branch, base_ref)
+
+
+def test_a_start_that_finished_is_not_held_behind_an_earlier_slow_one(repo: Path) -> None:
+    """Both start at once on two workers; FAST-1's start ends first and its agent is watched
+    (its outcome recorded) while SLOW-1's worktree is still being made. (Starts taken back
+    in the order they began would hold FAST-1 until SLOW-1 had its worktree: ``seen``
+    would be [False].)"""
+    (repo / "docs/gaps.yaml").write_text(
+        "gaps:\n  - {id: SLOW-1, priority: P0, effort: s}\n"
+        "  - {id: FAST-1, priority: P1, effort: s}\n"
+    )
+    app = App.create({"repo_root": str(repo)})
+    assert app.settings.dispatch_workers >= 2
+    out = io.StringIO()
+    slow = SlowFirst(repo, app.settings.bot_identity)
+    slow.seen = []
+    with Store.for_repo(repo) as store:
+        orch = Orchestrator(
+            app, store, app.spawner_factory(), app.provider(), Progress(out, out), workspaces=slow
+        )
+        orch.run()
+        rows = {r.gap_id: r.outcome for r in store.dispatches()}
+    assert slow.seen == [True], out.getvalue()
+    assert rows == {"FAST-1": "shipped", "SLOW-1": "shipped"}, out.getvalue()
+    lines = [ln.split(":")[0] + " " + ln.split()[1] for ln in out.getvalue().splitlines()
+             if ln.startswith(("DISPATCHED", "OUTCOME"))]  # fmt: skip
+    assert lines == ["DISPATCHED FAST-1", "OUTCOME FAST-1", "DISPATCHED SLOW-1", "OUTCOME SLOW-1"]
+
+
+def test_work_comes_back_as_it_completes() -> None:
+    """Each piece as soon as it is done; pieces done together in the order they began."""
+    pending: Pending[str, int] = Pending()
+    first, second, third = Future[int](), Future[int](), Future[int]()
+    for key, future in (("first", first), ("second", second), ("third", third)):
+        pending.add(key, future)
+    assert pending.done() == []
+    third.set_result(3)
+    second.set_result(2)
+    assert [key for key, _ in pending.done()] == ["second", "third"]
+    assert pending.keys() == ["first"]
+    assert len(pending) == 1
+    first.set_result(1)
+    pending.wait()
+    assert [(key, f.result()) for key, f in pending.done()] == [("first", 1)]
+    assert len(pending) == 0

@@ -17,7 +17,13 @@ from pytest_chump.core.records import Backlog
 from pytest_chump.simulate.backlogs import generate
 from pytest_chump.simulate.model import CRASH, HANG, SHIP, Backend, Model
 from pytest_chump.simulate.reference import reference_rounds
-from pytest_chump.simulate.run import critical_path, settings_for, simulate
+from pytest_chump.simulate.run import (
+    attempt_result,
+    attempt_slot_time,
+    critical_path,
+    settings_for,
+    simulate,
+)
 
 
 def _settings(slots: int = 4):  # type: ignore[no-untyped-def]
@@ -153,3 +159,49 @@ def test_a_simulation_tells_nobody(tmp_path: Path) -> None:
 
     wait()  # deliveries run on threads of their own: any would be done now
     assert not told.exists()
+
+
+def test_the_bound_is_what_the_work_takes_not_what_the_slot_held() -> None:
+    """One shipping gap: the work is its agent's drawn duration and the merge; the slot
+    holds it until the next poll sees the merge too. The bound counts the work only."""
+    model = Model(seed=3, failures=False, merge_delay_s=100.0)  # polls every 30 s
+    gap = Gap("ONE-1", priority="P1", effort="s")
+    run = simulate(Backlog(Path("<one>"), (gap,)), slots=1, model=model)
+    work = model.draw("ONE-1", "s", "claude", 1).duration_s + model.merge_delay_s
+    assert run.lower_bound_s == pytest.approx(work)
+    assert run.work_s == pytest.approx(work)
+    assert run.makespan_s == pytest.approx(run.measured_slot_s)  # one gap: its slot is the run
+    assert 10 < run.makespan_s - work <= _settings(1).poll_interval  # the merge, seen at a poll
+    assert run.ratio > 1.0
+    assert run.as_dict()["slot_s"] == round(run.makespan_s, 3)
+
+
+def test_an_ideal_loop_holds_each_attempt_as_decide_would() -> None:
+    """The work of an attempt past its deadlines is what the ladder leaves of it."""
+    s = _settings(1)
+    soft = s.soft_deadline("s")
+
+    def held(result: str, duration: float) -> float:
+        backend = Backend(duration / 600.0, {result: 1.0})
+        model = Model(seed=0, sigma=0.0, backends={"claude": backend})
+        gap = Gap("H-1", effort="s")  # median 10 min: speed scales it to ``duration``
+        assert attempt_result(model, s, gap, "claude", 1) in (result, HANG)
+        return attempt_slot_time(model, s, gap, "claude", 1)
+
+    assert held(SHIP, 600) == pytest.approx(600 + 120)  # and its merge
+    assert held(SHIP, 2.5 * soft) == pytest.approx(2 * soft + 1)  # stopped before it shipped
+    assert held(HANG, 60) == pytest.approx(2 * soft + 1)
+    assert held("no-pr", 60) == pytest.approx(60 + s.exit_grace)  # stalled after the grace
+    assert held("no-pr", soft - 10) == pytest.approx(soft)  # ... or at the soft deadline
+    assert held("no-pr", 1.5 * soft) == pytest.approx(1.5 * soft)  # ... or at once, past it
+    assert held("ci-fail", 300) == pytest.approx(300)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_bound_holds_with_failures_retries_and_hangs(seed: int) -> None:
+    flaky = Backend(1.0, {SHIP: 0.5, "ci-fail": 0.2, CRASH: 0.1, "no-pr": 0.1, HANG: 0.1})
+    model = Model(seed=seed, sigma=0.9, backends={"claude": flaky})
+    run = simulate(generate(25, 0.8, seed=seed), slots=3, model=model)
+    assert run.makespan_s >= run.lower_bound_s
+    assert run.work_s <= run.measured_slot_s  # the slots held the work, and the loop's delays
+    assert run.utilisation <= 1.0
