@@ -29,6 +29,16 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         option.numprocesses, option.dist = WORKERS, DIST
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The run's shared Ray cluster (tests/ray_shared.py) ends with the run, in the
+    controller (or the only process), after every worker finished."""
+    if hasattr(session.config, "workerinput"):
+        return
+    from tests.ray_shared import run_root, stop_shared
+
+    stop_shared(run_root(session.config))
+
+
 def _share_bytecode(config: pytest.Config) -> None:
     """Under ``PYTHONDONTWRITEBYTECODE`` each of the hundreds of Python processes the tests
     start (chump runs, agents, hooks, xdist's workers) would compile pytest_chump from source

@@ -84,30 +84,50 @@ class Node:
             os.killpg(self.proc.pid, signal.SIGKILL)
 
 
+def node_env() -> dict[str, str]:
+    """The environment of every node's ``ray start``."""
+    env = {
+        **os.environ,
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_JOB_STOP_WAIT_TIME_S": "3",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        # a dead node is noticed within seconds (default: 15 s and more)
+        "RAY_health_check_initial_delay_ms": "2000",
+        "RAY_health_check_period_ms": "1000",
+        "RAY_health_check_timeout_ms": "2000",
+        "RAY_health_check_failure_threshold": "3",
+        # a loaded machine starts a node's Python agents slowly (default: 15 s, then the
+        # raylet aborts)
+        "RAY_agent_register_timeout_ms": "120000",
+        "RAY_raylet_start_wait_time_s": "120",
+    }
+    env.pop("RAY_ADDRESS", None)
+    for name in [n for n in env if n.startswith("PYTEST_")]:
+        del env[name]  # Ray takes a test process's nodes for its own unit tests
+    return env
+
+
 class Cluster:
     """A head (with ``head_agents`` agent slots) plus nodes added by :meth:`add_node`."""
+
+    root: Path
+    env: dict[str, str]
+    nodes: list[Node]
+    gcs: str
+    address: str
+
+    @classmethod
+    def attach(cls, root: Path, gcs: str, address: str) -> Cluster:
+        """A running cluster another process started (it stops it): nodes can be added."""
+        cluster = cls.__new__(cls)
+        cluster.root, cluster.env, cluster.nodes = root, node_env(), []
+        cluster.gcs, cluster.address = gcs, address
+        return cluster
 
     def __init__(self, head_agents: int = 2, cpus: int = 2) -> None:
         # a short folder: Ray's unix sockets live under it (at most 107 bytes a path)
         self.root = Path(tempfile.mkdtemp(prefix="chray", dir="/tmp"))
-        self.env = {
-            **os.environ,
-            "RAY_USAGE_STATS_ENABLED": "0",
-            "RAY_JOB_STOP_WAIT_TIME_S": "3",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            # a dead node is noticed within seconds (default: 15 s and more)
-            "RAY_health_check_initial_delay_ms": "2000",
-            "RAY_health_check_period_ms": "1000",
-            "RAY_health_check_timeout_ms": "2000",
-            "RAY_health_check_failure_threshold": "3",
-            # a loaded machine starts a node's Python agents slowly (default: 15 s, then the
-            # raylet aborts)
-            "RAY_agent_register_timeout_ms": "120000",
-            "RAY_raylet_start_wait_time_s": "120",
-        }
-        self.env.pop("RAY_ADDRESS", None)
-        for name in [n for n in self.env if n.startswith("PYTEST_")]:
-            del self.env[name]  # Ray takes a test process's nodes for its own unit tests
+        self.env = node_env()
         self.nodes: list[Node] = []
         self.head = self._start(
             [

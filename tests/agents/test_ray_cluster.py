@@ -11,7 +11,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from pytest_chump.state.database import DB_NAME
 from tests.chumpproc import ChumpProcess
 from tests.gitrepos import AGENT, SIX_GAPS, git, make_origin
 from tests.ray_cluster import Cluster, available
+from tests.ray_shared import keep, run_root, shared
 from tests.waiting import alive, until
 
 pytestmark = [
@@ -47,15 +47,11 @@ forward_env = ["AGENT_MODE", "AGENT_JOURNAL", "AGENT_GATE"]
 """
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    """A head with 2 agent slots and one more node with 2: four jobs at once."""
-    ray = Cluster(head_agents=2)
-    try:
-        ray.add_node(agents=2)
-        yield ray
-    finally:
-        ray.stop()
+@pytest.fixture
+def cluster(request: pytest.FixtureRequest) -> Cluster:
+    """The run's cluster (tests/ray_shared.py): a head with 2 agent slots and one more node
+    with 2, so four jobs at once; other tests may use it at the same time."""
+    return shared(run_root(request.config))
 
 
 def make_repo(
@@ -168,13 +164,15 @@ def test_the_deadline_stops_the_job(tmp_path: Path, cluster: Cluster) -> None:
 
 
 def test_a_worker_lost_mid_job_ends_the_dispatch_killed_worker_lost(
-    tmp_path: Path, cluster: Cluster
+    tmp_path: Path, cluster: Cluster, request: pytest.FixtureRequest
 ) -> None:
-    node = cluster.add_node(agents=1, cpus=1, extra={"doomed": 1})
+    doomed = f"doomed-{os.getpid()}"  # only this test's job goes to the node it loses
+    node = cluster.add_node(agents=0, cpus=1, extra={doomed: 1})
+    keep(run_root(request.config), node)
     journal = tmp_path / "journal"
     journal.mkdir()
     repo = make_repo(
-        tmp_path, cluster, ONE_GAP, slots=1, ray_extra="resources = {agent = 1, doomed = 1}"
+        tmp_path, cluster, ONE_GAP, slots=1, ray_extra=f'resources = {{"{doomed}" = 1}}'
     )
     env = {"AGENT_MODE": "sleep", "AGENT_JOURNAL": str(journal)}
     run = ChumpProcess(repo, "dispatch", "--no-dry-run", "--watch", env=env)
