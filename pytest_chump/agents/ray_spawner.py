@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import secrets
+import shlex
 import shutil
 import tempfile
 import threading
@@ -227,7 +228,7 @@ class RaySpawner:
             entrypoint = [self.python, "-S", "ray_job.py", "spec.json"]
             try:
                 client.submit_job(
-                    entrypoint=" ".join(entrypoint),  # fixed words: no data of the gap's
+                    entrypoint=shlex.join(entrypoint),  # Ray runs it through a shell
                     submission_id=job_id,
                     runtime_env={"working_dir": str(payload)},
                     entrypoint_resources=self.resources or None,
