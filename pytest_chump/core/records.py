@@ -98,13 +98,23 @@ class Reflection:
     cache_tokens: int | None = None  # cache reads and writes
 
 
+def reflection_to_dict(r: Reflection) -> dict[str, object]:
+    """The reflection's fields by name, ``failing_checks`` as a list: its JSON form. (What
+    ``dataclasses.asdict`` gives this flat record, without a deep copy of every field.)"""
+    values = {name: getattr(r, name) for name in _REFLECTION_FIELDS}
+    values["failing_checks"] = list(r.failing_checks)
+    return values
+
+
 def reflection_from_dict(data: Mapping[str, object]) -> Reflection:
     """A reflection back from its stored JSON form (unknown keys ignored)."""
-    names = {f.name for f in dataclasses.fields(Reflection)}
-    values = {k: v for k, v in data.items() if k in names}
+    values = {k: v for k, v in data.items() if k in _REFLECTION_FIELDS}
     if isinstance(values.get("failing_checks"), list):
         values["failing_checks"] = tuple(values["failing_checks"])  # type: ignore[arg-type]
     return Reflection(**values)  # type: ignore[arg-type]
+
+
+_REFLECTION_FIELDS = tuple(f.name for f in dataclasses.fields(Reflection))
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,8 +59,10 @@ def secret_name_pattern() -> str:
 def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
     """Values of secret-named variables in ``env`` (default: os.environ), longest first."""
     env = os.environ if env is None else env
-    found = {v for k, v in env.items() if _SECRET_NAME.search(k) and len(v) >= MIN_SECRET_LENGTH}
-    return sorted(found, key=len, reverse=True)
+    # names first: only the values of secret-named variables are read (os.environ decodes
+    # each value it hands out)
+    named = [env[k] for k in env if _SECRET_NAME.search(k)]
+    return sorted({v for v in named if len(v) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
 
 
 def known_secrets(*groups: Iterable[str], env: Mapping[str, str] | None = None) -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 from pytest_chump.core.config import Settings
@@ -162,17 +163,26 @@ def record_text(settings: Settings, gap: Gap) -> str:
 def backlog_file(settings: Settings, gap: Gap) -> str:
     """The file (relative to the repository) holding ``gap``: the file it was read from in a
     backlog directory, else the backlog file."""
-    root = settings.repo_root.resolve()
+    root = settings.repo_root.absolute()  # (what is remembered must not depend on the cwd)
     for candidate in (gap.source, str(settings.backlog_path)):
-        if not candidate:
-            continue
-        path = Path(candidate)
-        path = path if path.is_absolute() else root / path
-        try:
-            return path.resolve().relative_to(root).as_posix()
-        except (ValueError, OSError):
-            continue
+        if candidate and (found := _inside(root, candidate)) is not None:
+            return found
     return settings.backlog
+
+
+@lru_cache(maxsize=256)
+def _inside(repo_root: Path, candidate: str) -> str | None:
+    """``candidate`` (relative to the absolute ``repo_root``, or absolute) as a path relative
+    to the repository once symlinks are resolved; None when it lies outside. Remembered:
+    every prompt asks about the same few backlog files, and resolving a path looks at each
+    of its components on disk."""
+    root = repo_root.resolve()
+    path = Path(candidate)
+    path = path if path.is_absolute() else root / path
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except (ValueError, OSError):
+        return None
 
 
 def scope_text(gap: Gap) -> str:

@@ -82,6 +82,8 @@ class Events:
                 except ChumpError as exc:  # a full disk: the run goes on, said once
                     self._store_failed = True
                     self._say(f"events are no longer stored: {exc.lines()[0]}")
+            if not self.writers:
+                return event
             line = json.dumps(event, sort_keys=True, default=str) + "\n"
             for writer in list(self.writers):
                 try:

@@ -69,8 +69,9 @@ class Finisher:
     ) -> None:
         """Record ``outcome`` for ``flight`` exactly once, tell plugins, tear down."""
         d, handle = flight.dispatch, flight.dispatch.handle
+        secrets = self.secrets()  # gathered once for the reason and the reflection
         # the reason may quote an agent, a check or a plugin: redacted and one bounded line
-        outcome = dataclasses.replace(outcome, reason=self._one_line(outcome.reason))
+        outcome = dataclasses.replace(outcome, reason=self._one_line(outcome.reason, secrets))
         record = build_reflection(
             gap_id=d.gap.id,
             effort=d.gap.effort,
@@ -84,7 +85,7 @@ class Finisher:
             exit_code=exit_code,
             failing_checks=outcome.failing_checks,
             dispatch_id=d.dispatch_id,
-            secrets=self.secrets(),
+            secrets=secrets,
             attempt=Chain.from_meta(d.meta).attempt,
             previous_dispatch_id=_int_or_none(d.meta.get("previous_id")),
         )
@@ -325,9 +326,11 @@ class Finisher:
     def _notify(self, name: str, message: str, **fields: object) -> None:
         notify(self.app, self.progress, name, message, **fields)
 
-    def _one_line(self, message: str) -> str:
-        """``message`` redacted, its lines joined, bounded (the full text is in the logs)."""
-        return bounded(" ".join(message.split()), secrets=self.secrets())
+    def _one_line(self, message: str, secrets: list[str] | None = None) -> str:
+        """``message`` redacted (of ``secrets``, default :meth:`secrets`), its lines joined,
+        bounded (the full text is in the logs)."""
+        secrets = self.secrets() if secrets is None else secrets
+        return bounded(" ".join(message.split()), secrets=secrets)
 
     def secrets(self) -> list[str]:
         """What to redact: this process's secret-named variables and the configuration's."""

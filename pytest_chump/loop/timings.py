@@ -40,7 +40,9 @@ class Timings:
     histograms: dict[str, Histogram] = field(
         default_factory=lambda: {name: Histogram() for name in NAMES}
     )
-    _saved_at: float = float("-inf")
+    _saved_at: float = field(default_factory=time.monotonic)
+    """The first save comes ``SAVE_EVERY_S`` after the start, not at the first observation:
+    a run shorter than that saves once, when it ends (``flush(force=True)``)."""
     _dirty: bool = False
 
     def observe(self, name: str, seconds: float) -> None:

@@ -13,7 +13,7 @@ from typing import Self
 
 from pytest_chump.core.errors import ChumpError
 from pytest_chump.state.locks import file_lock
-from pytest_chump.state.schema import MIGRATIONS
+from pytest_chump.state.schema import MIGRATIONS, SCHEMA
 
 DB_NAME = "chump.db"
 OPEN_RETRY_SECONDS = 10.0
@@ -108,8 +108,9 @@ class Database:
         self.conn = sqlite3.connect(
             self.path, timeout=30.0, isolation_level=None, check_same_thread=not self.shared
         )
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
+        if self.path != Path(":memory:"):  # (a database in memory has no journal file)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
         self._migrate()
 
     def close(self) -> None:
@@ -147,10 +148,14 @@ class Database:
                     f"{self.path}: schema version {version} is newer than this chump knows "
                     f"({len(MIGRATIONS)}); upgrade pytest-chump"
                 )
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            if version == len(MIGRATIONS):
+                return
+            # a new database gets the current schema at once; an older one is migrated
+            scripts = [SCHEMA] if version == 0 else list(MIGRATIONS[version:])
+            for script in scripts:
                 for statement in filter(str.strip, script.split(";")):
                     conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={number}")
+            conn.execute(f"PRAGMA user_version={len(MIGRATIONS)}")
 
 
 @contextmanager

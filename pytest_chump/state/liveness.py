@@ -12,6 +12,8 @@ from pathlib import Path
 
 def proc_start_ticks(pid: int) -> str:
     """Kernel start time of ``pid`` (Linux), so a recycled pid is not mistaken for its owner."""
+    if pid <= 0:
+        return ""  # no process (a spawner without one): nothing in /proc to read
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -29,14 +31,33 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+_own: tuple[int, str] = (0, "")  # this process's pid and owner id, once asked
+
+
+def _own_owner() -> str:
+    """This process's owner id, read once per process (a forked child has a pid of its own,
+    so it reads its own)."""
+    global _own
+    pid = os.getpid()
+    if _own[0] != pid:
+        _own = (pid, f"{socket.gethostname()}:{pid}:{proc_start_ticks(pid)}")
+    return _own[1]
+
+
 def make_owner(pid: int | None = None) -> str:
     """An id for this orchestrator process: host, pid and process start time."""
-    pid = os.getpid() if pid is None else pid
+    if pid is None or pid == os.getpid():
+        return _own_owner()
     return f"{socket.gethostname()}:{pid}:{proc_start_ticks(pid)}"
 
 
 def owner_alive(owner: str) -> bool:
-    """Whether the process named by ``owner`` still runs (other hosts are assumed alive)."""
+    """Whether the process named by ``owner`` still runs (other hosts are assumed alive).
+
+    This process is, without a look at ``/proc``: the loop asks about its own leases on
+    every refill."""
+    if owner == _own_owner():
+        return True
     host, _, rest = owner.partition(":")
     pid_text, _, ticks = rest.partition(":")
     if host != socket.gethostname() or not pid_text.isdigit():

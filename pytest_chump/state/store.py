@@ -7,14 +7,13 @@ process is gone is stale and may be taken over. Opening and migrating: ``databas
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
 from pytest_chump.core.model import NEUTRAL_CAUSES, outcome_class
-from pytest_chump.core.records import Reflection
+from pytest_chump.core.records import Reflection, reflection_to_dict
 from pytest_chump.state.database import DB_NAME
 from pytest_chump.state.liveness import group_alive, owner_alive
 from pytest_chump.state.locks import state_dir
@@ -236,7 +235,7 @@ class Store(Reactions, Telemetry):
         Sinks are delivered from the outbox afterwards (see ``undelivered``).
         """
         now = self.clock()
-        record = json.dumps(dataclasses.asdict(reflection), sort_keys=True)
+        record = json.dumps(reflection_to_dict(reflection), sort_keys=True)
         fields = {
             "state": "ended",
             "outcome": reflection.outcome,
@@ -282,7 +281,7 @@ class Store(Reactions, Telemetry):
 
     def insert_reflection(self, reflection: Reflection, directive: str) -> bool:
         """Store a reflection in the ``reflections`` table once per dispatch (idempotent)."""
-        record = json.dumps(dataclasses.asdict(reflection), sort_keys=True)
+        record = json.dumps(reflection_to_dict(reflection), sort_keys=True)
         with self.transaction() as conn:
             cur = conn.execute(
                 "INSERT OR IGNORE INTO reflections(dispatch_id, gap_id, outcome, outcome_class, "

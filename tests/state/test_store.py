@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -11,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pytest_chump.core.errors import ChumpError
-from pytest_chump.state.liveness import make_owner, owner_alive
+from pytest_chump.state.liveness import make_owner, owner_alive, proc_start_ticks
 from pytest_chump.state.schema import MIGRATIONS
 from pytest_chump.state.store import Store
 
@@ -58,6 +60,32 @@ def test_owner_liveness() -> None:
     assert owner_alive(make_owner())
     assert not owner_alive(dead_owner())
     assert owner_alive("another-host:1:1")
+
+
+def test_this_process_is_known_without_proc_but_a_recycled_pid_is_not() -> None:
+    """Its own id is answered from memory; the same pid with another start time is a process
+    that is gone (this pid recycled), as for any other owner; a forked child is its own."""
+    me = make_owner()
+    assert (
+        me
+        == make_owner(os.getpid())
+        == f"{socket.gethostname()}:{os.getpid()}:{proc_start_ticks(os.getpid())}"
+    )
+    assert owner_alive(me)
+    assert not owner_alive(f"{socket.gethostname()}:{os.getpid()}:1")
+    assert proc_start_ticks(0) == ""
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover  (the child)
+        os.write(write, f"{make_owner()} {owner_alive(me)}".encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child_owner, parent_alive = pipe.read().split()
+    os.waitpid(child, 0)
+    assert child_owner.split(":")[1] == str(child)
+    assert child_owner != me
+    assert parent_alive == "True"
 
 
 def test_lease_held_by_live_owner_is_refused(store: Store) -> None:
