@@ -41,9 +41,9 @@ from pytest_chump.core.supervisor import MARK, CappedLog, Masker, Stream, write_
 WORKER_LOST = "worker-lost"
 STOPPED_STATUS = 143  # 128 + SIGTERM: how a job this side stopped ends
 TAIL_LINES = 64
-STATUS_EVERY = 0.5  # seconds between two status requests (poll is called every loop turn)
+STATUS_EVERY = 0.5  # seconds between two status requests, on the handle's own thread
 LOG_GRACE = 10.0  # seconds a finished job's last log lines may take to arrive
-RECORD_EVERY = 1.0  # seconds between two writes of the copied-lines count
+RECORD_EVERY = 0.0  # seconds between two writes of the copied-lines count (each chunk)
 CLOSE_GRACE = 20.0  # seconds a closed handle goes on copying the end of its job's log
 CHECK_EVERY = 0.5  # seconds between two looks at that deadline while no output comes
 RECONNECT_AFTER = 1.0  # seconds before a broken log stream is opened again
@@ -55,7 +55,7 @@ class RayJobHandle:
 
     def __init__(
         self,
-        client: Any,
+        client: Callable[[], Any],
         job_id: str,
         log_path: Path,
         *,
@@ -72,12 +72,12 @@ class RayJobHandle:
         self.pid: int | None = None
         self.log_path: Path | None = log_path
         self.where = f"ray job {job_id}"  # what the progress lines show for the worktree
-        self.client, self.job_id, self.record_path = client, job_id, record_path
+        self._client, self.job_id, self.record_path = client, job_id, record_path
         self.parser, self.notify, self.ring_stdout = parser, notify, ring_stdout
         self.facts: dict[str, object] = facts if facts is not None else {}
         self.lost_after = lost_after
-        self.lines_seen = skip_lines  # lines of the job's log already copied (re-attach)
-        self._skip = skip_lines
+        self.lines_seen = 0  # lines of the job's log read so far, the skipped ones included
+        self._skip = skip_lines  # lines an earlier orchestrator copied already (re-attach)
         self._mask = Masker(secrets, redaction_rules())
         cap = log_max_bytes or (1 << 62)
         for folder in {log_path.parent, *([record_path.parent] if record_path else [])}:
@@ -94,42 +94,54 @@ class RayJobHandle:
         self._status: str = "PENDING"
         self._exit: int | None = None
         self._lost = ""
-        self._asked_at = 0.0
-        self._unreachable_since: float | None = None
+        self._answered_at = time.monotonic()  # the cluster's last answer about the job
         self._terminal_at: float | None = None
         self._info: Any = None
         self._stop_requested = False
         self._recorded_at = 0.0
+        self._record_lock = threading.Lock()
         self._streaming = True
         self._closing_at: float | None = None
+        self._done = threading.Event()  # the status is final: the watcher stops asking
         self._thread = threading.Thread(target=self._follow, name=f"ray-log-{job_id}", daemon=True)
+        self._watcher = threading.Thread(target=self._watch, name=f"ray-job-{job_id}", daemon=True)
         self._thread.start()
+        self._watcher.start()
 
     # --- SpawnHandle ---------------------------------------------------------------------
 
     def poll(self) -> int | None:
         """The job's exit status once it ended and its log was copied, else None (see the
-        module docstring); asks the cluster at most every ``STATUS_EVERY`` seconds."""
+        module docstring). Never waits for the cluster: the status is asked on a thread of
+        the handle's own (a head that accepts connections and never answers must not stop
+        the loop), and a cluster silent for ``lost_after`` seconds counts as lost."""
         if self._exit is not None:
             return self._exit
         now = time.monotonic()
-        if self._terminal_at is None and now - self._asked_at >= STATUS_EVERY:
-            self._asked_at = now
-            self._ask(now)
+        if self._terminal_at is None and now - self._answered_at >= self.lost_after:
+            self._lose(f"the cluster has not answered for {self.lost_after:g}s", now)
         if self._terminal_at is None:
             return None
-        if self._streaming and now - self._terminal_at < LOG_GRACE:
+        if self._streaming and not self._lost and now - self._terminal_at < LOG_GRACE:
             return None  # the last lines (and the job's result line) are still on their way
         self._exit = self._verdict()
+        self._done.set()
         self._save_progress(force=True)
         return self._exit
 
     def terminate(self) -> None:
         """``ray job stop``: SIGTERM to the job's entrypoint (it passes it on to the agent
-        once, then saves and pushes its work), SIGKILL after Ray's stop wait."""
+        once, then saves and pushes its work), SIGKILL after the job's stop wait. Sent from
+        a thread: a silent cluster must not stop the loop."""
         self._stop_requested = True
-        with contextlib.suppress(Exception):  # a cluster gone: poll finds out and says so
-            self.client.stop_job(self.job_id)
+        self._stop()
+
+    def _stop(self) -> None:
+        def request() -> None:
+            with contextlib.suppress(Exception):  # a cluster gone: poll finds out and says so
+                self._client().stop_job(self.job_id)
+
+        threading.Thread(target=request, name=f"ray-stop-{self.job_id}", daemon=True).start()
 
     def kill(self) -> None:
         """The Jobs API has no harder stop: the same request (Ray escalates to SIGKILL)."""
@@ -164,25 +176,36 @@ class RayJobHandle:
 
     # --- status --------------------------------------------------------------------------
 
-    def _ask(self, now: float) -> None:
-        try:
-            info = self.client.get_job_info(self.job_id)
-        except Exception as exc:
-            if _not_found(exc):
-                self._lost = "the cluster does not know the job (it was restarted or never ran it)"
-                self._terminal_at = self._terminal_at or now
-                return
-            self._unreachable_since = self._unreachable_since or now
-            if now - self._unreachable_since >= self.lost_after:
-                self._lost = f"the cluster has not answered for {self.lost_after:g}s: {_line(exc)}"
-                self._terminal_at = now
+    def _watch(self) -> None:
+        """Ask the cluster for the job's status every ``STATUS_EVERY`` seconds until it is
+        final (each request may block: this thread is the only one that waits for it)."""
+        while not self._done.is_set() and self._terminal_at is None:
+            try:
+                info = self._client().get_job_info(self.job_id)
+            except Exception as exc:
+                if _not_found(exc):
+                    self._lose("the cluster does not know the job (restarted, or never ran it)")
+                    break
+            else:
+                self._answered_at = time.monotonic()
+                status = str(getattr(info.status, "value", info.status))
+                self._status = status
+                if status in TERMINAL:
+                    self._info = info
+                    self._terminal_at = time.monotonic()
+                    if self.notify is not None:
+                        self.notify()
+                    break
+            self._done.wait(STATUS_EVERY)
+
+    def _lose(self, why: str, now: float | None = None) -> None:
+        """The job counts as lost: said once, and a stop is still sent (the job may be
+        running where this side cannot see it: it must not push beside a retry)."""
+        if self._terminal_at is not None:
             return
-        self._unreachable_since = None
-        status = str(getattr(info.status, "value", info.status))
-        self._status = status
-        if status in TERMINAL:
-            self._terminal_at = now
-            self._info = info
+        self._lost = why
+        self._terminal_at = now if now is not None else time.monotonic()
+        self._stop()
 
     def _verdict(self) -> int:
         if self._lost:
@@ -234,7 +257,7 @@ class RayJobHandle:
 
     async def _copy(self) -> bool:
         """One stream of the job's log; True when it ended (the job is over)."""
-        lines = self.client.tail_job_logs(self.job_id).__aiter__()
+        lines = self._client().tail_job_logs(self.job_id).__aiter__()
         pending, waiting = "", None
         try:
             while not self._past_grace():
@@ -319,12 +342,13 @@ class RayJobHandle:
         now = time.monotonic()
         if self.record_path is None or (not force and now - self._recorded_at < RECORD_EVERY):
             return
-        self._recorded_at = now
-        record = {**read_record(self.record_path), "ray_job": self.job_id}
-        record["lines"] = self.lines_seen
-        if self._exit is not None:
-            record["exit"] = self._exit
-        write_record(str(self.record_path), record)
+        with self._record_lock:  # the copy thread and the loop both write it
+            self._recorded_at = now
+            record = {**read_record(self.record_path), "ray_job": self.job_id}
+            record["lines"] = self.lines_seen
+            if self._exit is not None:
+                record["exit"] = self._exit
+            write_record(str(self.record_path), record)
 
 
 _closing: set[RayJobHandle] = set()  # closed handles still copying the end of their log
@@ -340,8 +364,8 @@ def _finish_copies() -> None:
 
 
 def _not_found(exc: Exception) -> bool:
-    text = str(exc).lower()
-    return "does not exist" in text or "not found" in text or "404" in text
+    """Whether the Jobs API said it has no such job (Ray: ``Job ... does not exist``)."""
+    return "does not exist" in str(exc).lower()
 
 
 def _line(value: object) -> str:

@@ -74,9 +74,14 @@ class Out:
             os.write(1, data)
 
 
+_masks: list[sup.Masker] = []  # the job's, once its spec is read
+
+
 def say(event: str) -> None:
-    """A runner line in the job's log."""
-    Out().write(sup.mark_line(event))
+    """A runner line in the job's log, masked like the agent's output (git's errors may
+    quote a remote URL with its credentials)."""
+    line = sup.mark_line(event)
+    Out().write(_masks[0](line) if _masks else line)
 
 
 def git(*args: str, cwd: Path | str, env: Mapping[str, str] | None = None) -> str:
@@ -123,13 +128,16 @@ def fetch(spec: Mapping[str, Any], cache: Path, env: Mapping[str, str]) -> str:
     worktree looks like any clone's (``origin/main``, ``git push origin``)."""
     url, branch, base = str(spec["remote_url"]), str(spec["branch"]), str(spec["base_sha"])
     with locked(cache.with_suffix(".lock")):
-        if not (cache / "HEAD").exists():
+        if not (cache / "HEAD").exists():  # made whole, then renamed: never half a cache
             say(f"clone: {url}")
             shutil.rmtree(cache, ignore_errors=True)
             cache.parent.mkdir(parents=True, exist_ok=True)
-            git("clone", "--bare", "--quiet", url, str(cache), cwd=cache.parent, env=env)
+            fresh = cache.with_name(cache.name + ".new")
+            shutil.rmtree(fresh, ignore_errors=True)
+            git("clone", "--bare", "--quiet", url, str(fresh), cwd=cache.parent, env=env)
             refspec = "+refs/heads/*:refs/remotes/origin/*"
-            git("config", "remote.origin.fetch", refspec, cwd=cache, env=env)
+            git("config", "remote.origin.fetch", refspec, cwd=fresh, env=env)
+            fresh.rename(cache)
         git("remote", "set-url", "origin", url, cwd=cache, env=env)
         git("fetch", "--quiet", "--prune", "origin", cwd=cache, env=env)
         present = subprocess.run(
@@ -143,15 +151,57 @@ def fetch(spec: Mapping[str, Any], cache: Path, env: Mapping[str, str]) -> str:
 
 
 def add_worktree(spec: Mapping[str, Any], cache: Path, start: str, env: Mapping[str, str]) -> Path:
-    """A fresh worktree of the cache for this job, on the gap's branch at ``start``."""
+    """A fresh worktree of the cache for this job, on the gap's branch at ``start``.
+
+    A job killed before it pushed leaves its worktree and branch in the cache: the worktree
+    is replaced (``--force``), and commits of the branch the remote lacks are kept on
+    ``refs/chump/rescued/<branch>-<sha>`` before the branch moves to ``start``."""
     tree = cache.parent / "worktrees" / str(spec["job_id"])
+    branch = str(spec["branch"])
     with locked(cache.with_suffix(".lock")):
         git("worktree", "prune", cwd=cache, env=env)
         if tree.exists():
             shutil.rmtree(tree)
-        git("worktree", "add", "--quiet", "--detach", str(tree), start, cwd=cache, env=env)
-    git("checkout", "--quiet", "-B", str(spec["branch"]), cwd=tree, env=env)
+        for stale in holders(cache, branch, env):  # a killed job's: save, then remove it
+            with contextlib.suppress(JobFailed):
+                save(stale, str(spec["gap_id"]), env)
+            with contextlib.suppress(JobFailed):
+                git("worktree", "remove", "--force", str(stale), cwd=cache, env=env)
+        old = git("for-each-ref", "--format=%(objectname)", f"refs/heads/{branch}", cwd=cache)
+        old = old.strip()
+        if old and old != start and not is_ancestor(cache, old, start):
+            git("update-ref", f"refs/chump/rescued/{branch}-{old[:12]}", old, cwd=cache, env=env)
+            say(f"rescued: {branch} at {old} (a job stopped before it pushed)")
+        add = ["worktree", "add", "--quiet", "--force", "-B", branch, str(tree), start]
+        git(*add, cwd=cache, env=env)
     return tree
+
+
+def holders(cache: Path, branch: str, env: Mapping[str, str]) -> list[Path]:
+    """Worktrees of the cache that have ``branch`` checked out."""
+    listing = git("worktree", "list", "--porcelain", cwd=cache, env=env)
+    found, tree = [], None
+    for line in listing.splitlines():
+        if line.startswith("worktree "):
+            tree = Path(line.removeprefix("worktree "))
+        elif line == f"branch refs/heads/{branch}" and tree is not None:
+            found.append(tree)
+    return found
+
+
+def save(tree: Path, gap_id: str, env: Mapping[str, str]) -> bool:
+    """Commit what is uncommitted in ``tree``; whether a commit was made."""
+    git("add", "-A", cwd=tree, env=env)
+    if not git("status", "--porcelain", cwd=tree, env=env).strip():
+        return False
+    message = f"chump: save uncommitted work of {gap_id}"
+    git("commit", "--quiet", "--no-verify", "-m", message, cwd=tree, env=env)
+    return True
+
+
+def is_ancestor(repo: Path, older: str, newer: str) -> bool:
+    check = ["git", "merge-base", "--is-ancestor", older, newer]
+    return subprocess.run(check, cwd=repo, capture_output=True, check=False).returncode == 0
 
 
 def remove_worktree(cache: Path, tree: Path, env: Mapping[str, str]) -> None:
@@ -222,6 +272,7 @@ def run_agent(spec: Mapping[str, Any], tree: Path, env: Mapping[str, str], mask:
             stderr=subprocess.PIPE,
             close_fds=True,
             start_new_session=True,  # its own group: a stop reaches everything it started
+            preexec_fn=die_with_parent,
         )
     except OSError as exc:
         say(f"cannot start: {exc.strerror or exc}")
@@ -251,12 +302,18 @@ def run_agent(spec: Mapping[str, Any], tree: Path, env: Mapping[str, str], mask:
     return status if status >= 0 else 128 - status
 
 
+def die_with_parent() -> None:
+    """In the agent, before it runs: SIGKILL when this job dies (Ray kills only the job's
+    own process group when its supervisor or node dies; the agent leads a group of its own)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def push(spec: Mapping[str, Any], tree: Path, start: str, env: Mapping[str, str]) -> str:
     """Commit leftover work, then push the branch when it moved; the pushed commit or ""."""
-    git("add", "-A", cwd=tree, env=env)
-    if git("status", "--porcelain", cwd=tree, env=env).strip():
-        message = f"chump: save uncommitted work of {spec['gap_id']}"
-        git("commit", "--quiet", "--no-verify", "-m", message, cwd=tree, env=env)
+    if save(tree, str(spec["gap_id"]), env):
         say("saved: uncommitted work committed")
     head = git("rev-parse", "HEAD", cwd=tree, env=env).strip()
     if head == start:  # nothing new: the remote has it already (or there is no work)
@@ -279,11 +336,13 @@ def main(argv: Sequence[str]) -> int:
         return 2
     spec_path = Path(argv[1])
     spec: dict[str, Any] = json.loads(spec_path.read_text(encoding="utf-8"))
+    spec_path.unlink(missing_ok=True)  # its secrets stay on the node no longer than needed
     env = job_env(spec)
     named = re.compile(str(spec.get("secret_name_pattern") or "(?!)"), re.IGNORECASE)
     own = [v for k, v in env.items() if named.search(k)]  # the node's own secrets too
     secrets = [*spec.get("secrets", []), *own]
     mask = sup.Masker(secrets, [tuple(r) for r in spec.get("rules", [])])
+    _masks.append(mask)
     cache = cache_of(spec)
     say(f"job: {spec['job_id']} for {spec['gap_id']} on {os.uname().nodename}")
     tree: Path | None = None
@@ -298,6 +357,7 @@ def main(argv: Sequence[str]) -> int:
             if failed:
                 raise JobFailed(f"setup failed: {failed}")
         status = run_agent(spec, tree, env, mask)
+        Path(PROMPT_NAME).unlink(missing_ok=True)
         for step in ("after_run",):
             if failed := run_step(spec, step, tree, env, mask):
                 say(f"warning: {failed} (ignored)")

@@ -28,6 +28,7 @@ Ray itself is imported only when a Ray dispatch is prepared (``pip install
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -37,9 +38,9 @@ import shlex
 import shutil
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pytest_chump import hookimpl
 from pytest_chump.agents import ray_job
@@ -53,6 +54,7 @@ from pytest_chump.core import supervisor
 from pytest_chump.core.errors import ChumpError, UsageError
 from pytest_chump.core.redact import redaction_rules, secret_name_pattern
 from pytest_chump.core.run import run
+from pytest_chump.dispatch.agent_env import DEPTH_VAR
 from pytest_chump.dispatch.setup import WorktreeSetup
 
 if TYPE_CHECKING:
@@ -79,6 +81,52 @@ INNER: dict[str, type[LocalSpawner]] = {
     "aider": AiderSpawner,
 }
 INSTALL_HINT = "the ray spawner needs Ray: pip install 'pytest-chump[ray]'"
+CONNECT_TIMEOUT = 30.0  # seconds the cluster has to answer the client's first request
+SUBMIT_TIMEOUT = 120.0  # seconds a submission (with its working directory upload) may take
+T = TypeVar("T")
+
+
+class SubmitFailed(ChumpError):
+    """The cluster did not take the job. A connection problem (``network``) is retried
+    after a backoff; a refusal is the spawner's failure (``spawn-failed``)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        network = (
+            isinstance(exc, TimeoutError | ConnectionError) or "connection" in str(exc).lower()
+        )
+        self.cause = "network" if network else "spawn-failed"
+        verb = "cannot reach the cluster" if network else "the cluster refused the job"
+        super().__init__(f"ray: {verb}: {first_line(exc)}")
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception as one bounded line (its type when it says nothing)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return (lines[-1] if lines else type(exc).__name__)[:300]
+
+
+def bounded(call: Callable[[], T], timeout: float) -> T:
+    """``call()`` on a daemon thread, waited for at most ``timeout`` seconds: Ray's client
+    sends its requests without a timeout, and a head that accepts connections but never
+    answers must not hang chump. ``TimeoutError`` when it took longer."""
+    box: list[Any] = []
+
+    def run() -> None:
+        try:
+            box.append((True, call()))
+        except BaseException as exc:
+            box.append((False, exc))
+
+    worker = threading.Thread(target=run, name="ray-request", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not box:
+        raise TimeoutError(f"no answer within {timeout:g}s")
+    ok, value = box[0]
+    if not ok:
+        raise value
+    result: T = value
+    return result
 
 
 class RaySpawner:
@@ -182,11 +230,12 @@ class RaySpawner:
                     raise UsageError(INSTALL_HINT) from None
                 _quiet_ray()
                 try:
-                    self._client = JobSubmissionClient(self.address)
+                    self._client = bounded(
+                        lambda: JobSubmissionClient(self.address), CONNECT_TIMEOUT
+                    )
                 except Exception as exc:
-                    said = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
                     raise UsageError(
-                        f"ray: cannot reach the cluster at {self.address}: {said}"
+                        f"ray: cannot reach the cluster at {self.address}: {first_line(exc)}"
                     ) from None
             return self._client
 
@@ -226,18 +275,27 @@ class RaySpawner:
             if request.on_remote is not None:  # durable before the job can exist
                 request.on_remote({"spawner": NAME, "job_id": job_id, "address": self.address})
             entrypoint = [self.python, "-S", "ray_job.py", "spec.json"]
+            runtime_env = {
+                "working_dir": str(payload),
+                # SIGTERM, then this long for the agent to stop and the job to save and push
+                # its work before Ray's SIGKILL (Ray's default is 3 s); not a secret
+                "env_vars": {"RAY_JOB_STOP_WAIT_TIME_S": f"{self.settings.kill_grace:g}"},
+            }
             try:
-                client.submit_job(
-                    entrypoint=shlex.join(entrypoint),  # Ray runs it through a shell
-                    submission_id=job_id,
-                    runtime_env={"working_dir": str(payload)},
-                    entrypoint_resources=self.resources or None,
-                    entrypoint_num_cpus=self.num_cpus,
-                    metadata={"chump_gap": request.gap.id, "chump_branch": request.branch},
+                bounded(
+                    lambda: client.submit_job(
+                        entrypoint=shlex.join(entrypoint),  # Ray runs it through a shell
+                        submission_id=job_id,
+                        runtime_env=runtime_env,
+                        entrypoint_resources=self.resources or None,
+                        entrypoint_num_cpus=self.num_cpus,
+                        metadata={"chump_gap": request.gap.id, "chump_branch": request.branch},
+                    ),
+                    SUBMIT_TIMEOUT,
                 )
             except Exception as exc:
-                said = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-                raise ChumpError(f"ray: the cluster refused the job: {said[:300]}") from None
+                self._withdraw(client, job_id)
+                raise SubmitFailed(exc) from None
         finally:
             shutil.rmtree(payload, ignore_errors=True)  # uploaded (or refused) by now
         return self._handle(job_id, request.log_path, request.record_path, request.notify)
@@ -247,8 +305,19 @@ class RaySpawner:
     ) -> RayJobHandle:
         """The handle of a job a dead orchestrator started (``identity`` as it recorded it),
         copying only the log lines that orchestrator had not copied yet."""
-        seen = read_lines_seen(record_path)
+        seen = read_lines_seen(record_path)  # the cluster is asked later, on the handle's threads
         return self._handle(str(identity["job_id"]), log_path, record_path, None, seen)
+
+    @staticmethod
+    def _withdraw(client: Any, job_id: str) -> None:
+        """A submit that failed may still have reached the cluster: ask it to stop the job
+        (from a thread, without waiting), so no agent runs that no dispatch tracks."""
+
+        def stop() -> None:
+            with contextlib.suppress(Exception):
+                client.stop_job(job_id)
+
+        threading.Thread(target=stop, name=f"ray-withdraw-{job_id}", daemon=True).start()
 
     def _handle(
         self,
@@ -260,7 +329,7 @@ class RaySpawner:
     ) -> RayJobHandle:
         parser = self.inner.parser()
         return RayJobHandle(
-            self.client(),
+            self.client,
             job_id,
             log_path,
             record_path=record_path,
@@ -307,13 +376,15 @@ class RaySpawner:
         )
         argv = self.inner.argv(inner_request)
         forwarded = {name: os.environ[name] for name in self.forward if name in os.environ}
+        markers = (DEPTH_VAR, "CHUMP_GAP_ID", "CHUMP_BRANCH", *self.settings.bot_identity)
         env = {
-            **{k: v for k, v in request.env.items() if os.environ.get(k) != v},
+            **{k: request.env[k] for k in markers if k in request.env},
             **self.inner.extra_env(inner_request),
             **self.env,
             **forwarded,
-        }
-        env.pop("CHUMP_WORKTREE", None)  # the node's worktree, set there
+        }  # on top of the node's own environment; nothing else of this side's
+        shipped = set(env.values())
+        masked = {*forwarded.values(), *(v for v in request.secrets if v in shipped)}
         steps = {step: list(argv) for step, argv in self.setup.steps.items()}
         return {
             "job_id": job_id,
@@ -325,7 +396,7 @@ class RaySpawner:
             "argv": argv,
             "prompt": self.inner.stdin_text(inner_request),
             "env": env,
-            "secrets": [*request.secrets, *forwarded.values(), *self.env.values()],
+            "secrets": sorted(masked, key=len, reverse=True),
             "secret_name_pattern": secret_name_pattern(),
             "rules": [list(rule) for rule in redaction_rules()],
             "setup": {**steps, "timeout": self.setup.timeout},

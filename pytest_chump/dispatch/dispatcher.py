@@ -176,7 +176,9 @@ class Dispatcher:
             if workspaces is not self.workspaces:
                 extra["workspace"] = REMOTE
             if retry is not None:
-                extra.update(self._retry_meta(prepared, retry))
+                extra.update(
+                    self._retry_meta(prepared, retry, remote=extra.get("workspace") == REMOTE)
+                )
             flight = self._spawn(gap, prepared, backend, model, extra)
         except (TakenOver, LeaseLost):  # not ours to undo any more
             raise DispatchFailed(TAKEN_OVER, None, "interrupted") from None
@@ -267,7 +269,8 @@ class Dispatcher:
         except Exception as exc:  # a prompt or spawner plugin's bug fails this dispatch only
             reason = str(exc) if isinstance(exc, ChumpError) else f"{type(exc).__name__}: {exc}"
             missing = isinstance(exc, BinaryMissing)
-            raise DispatchFailed(reason, dispatch.dispatch_id, binary_missing=missing) from None
+            cause = str(getattr(exc, "cause", "") or "spawn-failed")  # e.g. ``network``
+            raise DispatchFailed(reason, dispatch.dispatch_id, cause, missing) from None
         crash_point("dispatch.agent-running")
         handle = dispatch.handle
         if recorded != [handle.pid or 0]:  # a spawner that does not call on_started
@@ -279,12 +282,22 @@ class Dispatcher:
                 raise
         return Flight(dispatch, base_sha)
 
-    def _retry_meta(self, prepared: Prepared, retry: RetryRow) -> dict[str, object]:
+    def _retry_meta(
+        self, prepared: Prepared, retry: RetryRow, remote: bool = False
+    ) -> dict[str, object]:
         """What a retried dispatch carries: its place in the chain and the feedback (with the
-        result of updating the branch after a merge conflict)."""
+        result of updating the branch after a merge conflict; an agent working elsewhere is
+        asked to do that itself)."""
         feedback = retry.feedback
         if retry.cause == "merge-conflict" and prepared.reused:
             feedback = "\n\n".join(p for p in (feedback, self._update_branch(prepared)) if p)
+        elif retry.cause == "merge-conflict" and remote:
+            base = self.settings.base_ref
+            note = (
+                f"Your branch conflicts with {base}: merge {base} into it, resolve the "
+                "conflicts, and commit the merge first."
+            )
+            feedback = "\n\n".join(p for p in (feedback, note) if p)
         chain = {
             "attempt": retry.attempt,
             "feedback_n": retry.feedback_n,

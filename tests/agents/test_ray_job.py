@@ -156,3 +156,24 @@ def test_an_agent_missing_on_the_node_is_status_127(tmp_path: Path) -> None:
     status, out = run_job(work)
     assert status == 127
     assert "no-such-agent-cli: command not found on this node" in out
+
+
+def test_a_branch_a_killed_job_left_unpushed_is_rescued_not_lost(tmp_path: Path) -> None:
+    origin, clone = make_origin(tmp_path)
+    base = git(clone, "rev-parse", "HEAD")
+    status, out = run_job(package(tmp_path, origin, base, extra_env={"MODE": "leave"}))
+    assert status == 0, out
+    cache = next((tmp_path / "cache").glob("*.git"))
+    # a later job was killed after committing, before pushing: its branch stays in the cache
+    git(cache, "update-ref", "refs/heads/chump/r-1", base)
+    tree = tmp_path / "killed"
+    git(cache, "worktree", "add", "-q", str(tree), "chump/r-1")
+    (tree / "unpushed.txt").write_text("work of a killed job\n")
+    git(tree, "add", "unpushed.txt")
+    git(tree, "commit", "-q", "-m", "unpushed work")
+    unpushed = git(tree, "rev-parse", "HEAD")
+    shutil.rmtree(tmp_path / "job")
+    status, out = run_job(package(tmp_path, origin, base, extra_env={"MODE": "leave"}))
+    assert status == 0, out
+    assert git(cache, "rev-parse", f"refs/chump/rescued/chump/r-1-{unpushed[:12]}") == unpushed
+    assert f"rescued: chump/r-1 at {unpushed}" in out
