@@ -1,13 +1,16 @@
 """Writes a benchmark's result table into its own section of BENCHMARKS.md.
 
 Each benchmark owns the text between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->``;
-running it again replaces only that section, so results of other benchmarks stay.
+running it again replaces only that section, so results of other benchmarks stay. Every
+section says the date, commit and machine it was measured at (sections are rerun one at a
+time, so the file's figures come from different commits).
 """
 
 from __future__ import annotations
 
 import platform
 import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -35,12 +38,40 @@ def machine() -> str:
     )
 
 
+def commit() -> str:
+    """The short commit the checkout is at, ``+ uncommitted changes`` when tracked files other
+    than BENCHMARKS.md (which the run itself rewrites) differ from it: a figure measured on
+    uncommitted code must not be credited to the commit."""
+    root = BENCHMARKS_MD.parent
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+    ).stdout.strip()
+    if not head:
+        return "unknown"
+    changed = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!BENCHMARKS.md"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return f"{head} + uncommitted changes" if changed else head
+
+
+def verdict(value: float, target: float, *, at_most: bool = True) -> str:
+    """``met`` or ``not met``: ``value`` against a target that is a maximum (``at_most``) or a
+    minimum. Every section with a target says which, so an unmet one is never left implicit."""
+    ok = value <= target if at_most else value >= target
+    return "met" if ok else "not met"
+
+
 def record(name: str, title: str, body: str) -> None:
-    """Replace (or append) the section ``name`` of BENCHMARKS.md with ``body``."""
+    """Replace (or append) the section ``name`` of BENCHMARKS.md with ``body``, under a line
+    saying when, at which commit and on what machine it was measured."""
     text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else HEADER
     stamp = time.strftime("%Y-%m-%d")
     section = (
-        f"<!-- bench:{name} -->\n## {title}\n\n_Measured {stamp} on {machine()}._\n\n"
+        f"<!-- bench:{name} -->\n## {title}\n\n"
+        f"_Measured {stamp} at commit {commit()} on {machine()}._\n\n"
         f"{body.strip()}\n<!-- /bench:{name} -->"
     )
     pattern = re.compile(rf"<!-- bench:{name} -->.*?<!-- /bench:{name} -->", re.S)
