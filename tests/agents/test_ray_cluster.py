@@ -163,8 +163,9 @@ def test_the_deadline_stops_the_job(tmp_path: Path, cluster: Cluster) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert outcomes(repo) == {"R-1": [("killed", "timeout")]}, proc.stdout
     assert reflections(repo) == [("R-1", "killed")]
-    (agent,) = agent_pids(journal)
-    assert until(lambda: not alive(agent), timeout=60), "the stopped job's agent still runs"
+    started = agent_pids(journal)  # none when the job was stopped before its agent began
+    assert len(started) <= 1
+    assert until(lambda: not any(alive(p) for p in started), timeout=60), "an agent still runs"
 
 
 def test_a_worker_lost_mid_job_ends_the_dispatch_killed_worker_lost(
@@ -184,7 +185,7 @@ def test_a_worker_lost_mid_job_ends_the_dispatch_killed_worker_lost(
         assert until(lambda: bool(agent_pids(journal)), timeout=120), "the agent never started"
         (agent,) = agent_pids(journal)
         node.lose()  # the machine dies: every process on it, the job's and the agent's too
-        assert not alive(agent)
+        assert until(lambda: not alive(agent), timeout=30)
         assert run.finish(timeout=180) == 0, run.text
     finally:
         ended(run)
