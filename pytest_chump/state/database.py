@@ -141,6 +141,10 @@ class Database:
             raise StorageError(f"{self.path}: cannot write the state database: {exc}") from None
 
     def _migrate(self) -> None:
+        """Bring the schema to this version's; a store already there is only read (opening
+        it never waits for another process's write)."""
+        if self.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS):
+            return
         with self.transaction() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > len(MIGRATIONS):

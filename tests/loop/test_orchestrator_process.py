@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import signal
+import sqlite3
 from pathlib import Path
 
 import pytest
 
+from pytest_chump.state.database import DB_NAME
 from pytest_chump.state.liveness import pid_alive
 from pytest_chump.state.store import Store
 from tests.chumpproc import ChumpProcess
@@ -132,6 +134,24 @@ def test_a_closed_stdout_pipe_never_stops_supervision(repo: Path) -> None:
         ]
 
 
+def stop_between_writes(proc: ChumpProcess, db: Path) -> None:
+    """SIGSTOP ``proc`` outside a write transaction: stopped inside one it would hold the
+    database's write lock, and nothing could take its dispatch over (SQLite has one writer).
+    A hang inside a transaction is another failure than the one tested here."""
+    for _ in range(50):
+        proc.signal(signal.SIGSTOP)
+        conn = sqlite3.connect(db, timeout=0.5, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:  # stopped mid-write: let it finish, stop it again
+            proc.signal(signal.SIGCONT)
+        finally:
+            conn.close()
+    raise AssertionError("the orchestrator always held the write lock")
+
+
 def test_a_stopped_orchestrator_loses_its_dispatch_to_a_live_one(
     repo: Path, tmp_path: Path
 ) -> None:
@@ -142,7 +162,7 @@ def test_a_stopped_orchestrator_loses_its_dispatch_to_a_live_one(
     (repo / "docs/gaps.yaml").write_text(gaps("HUNG-1"))
     first = ChumpProcess(repo, *EXECUTE, "--lease-ttl", "1h", env=env)
     first.wait_for("DISPATCHED:")
-    first.signal(signal.SIGSTOP)
+    stop_between_writes(first, repo / ".chump" / DB_NAME)
     try:
         with Store.for_repo(repo) as store:  # its last beat, long ago (no waiting in tests)
             store.conn.execute("UPDATE owners SET beat_at = 1")

@@ -34,6 +34,15 @@ def shipped(db: Path, gap_id: str) -> bool:
     return row is not None
 
 
+def dispatched(db: Path, gap_id: str) -> bool:
+    """Whether ``gap_id``'s agent was started (its dispatch is past starting)."""
+    with sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True) as conn:
+        row = conn.execute(
+            "SELECT 1 FROM dispatches WHERE gap_id=? AND state != 'starting'", (gap_id,)
+        ).fetchone()
+    return row is not None
+
+
 class SlowWorktree(GitWorktrees):
     """``slow-1``'s worktree is ready only once FAST-1's outcome is recorded (or never)."""
 
@@ -82,6 +91,8 @@ class LockedSlowWorktree(GitWorktrees):
         if worktree.name != "slow-1":
             return super().prepare(worktree, branch, base_ref)
         db = self.repo_root / ".chump" / "chump.db"
+        # FAST-1's own worktree must exist first: its add needs the lock held below
+        assert until(lambda: dispatched(db, "FAST-1"), timeout=30)
         with repo_lock(self.repo_root):
             self.seen.append(until(lambda: shipped(db, "FAST-1"), timeout=30))
             return worktrees.prepare(self.repo_root, worktree, branch, base_ref)
