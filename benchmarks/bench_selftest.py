@@ -40,7 +40,9 @@ from pytest_chump.selftest import inprocess
 
 PACKAGE = Path(pytest_chump.__file__).parent
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
-CACHED = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+# the throwaway venv sees only its own site: no PYTHONPATH (``python -m benchmarks`` sets one
+# to this checkout, which would import the package from here instead of the installed copy)
+CACHED = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH")}
 UNCACHED = {**CACHED, "PYTHONDONTWRITEBYTECODE": "1"}
 
 
@@ -95,7 +97,7 @@ def installed(venv: Path) -> tuple[str, Path]:
     python = str(venv / "bin" / "python")
     code = "import pytest_chump; print(pytest_chump.__file__)"
     found = subprocess.run(
-        [python, "-c", code], cwd=venv, capture_output=True, text=True, check=True
+        [python, "-c", code], cwd=venv, capture_output=True, text=True, check=True, env=CACHED
     )
     assert Path(found.stdout.strip()).parent == site / PACKAGE.name, found.stdout
     return python, site / PACKAGE.name
