@@ -411,7 +411,9 @@ def body(local: Run, ray: list[Run], sleep: float) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sleep", type=float, default=20.0, help="seconds each agent sleeps")
+    # a minute: agents run for minutes; with 20 s, Ray's start of each job (about 2-10 s on
+    # one 2-core host, growing with the jobs starting at once) decides the 4-node figure
+    parser.add_argument("--sleep", type=float, default=60.0, help="seconds each agent sleeps")
     parser.add_argument("--nodes", default="1,2,4", help="comma-separated Ray agent node counts")
     parser.add_argument("--no-write", action="store_true", help="print, do not touch BENCHMARKS.md")
     args = parser.parse_args()
