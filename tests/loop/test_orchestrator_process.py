@@ -34,7 +34,8 @@ def test_sigint_stops_agents_removes_their_worktrees_and_releases_leases(
     assert chump.finish() == 130, chump.text
     with Store.for_repo(repo) as store:
         rows = store.dispatches()
-        assert [r.gap_id for r in rows] == ["INT-1", "INT-2"]  # nothing new after the signal
+        # nothing new after the signal (two starts on two workers are recorded as each ends)
+        assert sorted(r.gap_id for r in rows) == ["INT-1", "INT-2"]
         assert {(r.outcome, r.cause) for r in rows} == {("killed", "interrupted")}
         assert not any(pid_alive(r.pid) for r in rows if r.pid)
         assert store.live_leases() == {}
